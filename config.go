@@ -1,0 +1,188 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// config holds every flag of serve and the admin commands. Each flag can
+// also be set as AUTHSMTP_<FLAG> (upper case, "-" as "_"); a flag given on
+// the command line wins over the environment.
+type config struct {
+	Data     string
+	Hostname string
+	Demo     bool
+	Capture  bool
+
+	// Listeners; "" turns one off.
+	Submission  string
+	Submissions string
+	MX          string
+	IMAP        string
+	IMAPS       string
+	HTTPS       string
+	HTTP        string
+	Metrics     string
+
+	// TLS
+	TLSMode     string
+	TLSCert     string
+	TLSKey      string
+	ACMECA      string
+	ACMEEmail   string
+	ACMEDomains bool
+	ACMEStaging bool
+	ACMEEABKID  string
+	ACMEEABHMAC string
+	ACMECARoot  string
+
+	// Limits
+	MaxSize        int64
+	MaxRecipients  int
+	MaxLine        int
+	CmdTimeout     time.Duration
+	DataTimeout    time.Duration
+	MaxConnsPerIP  int
+	SendPerHour    int
+	SendPerDay     int
+	RcptsPerDay    int
+	DefaultQuota   int64
+	MXPerIPPerHour int
+
+	// Delivery
+	DNS           string
+	Relay         string
+	RelayUser     string
+	RelayPassword string
+	QueueMaxAge   time.Duration
+	RetrySchedule string
+	Workers       int
+
+	// Operations
+	LogFormat string
+	LogLevel  string
+	Grace     time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		Data:           "./data",
+		Submission:     ":587",
+		Submissions:    ":465",
+		MX:             ":25",
+		IMAP:           ":143",
+		IMAPS:          ":993",
+		HTTPS:          ":443",
+		HTTP:           ":80",
+		TLSMode:        "",
+		ACMECA:         "https://acme-v02.api.letsencrypt.org/directory",
+		MaxSize:        25 << 20,
+		MaxRecipients:  100,
+		MaxLine:        4096,
+		CmdTimeout:     5 * time.Minute,
+		DataTimeout:    10 * time.Minute,
+		MaxConnsPerIP:  20,
+		SendPerHour:    500,
+		SendPerDay:     2000,
+		RcptsPerDay:    5000,
+		MXPerIPPerHour: 1000,
+		QueueMaxAge:    5 * 24 * time.Hour,
+		RetrySchedule:  "1m,5m,15m,30m,1h",
+		Workers:        8,
+		LogFormat:      "text",
+		LogLevel:       "info",
+		Grace:          20 * time.Second,
+	}
+}
+
+// flagSet builds the flags of serve (all of them) or of an admin command
+// (only --data and the logging ones matter there, but all are accepted so
+// one environment works for both).
+func (c *config) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.Data, "data", c.Data, "data directory (holds authsmtp.db and the control socket)")
+	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "this server's public host name (EHLO, certificates); default: the system's")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "demo mode: high ports on 127.0.0.1, a demo domain and user, outbound mail captured")
+	fs.BoolVar(&c.Capture, "capture", c.Capture, "keep outbound mail instead of delivering it (shown per login)")
+
+	fs.StringVar(&c.Submission, "submission", c.Submission, "SMTP submission listener with STARTTLS (empty: off)")
+	fs.StringVar(&c.Submissions, "submissions", c.Submissions, "SMTP submission listener with implicit TLS (empty: off)")
+	fs.StringVar(&c.MX, "mx", c.MX, "inbound MX listener (empty: off)")
+	fs.StringVar(&c.IMAP, "imap", c.IMAP, "IMAP listener with STARTTLS (empty: off)")
+	fs.StringVar(&c.IMAPS, "imaps", c.IMAPS, "IMAP listener with implicit TLS (empty: off)")
+	fs.StringVar(&c.HTTPS, "https", c.HTTPS, "HTTPS listener: admin panel and webmail (empty: off)")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listener: redirects to HTTPS, ACME HTTP-01 (empty: off)")
+	fs.StringVar(&c.Metrics, "metrics", c.Metrics, "Prometheus /metrics listener (empty: off)")
+
+	fs.StringVar(&c.TLSMode, "tls", c.TLSMode, "certificate source: acme, self-signed or files (default: acme for a public --hostname, else self-signed)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file (PEM) for --tls files")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key file (PEM) for --tls files")
+	fs.StringVar(&c.ACMECA, "acme-ca", c.ACMECA, "ACME directory URL")
+	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact email for the ACME account")
+	fs.BoolVar(&c.ACMEDomains, "acme-domains", c.ACMEDomains, "also get certificates for mail.<domain> and autoconfig.<domain> of hosted domains")
+	fs.BoolVar(&c.ACMEStaging, "acme-staging", c.ACMEStaging, "use Let's Encrypt's staging CA")
+	fs.StringVar(&c.ACMEEABKID, "acme-eab-kid", c.ACMEEABKID, "ACME external account binding key id")
+	fs.StringVar(&c.ACMEEABHMAC, "acme-eab-hmac", c.ACMEEABHMAC, "ACME external account binding HMAC key (base64url)")
+	fs.StringVar(&c.ACMECARoot, "acme-ca-root", c.ACMECARoot, "PEM file of the ACME server's TLS root (private CAs)")
+
+	fs.Int64Var(&c.MaxSize, "max-size", c.MaxSize, "largest message accepted, in bytes")
+	fs.IntVar(&c.MaxRecipients, "max-recipients", c.MaxRecipients, "recipients per message")
+	fs.IntVar(&c.MaxLine, "max-line", c.MaxLine, "longest SMTP command or body line, in bytes")
+	fs.DurationVar(&c.CmdTimeout, "cmd-timeout", c.CmdTimeout, "idle time allowed between SMTP commands")
+	fs.DurationVar(&c.DataTimeout, "data-timeout", c.DataTimeout, "time allowed to send one message's data")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "simultaneous connections per remote IP")
+	fs.IntVar(&c.SendPerHour, "send-per-hour", c.SendPerHour, "default messages per hour per login")
+	fs.IntVar(&c.SendPerDay, "send-per-day", c.SendPerDay, "default messages per day per login")
+	fs.IntVar(&c.RcptsPerDay, "rcpts-per-day", c.RcptsPerDay, "default recipients per day per login")
+	fs.Int64Var(&c.DefaultQuota, "default-quota", c.DefaultQuota, "default mailbox quota per user in bytes (0: unlimited)")
+	fs.IntVar(&c.MXPerIPPerHour, "mx-per-ip-per-hour", c.MXPerIPPerHour, "messages per hour accepted on the MX from one IP")
+
+	fs.StringVar(&c.DNS, "dns", c.DNS, "DNS server host:port for every lookup (default: the system's)")
+	fs.StringVar(&c.Relay, "relay", c.Relay, "smarthost host:port to send all outbound mail through")
+	fs.StringVar(&c.RelayUser, "relay-user", c.RelayUser, "smarthost login")
+	fs.StringVar(&c.RelayPassword, "relay-password", c.RelayPassword, "smarthost password")
+	fs.DurationVar(&c.QueueMaxAge, "queue-max-age", c.QueueMaxAge, "give up and bounce after this long")
+	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "delays between delivery attempts; the last repeats")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "outbound delivery workers")
+
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGTERM, time given to open sessions to finish")
+	return fs
+}
+
+// parse fills c from the environment, then from args. It returns the
+// remaining positional arguments.
+func (c *config) parse(name string, args []string) ([]string, error) {
+	fs := c.flagSet(name)
+	fs.SetOutput(os.Stderr)
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "AUTHSMTP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %v", key, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	// Allow flags after positional arguments (authsmtp user add x --data d).
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return pos, nil
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// server is the running program: the store, the certificate source and
+// every service, built here and passed down (no package globals).
+type server struct {
+	cfg config
+	st  *store.Store
+	log *slog.Logger
+	tls *acme.Manager
+	out io.Writer
+
+	mu       sync.Mutex
+	stoppers []stopper // in start order; stopped in reverse
+}
+
+// stopper is a started service: Stop lets it finish within ctx.
+type stopper struct {
+	name string
+	stop func(ctx context.Context) error
+}
+
+// onStop registers a service's shutdown.
+func (srv *server) onStop(name string, fn func(ctx context.Context) error) {
+	srv.mu.Lock()
+	srv.stoppers = append(srv.stoppers, stopper{name, fn})
+	srv.mu.Unlock()
+}
+
+// listen opens a TCP listener and explains the usual failures.
+func (srv *server) listen(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		srv.log.Info("listening", "service", name, "addr", ln.Addr().String())
+		return ln, nil
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s: %s is already in use by another program: stop it, or choose another address with --%s", name, addr, name)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("%s: no permission to listen on %s: ports below 1024 need root or CAP_NET_BIND_SERVICE; or use a high port with --%s", name, addr, name)
+	}
+	return nil, fmt.Errorf("%s: listening on %s: %w", name, addr, err)
+}
+
+func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch cfg.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// demoDefaults moves every listener still at its default to a high port
+// on 127.0.0.1, so the demo never needs root or exposes anything.
+func demoDefaults(cfg *config) {
+	def := defaultConfig()
+	set := func(p *string, defv, demo string) {
+		if *p == defv {
+			*p = demo
+		}
+	}
+	set(&cfg.Submission, def.Submission, "127.0.0.1:2587")
+	set(&cfg.Submissions, def.Submissions, "127.0.0.1:2465")
+	set(&cfg.MX, def.MX, "127.0.0.1:2525")
+	set(&cfg.IMAP, def.IMAP, "127.0.0.1:2143")
+	set(&cfg.IMAPS, def.IMAPS, "127.0.0.1:2993")
+	set(&cfg.HTTPS, def.HTTPS, "127.0.0.1:8443")
+	set(&cfg.HTTP, def.HTTP, "127.0.0.1:8080")
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
+	}
+	if cfg.TLSMode == "" {
+		cfg.TLSMode = acme.ModeSelfSigned
+	}
+	cfg.Capture = true
+}
+
+func serve(cfg config, out io.Writer) error {
+	if cfg.Demo {
+		demoDefaults(&cfg)
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		cfg.Hostname = h
+	}
+	logger, err := newLogger(cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w (choose one with --data)", cfg.Data, err)
+	}
+	st, err := store.Open(cfg.Data, store.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	st.Caps.SetDefaults(store.SendLimits{PerHour: cfg.SendPerHour, PerDay: cfg.SendPerDay, RcptsPerDay: cfg.RcptsPerDay})
+	st.SetDefaultQuota(cfg.DefaultQuota)
+
+	srv := &server{cfg: cfg, st: st, log: logger, out: out}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	if err := srv.start(ctx); err != nil {
+		srv.stopAll(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "grace", cfg.Grace.String())
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.Grace)
+	defer scancel()
+	srv.stopAll(sctx)
+	logger.Info("stopped")
+	return nil
+}
+
+// start brings every service up; on error the caller stops those started.
+func (srv *server) start(ctx context.Context) error {
+	cfg := srv.cfg
+	var err error
+	srv.tls, err = acme.New(acme.Config{Mode: cfg.TLSMode, Hostname: cfg.Hostname, CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, Logger: srv.log}, srv.st)
+	if err != nil {
+		return err
+	}
+	if err := srv.startControl(); err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := srv.setupDemo(); err != nil {
+			return err
+		}
+	}
+	for _, step := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"smtp", srv.startSMTP},
+		{"imap", srv.startIMAP},
+		{"web", srv.startWeb},
+		{"queue", srv.startQueue},
+		{"metrics", srv.startMetrics},
+	} {
+		if err := step.fn(ctx); err != nil {
+			return err
+		}
+	}
+	srv.log.Info("authsmtp is running", "hostname", cfg.Hostname, "data", cfg.Data)
+	return nil
+}
+
+func (srv *server) startControl() error {
+	path := socketPath(srv.cfg.Data)
+	removeStaleSocket(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	os.Chmod(path, 0o600)
+	go srv.serveControl(ln)
+	srv.onStop("control", func(context.Context) error {
+		ln.Close()
+		os.Remove(path)
+		return nil
+	})
+	return nil
+}
+
+// stopAll stops services in reverse start order.
+func (srv *server) stopAll(ctx context.Context) {
+	srv.mu.Lock()
+	ss := srv.stoppers
+	srv.stoppers = nil
+	srv.mu.Unlock()
+	for i := len(ss) - 1; i >= 0; i-- {
+		if err := ss[i].stop(ctx); err != nil {
+			srv.log.Warn("stopping", "service", ss[i].name, "err", err)
+		}
+	}
+}
+
+// setupDemo creates the demo domain and user (once) with fresh random
+// passwords, and prints how to use them.
+func (srv *server) setupDemo() error {
+	const domain, user = "demo.test", "alice@demo.test"
+	st := srv.st
+	if _, err := st.GetDomain(domain); err != nil {
+		if _, err := st.AddDomain(domain); err != nil {
+			return err
+		}
+	}
+	for _, sw := range []string{"smtp", "webmail"} {
+		if err := st.SetDomainSwitch(domain, sw, true); err != nil {
+			return err
+		}
+	}
+	domPW, userPW, adminPW := store.RandomToken(12), store.RandomToken(12), store.RandomToken(12)
+	if err := st.SetDomainPassword(domain, domPW); err != nil {
+		return err
+	}
+	if _, err := st.GetUser(user); err != nil {
+		if _, err := st.AddUser(user, userPW); err != nil {
+			return err
+		}
+	} else if err := st.SetUserPassword(user, userPW); err != nil {
+		return err
+	}
+	if err := st.SetAdminPassword(adminPW); err != nil {
+		return err
+	}
+	c := srv.cfg
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nauthsmtp demo is ready (outbound mail is captured, never sent)\n\n")
+	fmt.Fprintf(&b, "  domain login   %-18s password %s   (may send as anyone@%s)\n", domain, domPW, domain)
+	fmt.Fprintf(&b, "  user login     %-18s password %s   (sends only as %s, reads its mailbox)\n", user, userPW, user)
+	fmt.Fprintf(&b, "  admin login    %-18s password %s\n\n", store.AdminLogin, adminPW)
+	if c.Submission != "" {
+		fmt.Fprintf(&b, "  SMTP submission  %s (STARTTLS)\n", c.Submission)
+	}
+	if c.Submissions != "" {
+		fmt.Fprintf(&b, "  SMTP submissions %s (TLS)\n", c.Submissions)
+	}
+	if c.IMAPS != "" {
+		fmt.Fprintf(&b, "  IMAPS            %s\n", c.IMAPS)
+	}
+	if c.HTTPS != "" {
+		fmt.Fprintf(&b, "  admin panel      https://%s/admin   webmail https://%s/mail\n", c.HTTPS, c.HTTPS)
+	}
+	fmt.Fprintf(&b, "\n  try: swaks --server %s --tls --auth-user %s --auth-password %s --from %s --to %s\n\n",
+		c.Submission, user, userPW, user, user)
+	fmt.Fprint(srv.out, b.String())
+	return nil
+}
+
+// drainTimeout bounds how long a listener's Close waits.
+const drainTimeout = 5 * time.Second

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// LocalRcpt is a hosted recipient and the mailbox the message goes to.
+type LocalRcpt struct {
+	Address string
+	Mailbox string   // "" means INBOX
+	Flags   []string // initial flags (\Seen for a Sent copy)
+}
+
+// Incoming is one accepted message and where it goes: local mailboxes
+// (delivered in the same commit) and remote recipients (queued).
+type Incoming struct {
+	From     string // envelope sender; "" is the null sender <>
+	Login    string // the login that submitted it; "" for mail from the MX
+	Local    []LocalRcpt
+	Remote   []string
+	Body     []byte // CRLF line endings, headers included
+	Captured bool   // demo mode: remote recipients are kept, never delivered
+	DSN      bool   // the message is a bounce
+	Subject  string // for queue listings
+}
+
+// Accepted says what Accept stored.
+type Accepted struct {
+	QueueID string     // "" when nothing was queued
+	Local   []*Message // one per Local recipient, same order
+}
+
+// Accept stores a message for all its recipients in one transaction,
+// shared with concurrent acceptances through bbolt's Batch (group commit),
+// and returns after the commit is fsynced. Only then may the caller
+// acknowledge the message. Events are published after the commit.
+func (s *Store) Accept(in *Incoming) (*Accepted, error) {
+	if len(in.Local) == 0 && len(in.Remote) == 0 {
+		return nil, errors.New("accept: no recipients")
+	}
+	now := time.Now().UTC()
+	var res *Accepted
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		// Batch may run this more than once: only tx state and res here.
+		res = &Accepted{}
+		refs := uint32(len(in.Local))
+		if len(in.Remote) > 0 {
+			refs++
+		}
+		bodyID := putBody(tx, in.Body, refs)
+		size := int64(len(in.Body))
+		for _, r := range in.Local {
+			addr, err := NormalizeAddress(r.Address)
+			if err != nil {
+				return err
+			}
+			mbox := r.Mailbox
+			if mbox == "" {
+				mbox = "INBOX"
+			}
+			m, err := appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
+			if errors.Is(err, ErrNoSuchMailbox) && mbox != "INBOX" {
+				// A folder the user deleted (Junk, Captured): create it again.
+				if _, err = createMailboxTx(tx, addr, mbox, ""); err == nil {
+					m, err = appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("delivering to %s: %w", addr, err)
+			}
+			res.Local = append(res.Local, m)
+		}
+		if len(in.Remote) > 0 {
+			q := QueueEntry{ID: newQueueID(tx), From: in.From, Login: in.Login, BodyID: bodyID, Size: size,
+				Created: now, NextAttempt: now, Captured: in.Captured, DSN: in.DSN, Subject: in.Subject}
+			for _, r := range in.Remote {
+				q.Rcpts = append(q.Rcpts, QueueRcpt{Address: r, Status: RcptPending})
+			}
+			if err := putJSON(tx.Bucket(bucketQueue), q.ID, q); err != nil {
+				return err
+			}
+			res.QueueID = q.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	for i, r := range in.Local {
+		addr, _ := NormalizeAddress(r.Address)
+		mbox := r.Mailbox
+		if mbox == "" {
+			mbox = "INBOX"
+		}
+		m := res.Local[i]
+		evs = append(evs, Event{Kind: EventNew, Address: addr, Mailbox: mbox, UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq})
+	}
+	s.Events.Publish(evs...)
+	if res.QueueID != "" && s.queueKick != nil {
+		s.queueKick()
+	}
+	return res, nil
+}
+
+// OnQueued sets a function called after a commit that queued mail, so the
+// delivery workers wake at once instead of polling.
+func (s *Store) OnQueued(fn func()) { s.queueKick = fn }
+
+// QuotaLeft reports whether a user can take size more bytes (for a check
+// at RCPT time, before the body is read).
+func (s *Store) QuotaLeft(address string, size int64) bool {
+	addr, err := NormalizeAddress(address)
+	if err != nil {
+		return false
+	}
+	ok := true
+	s.db.View(func(tx *bolt.Tx) error {
+		q := s.quotaTx(tx, addr)
+		ok = q <= 0 || usageTx(tx, addr)+size <= q
+		return nil
+	})
+	return ok
+}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// Address and name rules, applied everywhere an address is compared:
+//
+//   - Domains are compared as lower-case IDNA A-labels; Unicode and
+//     punycode spellings of a domain are the same domain. A trailing dot
+//     is refused, not stripped: "doe.com." is not accepted as "doe.com".
+//   - Local parts are compared case-insensitively (as most hosts deliver),
+//     so Bob@doe.com is bob@doe.com.
+//   - No sub-addressing for sending: alice+tag@doe.com is a different
+//     address from alice@doe.com, so a user login may not send as it.
+//   - A quoted local part whose content is a plain dot-atom ("bob"@d) is the
+//     same address as the unquoted one (RFC 5321 §4.1.2). Any other quoted
+//     local part, and local parts with routing characters (@ % ! :), source
+//     routes (<@r:bob@d>) and address literals are refused outright.
+
+var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule(), idna.StrictDomainName(true))
+
+// ErrBadDomain and ErrBadAddress are returned for names that cannot be used.
+var (
+	ErrBadDomain  = errors.New("invalid domain name")
+	ErrBadAddress = errors.New("invalid email address")
+)
+
+// NormalizeDomain returns the canonical form of a domain: lower-case
+// A-label, no trailing dot. It refuses address literals and single labels.
+func NormalizeDomain(d string) (string, error) {
+	d = strings.TrimSpace(d)
+	if d == "" || strings.HasSuffix(d, ".") || strings.HasPrefix(d, "[") {
+		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+	}
+	a, err := idnaProfile.ToASCII(d)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrBadDomain, d, err)
+	}
+	a = strings.ToLower(a)
+	if !strings.Contains(a, ".") || len(a) > 253 {
+		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+	}
+	for _, label := range strings.Split(a, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+			}
+		}
+	}
+	return a, nil
+}
+
+// DomainLogin maps a login name to the domain it names: case is ignored and
+// a leading "www." is dropped, as the domain login is "always just the
+// domain, without the www".
+func DomainLogin(login string) (string, error) {
+	l := strings.ToLower(strings.TrimSpace(login))
+	l = strings.TrimPrefix(l, "www.")
+	return NormalizeDomain(l)
+}
+
+// NormalizeAddress returns the canonical form local@domain of an address
+// (lower-case local part, A-label domain), or an error for any form the
+// rules above refuse.
+func NormalizeAddress(addr string) (string, error) {
+	local, domain, err := SplitAddress(addr)
+	if err != nil {
+		return "", err
+	}
+	return local + "@" + domain, nil
+}
+
+// SplitAddress is NormalizeAddress returning the two halves.
+func SplitAddress(addr string) (local, domain string, err error) {
+	a := strings.TrimSpace(addr)
+	if strings.HasPrefix(a, "<") && strings.HasSuffix(a, ">") {
+		a = a[1 : len(a)-1]
+	}
+	if a == "" || len(a) > 254 || strings.HasPrefix(a, "@") {
+		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, addr)
+	}
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 {
+		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, addr)
+	}
+	local, dom := a[:at], a[at+1:]
+	if strings.HasPrefix(local, `"`) {
+		if len(local) < 2 || !strings.HasSuffix(local, `"`) {
+			return "", "", fmt.Errorf("%w: %q", ErrBadAddress, addr)
+		}
+		local = local[1 : len(local)-1]
+	}
+	if !isDotAtom(local) || len(local) > 64 {
+		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, addr)
+	}
+	domain, err = NormalizeDomain(dom)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, addr)
+	}
+	return strings.ToLower(local), domain, nil
+}
+
+// isDotAtom reports whether s is an RFC 5322 dot-atom made of atext,
+// without the routing characters % and ! that old relays interpreted.
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c >= 0x80:
+		case strings.IndexByte("#$&'*+-/=?^_`{|}~.", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DomainOf returns the canonical domain of an address, or "".
+func DomainOf(addr string) string {
+	_, d, err := SplitAddress(addr)
+	if err != nil {
+		return ""
+	}
+	return d
+}

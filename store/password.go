@@ -1,0 +1,140 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// argon2id parameters: about 20-40 ms on one core, 19 MiB, in line with
+// OWASP's minimum. The cache below keeps repeated logins from paying it.
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+	saltLen      = 16
+)
+
+// ErrEmptyPassword is returned when a password is empty or only space.
+var ErrEmptyPassword = errors.New("the password is empty")
+
+// HashPassword returns an argon2id hash in the PHC string format.
+func HashPassword(pw string) (string, error) {
+	if strings.TrimSpace(pw) == "" {
+		return "", ErrEmptyPassword
+	}
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// CheckPassword reports whether pw matches hash. It always does the full
+// work, also for an empty or malformed hash, so timing does not tell.
+func CheckPassword(hash, pw string) bool {
+	var m, t uint32
+	var p uint8
+	var saltB64, keyB64 string
+	parts := strings.Split(hash, "$")
+	ok := len(parts) == 6 && parts[1] == "argon2id"
+	if ok {
+		_, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p)
+		ok = err == nil && m > 0 && m <= 1<<20 && t > 0 && t <= 16 && p > 0
+		saltB64, keyB64 = parts[4], parts[5]
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(saltB64)
+	want, err2 := base64.RawStdEncoding.DecodeString(keyB64)
+	if !ok || err1 != nil || err2 != nil || len(want) == 0 {
+		// Burn the same time as a real check.
+		argon2.IDKey([]byte(pw), dummySalt, argonTime, argonMemory, argonThreads, argonKeyLen)
+		return false
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+var dummySalt = []byte("authsmtp-dummy-s")
+
+// authCache remembers recent successful checks, keyed by a SHA-256 of
+// (login, stored hash, password), so a client that logs in again costs a
+// map lookup instead of an argon2 run. Because the stored hash is part of
+// the key, a password change makes old entries unreachable at once; Forget
+// also drops them explicitly.
+type authCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]time.Time
+	ttl     time.Duration
+	max     int
+}
+
+func newAuthCache() *authCache {
+	return &authCache{entries: map[[32]byte]time.Time{}, ttl: 10 * time.Minute, max: 10000}
+}
+
+func cacheKey(login, hash, pw string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(login))
+	h.Write([]byte{0})
+	h.Write([]byte(hash))
+	h.Write([]byte{0})
+	h.Write([]byte(pw))
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func (c *authCache) check(login, hash, pw string) bool {
+	k := cacheKey(login, hash, pw)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.entries[k]
+	if ok && time.Since(t) < c.ttl {
+		return true
+	}
+	if ok {
+		delete(c.entries, k)
+	}
+	return false
+}
+
+func (c *authCache) add(login, hash, pw string) {
+	k := cacheKey(login, hash, pw)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		c.entries = map[[32]byte]time.Time{}
+	}
+	c.entries[k] = time.Now()
+}
+
+// forgetAll drops every cached success (a password changed or an account
+// was removed). Cheap and rare, so no per-login index is kept.
+func (c *authCache) forgetAll() {
+	c.mu.Lock()
+	c.entries = map[[32]byte]time.Time{}
+	c.mu.Unlock()
+}
+
+// verify checks pw against hash through the cache.
+func (s *Store) verify(login, hash, pw string) bool {
+	if hash != "" && s.auth.check(login, hash, pw) {
+		return true
+	}
+	if CheckPassword(hash, pw) {
+		s.auth.add(login, hash, pw)
+		return true
+	}
+	return false
+}

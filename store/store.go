@@ -1,0 +1,223 @@
+// Package store keeps all of authsmtp's state in one bbolt file,
+// <data>/authsmtp.db, and holds the rules that decide who may log in and
+// who may send as whom.
+//
+// # On-disk layout
+//
+// Top-level buckets (keys are byte strings, values JSON unless noted):
+//
+//	meta        "schema" → version (decimal), "admin" → admin password hash,
+//	            "seq" → next message/queue id counter, other settings
+//	domains     domain A-label → Domain
+//	users       address (lower-case, A-label domain) → User
+//	mailboxes   address → nested bucket: mailbox name → Mailbox
+//	messages    mailbox id (8 bytes BE) → nested bucket: UID (4 bytes BE) → Message
+//	bodies      body id (8 bytes BE) → raw RFC 5322 bytes, CRLF line endings
+//	bodyrefs    body id → reference count (4 bytes BE): one per mailbox
+//	            message and queue entry that points at the body
+//	sessions    web session id → Session
+//	queue       queue id → QueueEntry (outbound mail; the body is in bodies)
+//	certs       certificate storage (TLS keys and certificates)
+//
+// # Why bodies live in the database
+//
+// Message bodies are kept in their own bucket rather than in files beside
+// the database. A body file would need its own fsync, a directory fsync and
+// then the bbolt commit: three syncs per message and a window where a file
+// exists with no record. In a bucket, the body, its mailbox records and its
+// queue entry commit together in one transaction, and concurrent submissions
+// share that commit through bbolt's Batch, so one fsync covers many
+// messages. The hot buckets (mailboxes, messages) hold only small records,
+// so a SELECT or FETCH FLAGS never pages in bodies. The cost is that the
+// file never shrinks; freed pages are reused by later mail.
+//
+// # Invariants
+//
+//   - A message is acknowledged only after the transaction that stores it
+//     (body, mailbox records, queue entry) has committed and been fsynced.
+//   - Nothing inside a Batch function has side effects outside the
+//     transaction: Batch may run a function more than once.
+//   - No transaction is held across network I/O.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout version this binary writes.
+const SchemaVersion = 1
+
+// DBFile is the database file's name inside the data directory.
+const DBFile = "authsmtp.db"
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketDomains   = []byte("domains")
+	bucketUsers     = []byte("users")
+	bucketMailboxes = []byte("mailboxes")
+	bucketMessages  = []byte("messages")
+	bucketBodies    = []byte("bodies")
+	bucketQueue     = []byte("queue")
+	bucketCerts     = []byte("certs")
+	bucketBodyRefs  = []byte("bodyrefs")
+	bucketSessions  = []byte("sessions")
+
+	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketUsers, bucketMailboxes,
+		bucketMessages, bucketBodies, bucketQueue, bucketCerts, bucketBodyRefs, bucketSessions}
+)
+
+// ErrLocked is returned by Open when another process holds the database.
+var ErrLocked = errors.New("the database is in use by another process (is authsmtp serve running on this data directory?)")
+
+// Options tunes a Store. The zero value is usable.
+type Options struct {
+	// Logger receives store events; nil means slog.Default().
+	Logger *slog.Logger
+	// LockTimeout is how long Open waits for another process's file lock.
+	LockTimeout time.Duration
+	// NoSync turns fsync off. Only for tests that measure something else.
+	NoSync bool
+}
+
+// Store is the one handle on the database. It is safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	dir  string
+	log  *slog.Logger
+	auth *authCache
+
+	// Events fans out changes (new mail, flag changes, expunges) to IMAP
+	// sessions and the web UI after they are committed.
+	Events *Notifier
+
+	// Throttle is the one failed-login throttle shared by SMTP, IMAP and web.
+	Throttle *Throttle
+
+	// Caps counts messages per login for the send caps.
+	Caps *SendCaps
+
+	// Hooks that let other files of this package join account changes
+	// without editing the account code; each runs inside the same
+	// transaction (credentialHooks run after commit).
+	domainAddHooks    []func(tx *bolt.Tx, d *Domain) error
+	domainRemoveHooks []func(tx *bolt.Tx, domain string) error
+	userRemoveHooks   []func(tx *bolt.Tx, address string) error
+	credentialHooks   []func(login string)
+	// sendAsHooks grant extra send-as rights (alias send-as); they may
+	// only widen a user login's scope to addresses an admin allowed.
+	sendAsHooks []func(p Principal, address string) bool
+
+	defaultQuota atomic.Int64
+	queueKick    func()
+
+	closeOnce sync.Once
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, DBFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	// Group commit: concurrent acceptances wait at most this long to share
+	// one fsync. Small enough not to show in latency.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchSize = 256
+	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache()}
+	s.Events = newNotifier()
+	s.Throttle = NewThrottle(ThrottleConfig{})
+	s.Caps = newSendCaps()
+	s.credentialHooks = append(s.credentialHooks, s.endSessionsOf)
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", b, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get([]byte("schema"))
+		if v == nil {
+			return meta.Put([]byte("schema"), []byte(strconv.Itoa(SchemaVersion)))
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return fmt.Errorf("reading schema version %q: %w", v, err)
+		}
+		if n > SchemaVersion {
+			return fmt.Errorf("the database was written by a newer authsmtp (schema %d, this binary knows up to %d): upgrade authsmtp or restore a backup", n, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.db.Close() })
+	return err
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// DB exposes the bbolt handle for packages inside store and for backups.
+func (s *Store) DB() *bolt.DB { return s.db }
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// nextSeq returns a new unique id from the meta counter, inside tx.
+func nextSeq(tx *bolt.Tx) uint64 {
+	b := tx.Bucket(bucketMeta)
+	var n uint64
+	if v := b.Get([]byte("seq")); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	n++
+	b.Put([]byte("seq"), u64(n))
+	return n
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+func u32(n uint32) []byte {
+	b := make([]byte, 4)
+	binary.BigEndian.PutUint32(b, n)
+	return b
+}
