@@ -38,8 +38,16 @@ type command struct {
 	Paths  []int    // indexes of arguments that are file paths (made absolute)
 }
 
-// commands is the whole admin command set, in help order.
+// commands is the whole admin command set, in help order. Each area keeps
+// its commands in its own cmd_*.go file and adds one line here.
 func commands() []command {
+	var cmds []command
+	cmds = append(cmds, accountCommands()...)
+	return cmds
+}
+
+// accountCommands manage domains, users and the admin login.
+func accountCommands() []command {
 	return []command{
 		{Words: "domain add", Usage: "DOMAIN", NArgs: [2]int{1, 1}, Run: cmdDomainAdd},
 		{Words: "domain enable", Usage: "DOMAIN smtp|webmail", NArgs: [2]int{2, 2}, Run: cmdDomainSwitch(true)},
