@@ -252,3 +252,8 @@ func plain(authz, login, pw string) string {
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// storeThrottle is a fast throttle that blocks after n failures.
+func storeThrottle(n int) store.ThrottleConfig {
+	return store.ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, BlockAfter: n, FreeFailures: 1}
+}
