@@ -43,6 +43,7 @@ type command struct {
 func commands() []command {
 	var cmds []command
 	cmds = append(cmds, accountCommands()...)
+	cmds = append(cmds, imapCommands()...)
 	return cmds
 }
 
