@@ -2,9 +2,9 @@ package smtp
 
 import (
 	"bufio"
-	"encoding/base64"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
