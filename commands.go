@@ -44,6 +44,7 @@ func commands() []command {
 	var cmds []command
 	cmds = append(cmds, accountCommands()...)
 	cmds = append(cmds, tlsCommands()...)
+	cmds = append(cmds, imapCommands()...)
 	return cmds
 }
 

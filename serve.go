@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -26,6 +27,10 @@ type server struct {
 	log *slog.Logger
 	tls *acme.Manager
 	out io.Writer
+
+	// pipeline is the one submission pipeline (SMTP and webmail), set by
+	// startSMTP.
+	pipeline *smtp.Pipeline
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse
