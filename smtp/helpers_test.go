@@ -257,3 +257,15 @@ func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 func storeThrottle(n int) store.ThrottleConfig {
 	return store.ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, BlockAfter: n, FreeFailures: 1}
 }
+
+// rawNoBanner connects without reading the banner.
+func rawNoBanner(t *testing.T, addr string) *raw {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &raw{t: t, conn: c, r: bufio.NewReader(c)}
+}

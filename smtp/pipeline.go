@@ -247,7 +247,7 @@ func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
 	pre = append(pre, cleanToken(t.Protocol, "ESMTPSA")...)
 	if t.TLS != "" {
 		pre = append(pre, " ("...)
-		pre = append(pre, cleanToken(t.TLS, "")...)
+		pre = append(pre, cleanComment(t.TLS)...)
 		pre = append(pre, ')')
 	}
 	if t.ID != "" {
@@ -277,15 +277,20 @@ func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
 const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"
 
 // cleanToken keeps a value from breaking out of the Received header:
-// only printable ASCII without parentheses or ';' survives.
-func cleanToken(s, def string) string {
+// only printable ASCII without spaces, parentheses or ';' survives.
+func cleanToken(s, def string) string { return clean(s, def, false) }
+
+// cleanComment is cleanToken for text inside a comment: spaces allowed.
+func cleanComment(s string) string { return clean(s, "", true) }
+
+func clean(s, def string, space bool) string {
 	if len(s) > 255 {
 		s = s[:255]
 	}
 	b := []byte(s)
 	n := 0
 	for _, c := range b {
-		if c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != ';' || c == ' ' {
+		if c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != ';' || space && c == ' ' {
 			b[n] = c
 			n++
 		}
