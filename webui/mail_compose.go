@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/emersion/go-message/mail"
+	gosmtp "github.com/emersion/go-smtp"
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"

@@ -174,7 +174,9 @@ func (s *Server) routes() *gin.Engine {
 	s.mailRoutes(m)
 
 	r.NoRoute(func(c *gin.Context) { s.errorPage(c, http.StatusNotFound, "This page does not exist.") })
-	r.NoMethod(func(c *gin.Context) { s.errorPage(c, http.StatusMethodNotAllowed, "This page does not take that kind of request.") })
+	r.NoMethod(func(c *gin.Context) {
+		s.errorPage(c, http.StatusMethodNotAllowed, "This page does not take that kind of request.")
+	})
 	return r
 }
 
