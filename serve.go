@@ -28,6 +28,9 @@ type server struct {
 	tls *acme.Manager
 	out io.Writer
 
+	// tlsTune, when set (tests), adjusts the certificate source's config.
+	tlsTune func(*acme.Config)
+
 	// pipeline is the one submission pipeline (SMTP and webmail), set by
 	// startSMTP.
 	pipeline *smtp.Pipeline

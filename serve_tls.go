@@ -5,7 +5,7 @@ import "github.com/authsmtp/authsmtp/acme"
 // tlsConfig maps the serve flags onto the certificate source's config.
 func (srv *server) tlsConfig() acme.Config {
 	c := srv.cfg
-	return acme.Config{
+	ac := acme.Config{
 		Mode:       c.TLSMode,
 		Hostname:   c.Hostname,
 		CertFile:   c.TLSCert,
@@ -30,4 +30,8 @@ func (srv *server) tlsConfig() acme.Config {
 		},
 		Logger: srv.log,
 	}
+	if srv.tlsTune != nil {
+		srv.tlsTune(&ac)
+	}
+	return ac
 }

@@ -6,18 +6,20 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/authsmtp/authsmtp/internal/testutil"
 )
 
 const issueWait = 60 * time.Second
 
 // acmeConfig is mode acme against p for host.
-func acmeConfig(p *pebble, host string) Config {
+func acmeConfig(p *testutil.Pebble, host string) Config {
 	return Config{Mode: ModeACME, Hostname: host, CA: p.URL, CARoots: p.TLS, Email: "ops@" + host}
 }
 
 // checkServed asserts that the mail port and the HTTPS port present a
 // certificate for host chained to Pebble's root, with and without SNI.
-func checkServed(t *testing.T, r *rig, p *pebble, host string) *tls.Certificate {
+func checkServed(t *testing.T, r *rig, p *testutil.Pebble, host string) {
 	t.Helper()
 	for _, tc := range []struct {
 		what, addr, sni string
@@ -31,14 +33,13 @@ func checkServed(t *testing.T, r *rig, p *pebble, host string) *tls.Certificate 
 			t.Errorf("%s: %v", tc.what, err)
 		}
 	}
-	return nil
 }
 
 func TestACMEHTTP01(t *testing.T) {
 	t.Parallel()
 	host := "http01.authsmtp.test"
 	r := newListeners(t)
-	p := startPebble(t, port(r.httpLn), closedPort(t), 0)
+	p := testutil.StartPebbleFor(t, port(r.httpLn), testutil.ClosedPort(t), 0)
 	r.start(t, acmeConfig(p, host), openStore(t, t.TempDir()), true, false)
 	r.wait(t, "loaded", host, issueWait)
 	checkServed(t, r, p, host)
@@ -47,7 +48,7 @@ func TestACMEHTTP01(t *testing.T) {
 	if len(st) != 1 || st[0].Name != host || st[0].Source != ModeACME || st[0].LastError != "" || !contains(st[0].Issuer, "pebble") {
 		t.Errorf("status = %+v, want %s from acme (Pebble), no error", st, host)
 	}
-	if n := p.orders.Load(); n != 1 {
+	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
 	}
 
@@ -61,7 +62,7 @@ func TestACMEHTTP01(t *testing.T) {
 			t.Errorf("SNI %s: got a certificate for it", sni)
 		}
 	}
-	if n := p.orders.Load(); n != 1 {
+	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("orders after random SNI = %d, want still 1", n)
 	}
 }
@@ -70,7 +71,7 @@ func TestACMETLSALPN01(t *testing.T) {
 	t.Parallel()
 	host := "alpn01.authsmtp.test"
 	r := newListeners(t)
-	p := startPebble(t, closedPort(t), port(r.httpsLn), 0)
+	p := testutil.StartPebbleFor(t, testutil.ClosedPort(t), port(r.httpsLn), 0)
 	r.start(t, acmeConfig(p, host), openStore(t, t.TempDir()), false, true)
 	r.wait(t, "loaded", host, issueWait)
 	checkServed(t, r, p, host)
@@ -99,7 +100,7 @@ func TestACMERestartUsesStore(t *testing.T) {
 	host := "restart.authsmtp.test"
 	dir := t.TempDir()
 	r1 := newListeners(t)
-	p := startPebble(t, port(r1.httpLn), closedPort(t), 0)
+	p := testutil.StartPebbleFor(t, port(r1.httpLn), testutil.ClosedPort(t), 0)
 	st := openStore(t, dir)
 	r1.start(t, acmeConfig(p, host), st, true, false)
 	r1.wait(t, "loaded", host, issueWait)
@@ -122,7 +123,7 @@ func TestACMERestartUsesStore(t *testing.T) {
 	if again.SerialNumber.Cmp(first.SerialNumber) != 0 {
 		t.Errorf("after restart serial %v, want the stored %v", again.SerialNumber, first.SerialNumber)
 	}
-	if n := p.orders.Load(); n != 1 {
+	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("orders = %d, want 1 (restart must not order)", n)
 	}
 }
@@ -133,7 +134,7 @@ func TestACMERenewalWithoutRestart(t *testing.T) {
 	t.Parallel()
 	host := "renew.authsmtp.test"
 	r := newListeners(t)
-	p := startPebble(t, port(r.httpLn), closedPort(t), 10)
+	p := testutil.StartPebbleFor(t, port(r.httpLn), testutil.ClosedPort(t), 10)
 	cfg := acmeConfig(p, host)
 	cfg.RenewCheckInterval = time.Second
 	r.start(t, cfg, openStore(t, t.TempDir()), true, false)
@@ -165,7 +166,7 @@ func TestACMETwoManagersOneOrder(t *testing.T) {
 	t.Parallel()
 	host := "lock.authsmtp.test"
 	ra, rb := newListeners(t), newListeners(t)
-	p := startPebble(t, port(ra.httpLn), closedPort(t), 0)
+	p := testutil.StartPebbleFor(t, port(ra.httpLn), testutil.ClosedPort(t), 0)
 	st := openStore(t, t.TempDir())
 	// Both answer HTTP-01 from the shared store; Pebble asks ra's port.
 	ra.start(t, acmeConfig(p, host), st, true, false)
@@ -183,7 +184,7 @@ func TestACMETwoManagersOneOrder(t *testing.T) {
 	if a.SerialNumber.Cmp(b.SerialNumber) != 0 {
 		t.Errorf("managers serve different certificates %v and %v", a.SerialNumber, b.SerialNumber)
 	}
-	if n := p.orders.Load(); n != 1 {
+	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
 	}
 }
@@ -192,7 +193,7 @@ func TestACMEUnreachableCA(t *testing.T) {
 	t.Parallel()
 	host := "noca.authsmtp.test"
 	r := newListeners(t)
-	cfg := Config{Mode: ModeACME, Hostname: host, CA: "https://127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/dir"}
+	cfg := Config{Mode: ModeACME, Hostname: host, CA: "https://127.0.0.1:" + strconv.Itoa(testutil.ClosedPort(t)) + "/dir"}
 	r.start(t, cfg, openStore(t, t.TempDir()), true, true)
 	r.wait(t, "failed", host, 30*time.Second)
 	leaf, err := handshake(r.ml.Addr().String(), host, nil, nil, "")
@@ -217,7 +218,7 @@ func TestACMEFailingChallenge(t *testing.T) {
 	host := "badchal.authsmtp.test"
 	r := newListeners(t)
 	// Pebble validates on ports where nothing answers.
-	p := startPebble(t, closedPort(t), closedPort(t), 0)
+	p := testutil.StartPebbleFor(t, testutil.ClosedPort(t), testutil.ClosedPort(t), 0)
 	r.start(t, acmeConfig(p, host), openStore(t, t.TempDir()), true, true)
 	r.wait(t, "failed", host, issueWait)
 	leaf, err := handshake(r.ml.Addr().String(), "", nil, nil, "")

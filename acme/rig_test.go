@@ -159,17 +159,6 @@ func handshake(addr, sni string, alpn []string, roots *x509.CertPool, name strin
 	return leaf, nil
 }
 
-// closedAddr is an address on which nothing listens.
-func closedPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := port(ln)
-	ln.Close()
-	return p
-}
-
 func isSelfSigned(c *x509.Certificate) bool {
 	return c != nil && len(c.Subject.Organization) > 0 && c.Subject.Organization[0] == "authsmtp self-signed"
 }
