@@ -45,6 +45,7 @@ func commands() []command {
 	cmds = append(cmds, accountCommands()...)
 	cmds = append(cmds, tlsCommands()...)
 	cmds = append(cmds, imapCommands()...)
+	cmds = append(cmds, mailflowCommands()...)
 	return cmds
 }
 
