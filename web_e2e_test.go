@@ -140,9 +140,10 @@ func TestWebBrowserEndToEnd(t *testing.T) {
 	shot(t, ctx, "admin-domain-generated-password")
 	do(t, ctx, "set domain password",
 		chromedp.Click(chromedp.CSS("#set-domain-pw")),
-		chromedp.WaitVisible(chromedp.CSS("#flash")))
+		// The page before had a flash too: wait for the new state itself.
+		chromedp.WaitVisible(chromedp.CSS("#pw-state.on")))
 	if s := text(t, ctx, "#pw-state"); s != "set" {
-		t.Fatalf("password state %q after setting", s)
+		t.Fatalf("password state %q after setting %q: %s", s, domPW, text(t, ctx, "#flash"))
 	}
 	do(t, ctx, "turn on smtp", chromedp.Click(chromedp.CSS("#switch-smtp")), chromedp.WaitVisible(chromedp.CSS("#switch-smtp.on")))
 	do(t, ctx, "turn on webmail", chromedp.Click(chromedp.CSS("#switch-webmail")), chromedp.WaitVisible(chromedp.CSS("#switch-webmail.on")))
