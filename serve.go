@@ -184,6 +184,7 @@ func (srv *server) start(ctx context.Context) error {
 		{"imap", srv.startIMAP},
 		{"web", srv.startWeb},
 		{"queue", srv.startQueue},
+		{"mx", srv.startMX},
 		{"metrics", srv.startMetrics},
 	} {
 		if err := step.fn(ctx); err != nil {

@@ -19,6 +19,7 @@ import (
 type acmeServer struct {
 	*testServer
 	events chan string // "kind name"
+	seen   map[string]bool
 }
 
 // acmeTestConfig points cfg at p, trusting its HTTPS via --acme-ca-root.
@@ -34,7 +35,7 @@ func acmeTestConfig(t *testing.T, p *testutil.Pebble, host string) config {
 
 func startACMEServer(t *testing.T, cfg config, tune func(*acme.Config)) *acmeServer {
 	t.Helper()
-	as := &acmeServer{events: make(chan string, 100)}
+	as := &acmeServer{events: make(chan string, 100), seen: map[string]bool{}}
 	as.testServer = startTestServer(t, cfg, func(c *acme.Config) {
 		c.OnChange = func(kind, name string) {
 			select {
@@ -62,15 +63,15 @@ func (as *acmeServer) needChallengeListener(t *testing.T, svc string) int {
 	return n
 }
 
+// wait returns once the event has happened (events seen while waiting
+// for another are remembered), or fails the test.
 func (as *acmeServer) wait(t *testing.T, want string, d time.Duration) {
 	t.Helper()
 	deadline := time.After(d)
-	for {
+	for !as.seen[want] {
 		select {
 		case e := <-as.events:
-			if e == want {
-				return
-			}
+			as.seen[e] = true
 		case <-deadline:
 			t.Fatalf("no %q within %v; status %+v", want, d, as.srv.tls.Status())
 		}
@@ -84,6 +85,10 @@ func checkAllListeners(t *testing.T, ts *testServer, host string, roots *x509.Ce
 	startTLSLeaf(t, ts.addr(t, "submission"), host, roots)
 	implicitTLSLeaf(t, ts.addr(t, "submissions"), host, roots)
 	checked := []string{"submission (STARTTLS)", "submissions"}
+	if a := ts.addrs["mx"]; a != "" {
+		startTLSLeaf(t, a, host, roots)
+		checked = append(checked, "mx (STARTTLS)")
+	}
 	if a := ts.addrs["imaps"]; a != "" {
 		implicitTLSLeaf(t, a, host, roots)
 		checked = append(checked, "imaps")

@@ -3,7 +3,12 @@ package acme
 import (
 	"bufio"
 	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,5 +236,88 @@ func TestACMEFailingChallenge(t *testing.T) {
 	st := r.m.Status()
 	if len(st) != 1 || st[0].LastError == "" || st[0].Source != ModeSelfSigned {
 		t.Errorf("status = %+v, want self-signed with the challenge error", st)
+	}
+}
+
+// TestACMEHostedDomainsAndReload: with Domains, mail.<d> and
+// autoconfig.<d> of hosted domains get their own certificates, and
+// Reload picks up a domain added while running.
+func TestACMEHostedDomainsAndReload(t *testing.T) {
+	t.Parallel()
+	host := "mx.domains.authsmtp.test"
+	r := newListeners(t)
+	p := testutil.StartPebbleFor(t, port(r.httpLn), testutil.ClosedPort(t), 0)
+	var mu sync.Mutex
+	domains := []string{"One.Test"}
+	cfg := acmeConfig(p, host)
+	cfg.Domains = true
+	cfg.HostedDomains = func() ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(domains), nil
+	}
+	r.start(t, cfg, openStore(t, t.TempDir()), true, false)
+	for _, n := range []string{host, "mail.one.test", "autoconfig.one.test"} {
+		r.wait(t, "loaded", n, issueWait)
+	}
+	// SNI picks the name's own certificate.
+	for _, n := range []string{"mail.one.test", "autoconfig.one.test", "MAIL.ONE.TEST."} {
+		if _, err := handshake(r.httpsLn.Addr().String(), n, []string{"http/1.1"}, p.Roots, normName(n)); err != nil {
+			t.Errorf("SNI %s: %v", n, err)
+		}
+	}
+	// Not yet hosted: no certificate, no order.
+	before := p.Orders.Load()
+	if _, err := handshake(r.ml.Addr().String(), "mail.two.test", nil, p.Roots, "mail.two.test"); err == nil {
+		t.Error("got a certificate for a domain not hosted yet")
+	}
+	if p.Orders.Load() != before {
+		t.Error("a handshake for a domain not hosted started an order")
+	}
+	mu.Lock()
+	domains = append(domains, "two.test")
+	mu.Unlock()
+	if err := r.m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "loaded", "mail.two.test", issueWait)
+	if _, err := handshake(r.ml.Addr().String(), "mail.two.test", nil, p.Roots, "mail.two.test"); err != nil {
+		t.Errorf("after Reload: %v", err)
+	}
+	names := map[string]bool{}
+	for _, s := range r.m.Status() {
+		names[s.Name] = s.Source == ModeACME
+	}
+	for _, n := range []string{host, "mail.one.test", "autoconfig.one.test", "mail.two.test"} {
+		if !names[n] {
+			t.Errorf("status lacks an acme certificate for %s: %+v", n, r.m.Status())
+		}
+	}
+}
+
+// TestHTTPChallengeHandlerBadInput: requests that are not a pending
+// challenge (unknown token, hostile Host, other paths) go to next.
+func TestHTTPChallengeHandlerBadInput(t *testing.T) {
+	t.Parallel()
+	r := newListeners(t)
+	p := testutil.StartPebbleFor(t, testutil.ClosedPort(t), testutil.ClosedPort(t), 0)
+	r.start(t, acmeConfig(p, "chal.authsmtp.test"), openStore(t, t.TempDir()), true, false)
+	h := r.m.HTTPChallengeHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	for _, tc := range []struct{ host, path string }{
+		{"chal.authsmtp.test", "/.well-known/acme-challenge/unknown-token"},
+		{"../../../../etc", "/.well-known/acme-challenge/x"},
+		{"chal.authsmtp.test", "/.well-known/acme-challenge/../../certmagic/acme"},
+		{strings.Repeat("a", 5000), "/.well-known/acme-challenge/" + strings.Repeat("b", 5000)},
+		{"chal.authsmtp.test", "/admin"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://x"+tc.path, nil)
+		req.Host = tc.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusTeapot {
+			t.Errorf("Host %.20q path %.60q: code %d, want it passed on", tc.host, tc.path, rec.Code)
+		}
 	}
 }

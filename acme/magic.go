@@ -140,7 +140,13 @@ func (m *Manager) startMagic(ctx context.Context) error {
 		m.log.Error("cannot get certificates: serving self-signed", "err", err)
 		return nil
 	}
-	return m.manageNames(mctx)
+	// A failure here (before any ACME request) must not keep the mail
+	// server down: serve self-signed and say why.
+	if err := m.manageNames(mctx); err != nil {
+		m.setErr(m.cfg.Hostname, err)
+		m.log.Error("cannot get certificates: serving self-signed", "err", err)
+	}
+	return nil
 }
 
 // hostPort splits a listener address for certmagic: an unspecified IP

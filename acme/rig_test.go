@@ -28,6 +28,7 @@ type rig struct {
 	st                  *store.Store
 	httpLn, httpsLn, ml net.Listener
 	events              chan event
+	seen                map[event]bool // events wait has taken off the channel
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -119,16 +120,19 @@ func serveMail(ln net.Listener) {
 	}
 }
 
-// wait returns at the first event of kind for name, or fails the test.
+// wait returns once an event of kind for name has happened (events seen
+// while waiting for another are remembered), or fails the test.
 func (r *rig) wait(t *testing.T, kind, name string, d time.Duration) {
 	t.Helper()
+	if r.seen == nil {
+		r.seen = map[event]bool{}
+	}
+	want := event{kind, name}
 	deadline := time.After(d)
-	for {
+	for !r.seen[want] {
 		select {
 		case e := <-r.events:
-			if e.kind == kind && e.name == name {
-				return
-			}
+			r.seen[e] = true
 		case <-deadline:
 			t.Fatalf("no %q event for %s within %v; status: %+v", kind, name, d, r.m.Status())
 		}
