@@ -85,6 +85,10 @@ func checkAllListeners(t *testing.T, ts *testServer, host string, roots *x509.Ce
 	startTLSLeaf(t, ts.addr(t, "submission"), host, roots)
 	implicitTLSLeaf(t, ts.addr(t, "submissions"), host, roots)
 	checked := []string{"submission (STARTTLS)", "submissions"}
+	if a := ts.addrs["mx"]; a != "" {
+		startTLSLeaf(t, a, host, roots)
+		checked = append(checked, "mx (STARTTLS)")
+	}
 	if a := ts.addrs["imaps"]; a != "" {
 		implicitTLSLeaf(t, a, host, roots)
 		checked = append(checked, "imaps")

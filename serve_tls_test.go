@@ -70,10 +70,9 @@ func tlsTestConfig(t *testing.T, host string) config {
 	cfg := defaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.Hostname = host
-	for _, p := range []*string{&cfg.Submission, &cfg.Submissions, &cfg.IMAP, &cfg.IMAPS, &cfg.HTTPS, &cfg.HTTP} {
+	for _, p := range []*string{&cfg.Submission, &cfg.Submissions, &cfg.MX, &cfg.IMAP, &cfg.IMAPS, &cfg.HTTPS, &cfg.HTTP} {
 		*p = "127.0.0.1:0"
 	}
-	cfg.MX = ""
 	cfg.Capture = true
 	return cfg
 }

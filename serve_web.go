@@ -64,7 +64,8 @@ func (srv *server) startWeb(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var h http.Handler = webui.RedirectHandler(httpsPort)
+		// ACME HTTP-01 challenges are answered before the redirect.
+		var h http.Handler = srv.tls.HTTPChallengeHandler(webui.RedirectHandler(httpsPort))
 		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: errLog}
 		go func() {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

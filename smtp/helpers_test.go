@@ -48,7 +48,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	return startEnv(t, st, mod)
 }
 
-func startEnv(t *testing.T, st *store.Store, mod func(*Config)) *env {
+func startEnv(t testing.TB, st *store.Store, mod func(*Config)) *env {
 	t.Helper()
 	srvTLS, cliTLS := testutil.TLS(t)
 	cfg := Config{Hostname: "mail.test", Logger: testutil.Logger(t)}

@@ -81,8 +81,16 @@ func TestPipelineSignerCapture(t *testing.T) {
 	if err != nil || !q.Captured || q.Subject != "café" || q.Login != "john@doe.com" {
 		t.Fatalf("queue entry %+v %v", q, err)
 	}
+	// Mail that stays on this host is not signed.
+	acc, err = p.Submit(context.Background(), john, "john@doe.com", []string{"jane@doe.com"}, []byte("From: john@doe.com\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := stored(t, st, acc); strings.Contains(b, "DKIM-Signature") {
+		t.Fatalf("local-only mail signed:\n%s", b)
+	}
 	p.Signer = prefixSigner{fail: true}
-	_, err = p.Submit(context.Background(), john, "john@doe.com", []string{"jane@doe.com"}, []byte("From: john@doe.com\r\n\r\nx\r\n"))
+	_, err = p.Submit(context.Background(), john, "john@doe.com", []string{"x@remote.example"}, []byte("From: john@doe.com\r\n\r\nx\r\n"))
 	wantCode(t, err, "451 4.3.0")
 }
 
