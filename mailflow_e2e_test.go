@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/authsmtp/authsmtp/internal/mailtest"
 	"github.com/authsmtp/authsmtp/store"
 )
