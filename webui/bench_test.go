@@ -102,4 +102,3 @@ func (c *benchClient) timedGet(b *testing.B, path string) (ttfb, total time.Dura
 	}
 	return first.Sub(start), end.Sub(start)
 }
-
