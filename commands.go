@@ -23,6 +23,10 @@ type cmdEnv struct {
 	// Server is set when the command runs inside serve; commands that need
 	// the live server (backup, tls status) use it.
 	Server *server
+	// Cfg is the configuration (of the server, or of the CLI process).
+	Cfg config
+	// TTY says the user's output is a terminal (progress bars).
+	TTY bool
 }
 
 // command is one admin command: its words ("domain add"), usage, whether
@@ -32,6 +36,9 @@ type command struct {
 	Usage  string
 	Stdin  bool
 	Local  bool // never sent to the server (restore)
+	// NoStore: a Local command that opens no store itself (restore puts a
+	// file in place; healthcheck talks to the server over the network).
+	NoStore bool
 	NArgs  [2]int
 	Run    func(e *cmdEnv) error
 	Extras []string // its own flags: "keep" (boolean) or "send-as=" (takes a value)
@@ -43,6 +50,7 @@ type command struct {
 func commands() []command {
 	var cmds []command
 	cmds = append(cmds, accountCommands()...)
+	cmds = append(cmds, opsCommands()...)
 	return cmds
 }
 
