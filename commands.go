@@ -32,17 +32,18 @@ type cmdEnv struct {
 // command is one admin command: its words ("domain add"), usage, whether
 // it reads stdin, and its body.
 type command struct {
-	Words string
-	Usage string
-	Stdin bool
-	Local bool // never sent to the server (restore)
+	Words  string
+	Usage  string
+	Stdin  bool
+	Local  bool // never sent to the server (restore)
+	NArgs  [2]int
+	Run    func(e *cmdEnv) error
+	Extras []string // its own flags: "keep" (boolean) or "send-as=" (takes a value)
+	Paths  []int    // indexes of arguments that are file paths (made absolute)
+
 	// NoStore: a Local command that opens no store itself (restore puts a
 	// file in place; healthcheck talks to the server over the network).
 	NoStore bool
-	NArgs   [2]int
-	Run     func(e *cmdEnv) error
-	Extras  []string // its own flags: "keep" (boolean) or "send-as=" (takes a value)
-	Paths   []int    // indexes of arguments that are file paths (made absolute)
 }
 
 // commands is the whole admin command set, in help order. Each area keeps
