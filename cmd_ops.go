@@ -111,17 +111,6 @@ func cmdHealthcheck(e *cmdEnv) error {
 	return nil
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
 
 // cmdImport reads mbox files and Maildirs into a user's mailboxes.
 func cmdImport(e *cmdEnv) error {

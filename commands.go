@@ -51,6 +51,9 @@ type command struct {
 func commands() []command {
 	var cmds []command
 	cmds = append(cmds, accountCommands()...)
+	cmds = append(cmds, tlsCommands()...)
+	cmds = append(cmds, imapCommands()...)
+	cmds = append(cmds, mailflowCommands()...)
 	cmds = append(cmds, opsCommands()...)
 	return cmds
 }

@@ -28,8 +28,8 @@ func opsBinary(t *testing.T) string {
 	return bin
 }
 
-// served is a running `authsmtp serve` process.
-type served struct {
+// opsServed is a running `authsmtp serve` process.
+type opsServed struct {
 	t     *testing.T
 	cmd   *exec.Cmd
 	data  string
@@ -46,9 +46,9 @@ var serveListeners = []string{"SUBMISSION", "SUBMISSIONS", "MX", "IMAP", "IMAPS"
 
 // startServe runs the binary with data dir data, the given listeners on
 // 127.0.0.1:0 and JSON logs, and waits until it says it runs.
-func startServe(t *testing.T, bin, data string, on []string, extraEnv ...string) *served {
+func startOpsServe(t *testing.T, bin, data string, on []string, extraEnv ...string) *opsServed {
 	t.Helper()
-	s := &served{t: t, data: data, addrs: map[string]string{}, ready: make(chan struct{}), exit: make(chan error, 1)}
+	s := &opsServed{t: t, data: data, addrs: map[string]string{}, ready: make(chan struct{}), exit: make(chan error, 1)}
 	env := append(os.Environ(), "AUTHSMTP_DATA="+data, "AUTHSMTP_LOG_FORMAT=json", "AUTHSMTP_HOSTNAME=localhost", "AUTHSMTP_TLS=self-signed")
 	for _, l := range serveListeners {
 		v := ""
@@ -110,7 +110,7 @@ func startServe(t *testing.T, bin, data string, on []string, extraEnv ...string)
 }
 
 // Addr is the address a service listens on.
-func (s *served) Addr(service string) string {
+func (s *opsServed) Addr(service string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.addrs[service]
@@ -121,14 +121,14 @@ func (s *served) Addr(service string) string {
 }
 
 // Logs returns everything the server logged so far.
-func (s *served) Logs() string {
+func (s *opsServed) Logs() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.logs.String()
 }
 
 // Stop sends sig and waits for the process to exit.
-func (s *served) Stop(sig syscall.Signal) error {
+func (s *opsServed) Stop(sig syscall.Signal) error {
 	s.t.Helper()
 	s.cmd.Process.Signal(sig)
 	select {
@@ -142,7 +142,7 @@ func (s *served) Stop(sig syscall.Signal) error {
 }
 
 // cli runs an admin command with the binary, as a user would.
-func cli(t *testing.T, bin, data, stdin string, args ...string) (string, string, int) {
+func opsCLI(t *testing.T, bin, data, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "AUTHSMTP_DATA="+data)
@@ -160,9 +160,9 @@ func cli(t *testing.T, bin, data, stdin string, args ...string) (string, string,
 }
 
 // mustCLI runs a command that must succeed.
-func mustCLI(t *testing.T, bin, data, stdin string, args ...string) string {
+func opsMustCLI(t *testing.T, bin, data, stdin string, args ...string) string {
 	t.Helper()
-	out, errs, code := cli(t, bin, data, stdin, args...)
+	out, errs, code := opsCLI(t, bin, data, stdin, args...)
 	if code != 0 {
 		t.Fatalf("authsmtp %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 	}

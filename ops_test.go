@@ -21,31 +21,31 @@ import (
 func TestBackupRestoreCLI(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startServe(t, bin, data, nil)
-	mustCLI(t, bin, data, "", "domain", "add", "b.test")
-	mustCLI(t, bin, data, "dom-secret\n", "domain", "password", "b.test")
-	mustCLI(t, bin, data, "user-secret\n", "user", "add", "ann@b.test")
+	srv := startOpsServe(t, bin, data, nil)
+	opsMustCLI(t, bin, data, "", "domain", "add", "b.test")
+	opsMustCLI(t, bin, data, "dom-secret\n", "domain", "password", "b.test")
+	opsMustCLI(t, bin, data, "user-secret\n", "user", "add", "ann@b.test")
 	mbox := filepath.Join(t.TempDir(), "mbox")
 	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: hi\n\nbody\n"), 0o600)
-	out := mustCLI(t, bin, data, "", "import", "ann@b.test", mbox)
+	out := opsMustCLI(t, bin, data, "", "import", "ann@b.test", mbox)
 	if !strings.Contains(out, "imported 1 messages") || !strings.Contains(out, "INBOX") {
 		t.Fatalf("import output: %s", out)
 	}
 
 	bk := filepath.Join(t.TempDir(), "b.db")
-	out = mustCLI(t, bin, data, "", "backup", bk)
+	out = opsMustCLI(t, bin, data, "", "backup", bk)
 	if !strings.Contains(out, "backup written to "+bk) || !strings.Contains(out, "1 domains, 1 users, 1 messages") {
 		t.Fatalf("backup output: %s", out)
 	}
 	// backup - streams the file over the control socket to stdout.
-	raw := mustCLI(t, bin, data, "", "backup", "-")
+	raw := opsMustCLI(t, bin, data, "", "backup", "-")
 	streamed := filepath.Join(t.TempDir(), "streamed.db")
 	os.WriteFile(streamed, []byte(raw), 0o600)
 	if info, err := store.CheckBackup(streamed); err != nil || info.Users != 1 {
 		t.Fatalf("streamed backup: %+v %v", info, err)
 	}
 
-	_, errs, code := cli(t, bin, data, "", "restore", bk)
+	_, errs, code := opsCLI(t, bin, data, "", "restore", bk)
 	if code != 1 || !strings.Contains(errs, "is running") || !strings.Contains(errs, "stop it first") {
 		t.Fatalf("restore while running: exit %d %q", code, errs)
 	}
@@ -54,11 +54,11 @@ func TestBackupRestoreCLI(t *testing.T) {
 	}
 
 	fresh := filepath.Join(t.TempDir(), "fresh")
-	out = mustCLI(t, bin, fresh, "", "restore", bk)
+	out = opsMustCLI(t, bin, fresh, "", "restore", bk)
 	if !strings.Contains(out, "restored") || strings.Contains(out, "kept as") {
 		t.Fatalf("restore output: %s", out)
 	}
-	if out := mustCLI(t, bin, fresh, "", "user", "list"); !strings.Contains(out, "ann@b.test") {
+	if out := opsMustCLI(t, bin, fresh, "", "user", "list"); !strings.Contains(out, "ann@b.test") {
 		t.Fatalf("restored user list: %s", out)
 	}
 	st, err := store.Open(fresh, store.Options{})
@@ -80,7 +80,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.db")
 	os.WriteFile(bad, []byte(strings.Repeat("junk", 4096)), 0o600)
 	st.Close()
-	_, errs, code = cli(t, bin, fresh, "", "restore", bad)
+	_, errs, code = opsCLI(t, bin, fresh, "", "restore", bad)
 	if code != 1 || !strings.Contains(errs, "not a usable authsmtp backup") {
 		t.Fatalf("bad restore: exit %d %q", code, errs)
 	}
@@ -91,23 +91,23 @@ func TestBackupRestoreCLI(t *testing.T) {
 func TestExportCLI(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startServe(t, bin, data, nil)
-	mustCLI(t, bin, data, "", "domain", "add", "e.test")
-	mustCLI(t, bin, data, "pw\n", "user", "add", "ann@e.test")
-	mustCLI(t, bin, data, "pw\n", "user", "add", "bob@e.test")
+	srv := startOpsServe(t, bin, data, nil)
+	opsMustCLI(t, bin, data, "", "domain", "add", "e.test")
+	opsMustCLI(t, bin, data, "pw\n", "user", "add", "ann@e.test")
+	opsMustCLI(t, bin, data, "pw\n", "user", "add", "bob@e.test")
 	mbox := filepath.Join(t.TempDir(), "Lists.mbox")
 	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: 1\n\none\n\nFrom y Mon Jan  2 15:04:06 2006\nSubject: 2\nStatus: RO\n\ntwo\n"), 0o600)
-	mustCLI(t, bin, data, "", "import", "ann@e.test", mbox)
+	opsMustCLI(t, bin, data, "", "import", "ann@e.test", mbox)
 	dir := filepath.Join(t.TempDir(), "md")
-	out := mustCLI(t, bin, data, "", "export", "ann@e.test", dir)
+	out := opsMustCLI(t, bin, data, "", "export", "ann@e.test", dir)
 	if !strings.Contains(out, "exported 2 messages") {
 		t.Fatalf("export output: %s", out)
 	}
-	if _, errs, code := cli(t, bin, data, "", "export", "ann@e.test", dir); code != 1 || !strings.Contains(errs, "already holds a Maildir") {
+	if _, errs, code := opsCLI(t, bin, data, "", "export", "ann@e.test", dir); code != 1 || !strings.Contains(errs, "already holds a Maildir") {
 		t.Fatalf("second export: %d %s", code, errs)
 	}
 	srv.Stop(syscall.SIGTERM)
-	out = mustCLI(t, bin, data, "", "import", "bob@e.test", dir)
+	out = opsMustCLI(t, bin, data, "", "import", "bob@e.test", dir)
 	if !strings.Contains(out, "imported 2 messages") || !strings.Contains(out, "Lists") {
 		t.Fatalf("re-import: %s", out)
 	}
@@ -122,8 +122,8 @@ func TestExportCLI(t *testing.T) {
 func TestMetricsListener(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startServe(t, bin, data, []string{"metrics"})
-	mustCLI(t, bin, data, "", "domain", "add", "m.test")
+	srv := startOpsServe(t, bin, data, []string{"metrics"})
+	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +172,10 @@ func TestMetricsListener(t *testing.T) {
 func TestSignals(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startServe(t, bin, data, []string{"metrics"})
+	srv := startOpsServe(t, bin, data, []string{"metrics"})
 	srv.cmd.Process.Signal(syscall.SIGHUP)
 	// The server still answers after SIGHUP, and logged the reload.
-	mustCLI(t, bin, data, "", "domain", "add", "s.test")
+	opsMustCLI(t, bin, data, "", "domain", "add", "s.test")
 	if err := srv.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit: %v\n%s", err, srv.Logs())
 	}

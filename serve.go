@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
@@ -26,6 +27,13 @@ type server struct {
 	log *slog.Logger
 	tls *acme.Manager
 	out io.Writer
+
+	// tlsTune, when set (tests), adjusts the certificate source's config.
+	tlsTune func(*acme.Config)
+
+	// pipeline is the one submission pipeline (SMTP and webmail), set by
+	// startSMTP.
+	pipeline *smtp.Pipeline
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse
@@ -55,6 +63,9 @@ func (srv *server) listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err == nil {
 		srv.log.Info("listening", "service", name, "addr", ln.Addr().String())
+		if srv.tls != nil {
+			srv.tls.Listening(name, ln.Addr()) // ACME answers challenges on http/https
+		}
 		srv.mu.Lock()
 		if srv.addrs == nil {
 			srv.addrs = map[string]string{}
@@ -153,10 +164,11 @@ func serve(cfg config, out io.Writer) error {
 func (srv *server) start(ctx context.Context) error {
 	cfg := srv.cfg
 	var err error
-	srv.tls, err = acme.New(acme.Config{Mode: cfg.TLSMode, Hostname: cfg.Hostname, CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, Logger: srv.log}, srv.st)
+	srv.tls, err = acme.New(srv.tlsConfig(), srv.st)
 	if err != nil {
 		return err
 	}
+	srv.onStop("tls", func(context.Context) error { srv.tls.Stop(); return nil })
 	if err := srv.startControl(); err != nil {
 		return err
 	}
@@ -173,11 +185,16 @@ func (srv *server) start(ctx context.Context) error {
 		{"imap", srv.startIMAP},
 		{"web", srv.startWeb},
 		{"queue", srv.startQueue},
+		{"mx", srv.startMX},
 		{"metrics", srv.startMetrics},
 	} {
 		if err := step.fn(ctx); err != nil {
 			return err
 		}
+	}
+	// Certificates are ordered only now: the challenge listeners are ours.
+	if err := srv.tls.Start(ctx); err != nil {
+		return err
 	}
 	srv.log.Info("authsmtp is running", "hostname", cfg.Hostname, "data", cfg.Data)
 	return nil

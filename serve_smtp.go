@@ -1,7 +1,57 @@
 package main
 
-import "context"
+import (
+	"context"
+	"net"
 
-// startSMTP starts this service and registers its shutdown with srv.onStop.
-// (Not built yet.)
-func (srv *server) startSMTP(ctx context.Context) error { return nil }
+	"github.com/authsmtp/authsmtp/smtp"
+	"github.com/authsmtp/authsmtp/smtp/dkim"
+)
+
+// startSMTP builds the submission pipeline (also used by webmail through
+// srv.pipeline) and starts the submission listeners: --submission with
+// STARTTLS and --submissions with implicit TLS; an empty address is off.
+func (srv *server) startSMTP(ctx context.Context) error {
+	cfg := srv.cfg
+	srv.pipeline = smtp.NewPipeline(srv.st, cfg.Hostname, srv.log)
+	srv.pipeline.Capture = cfg.Capture
+	srv.pipeline.Signer = dkim.New(srv.st)
+	if cfg.Submission == "" && cfg.Submissions == "" {
+		return nil
+	}
+	// Mail ports offer their own ALPN id only, so a browser offering
+	// http/1.1 fails the handshake instead of being bounced here (ALPACA).
+	tlsConfig := srv.tls.TLSConfig("smtp")
+	sub := smtp.NewServer(smtp.Config{
+		Hostname:      cfg.Hostname,
+		MaxSize:       cfg.MaxSize,
+		MaxRecipients: cfg.MaxRecipients,
+		MaxLine:       cfg.MaxLine,
+		CmdTimeout:    cfg.CmdTimeout,
+		DataTimeout:   cfg.DataTimeout,
+		MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Logger:        srv.log,
+	}, srv.st, srv.pipeline, tlsConfig)
+	srv.onStop("smtp", sub.Shutdown)
+	for _, l := range []struct {
+		name, addr string
+		serve      func(ln net.Listener) error
+	}{
+		{"submission", cfg.Submission, sub.ServeSubmission},
+		{"submissions", cfg.Submissions, sub.ServeSubmissions},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := srv.listen(l.name, l.addr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := l.serve(ln); err != nil {
+				srv.log.Error("smtp listener stopped", "service", l.name, "err", err)
+			}
+		}()
+	}
+	return nil
+}

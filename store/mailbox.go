@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,14 +19,14 @@ var DefaultMailboxes = []struct{ Name, SpecialUse string }{
 	{"Junk", `\Junk`}, {"Archive", `\Archive`},
 }
 
-// ErrNoMailbox and ErrOverQuota are returned by mailbox operations.
+// Errors of mailbox operations.
 var (
 	ErrNoSuchMailbox = errors.New("no such mailbox")
 	ErrOverQuota     = errors.New("mailbox is over quota")
 )
 
 // Mailbox is one folder of a user. UIDValidity never changes for the life
-// of the mailbox; UIDNext only grows.
+// of the mailbox; UIDNext only grows, so a UID is never used twice in it.
 type Mailbox struct {
 	ID            uint64 `json:"id"`
 	Name          string `json:"name"`
@@ -49,14 +50,182 @@ type Message struct {
 	ModSeq uint64    `json:"modseq"`
 }
 
-// HasFlag reports whether the message has flag f.
+// HasFlag reports whether the message has flag f (flags compare without
+// regard to case, RFC 3501 §2.3.2).
 func (m *Message) HasFlag(f string) bool {
 	for _, x := range m.Flags {
-		if x == f {
+		if strings.EqualFold(x, f) {
 			return true
 		}
 	}
 	return false
+}
+
+// System flags are kept as bits in the record; keywords as strings.
+const (
+	flagSeen byte = 1 << iota
+	flagAnswered
+	flagFlagged
+	flagDeleted
+	flagDraft
+)
+
+var systemFlags = []struct {
+	bit  byte
+	name string
+}{{flagSeen, `\Seen`}, {flagAnswered, `\Answered`}, {flagFlagged, `\Flagged`}, {flagDeleted, `\Deleted`}, {flagDraft, `\Draft`}}
+
+// splitFlags turns a flag list into system flag bits and keywords,
+// dropping duplicates and \Recent (a session property, never stored).
+func splitFlags(flags []string) (byte, []string) {
+	var bits byte
+	var kws []string
+outer:
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) {
+			for _, sf := range systemFlags {
+				if strings.EqualFold(f, sf.name) {
+					bits |= sf.bit
+					continue outer
+				}
+			}
+			continue // \Recent and unknown system flags are not stored
+		}
+		if f == "" {
+			continue
+		}
+		for _, k := range kws {
+			if strings.EqualFold(k, f) {
+				continue outer
+			}
+		}
+		kws = append(kws, f)
+	}
+	return bits, kws
+}
+
+func joinFlags(bits byte, kws []string) []string {
+	out := make([]string, 0, 4+len(kws))
+	for _, sf := range systemFlags {
+		if bits&sf.bit != 0 {
+			out = append(out, sf.name)
+		}
+	}
+	return append(out, kws...)
+}
+
+// Message records are a compact binary encoding (no JSON on the hot path):
+//
+//	0x01 | uid u32 | date unix-nano i64 | uvarint size | uvarint body id |
+//	uvarint modseq | system flag bits | uvarint n | n × (uvarint len | keyword)
+//
+// A record starting with '{' is the JSON of the first schema, still read.
+const msgRecordV1 = 0x01
+
+func encodeMessage(m *Message) []byte {
+	bits, kws := splitFlags(m.Flags)
+	b := make([]byte, 0, 48)
+	b = append(b, msgRecordV1)
+	b = binary.BigEndian.AppendUint32(b, m.UID)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Date.UnixNano()))
+	b = binary.AppendUvarint(b, uint64(m.Size))
+	b = binary.AppendUvarint(b, m.BodyID)
+	b = binary.AppendUvarint(b, m.ModSeq)
+	b = append(b, bits)
+	b = binary.AppendUvarint(b, uint64(len(kws)))
+	for _, k := range kws {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+	}
+	return b
+}
+
+// msgHead is the part of a record needed to scan a mailbox quickly.
+type msgHead struct {
+	uid    uint32
+	date   int64
+	size   int64
+	bodyID uint64
+	modseq uint64
+	bits   byte
+	rest   []byte // keywords, still encoded
+}
+
+var errBadRecord = errors.New("corrupt message record")
+
+func decodeHead(v []byte) (msgHead, error) {
+	var h msgHead
+	if len(v) > 0 && v[0] == '{' {
+		var m Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return h, err
+		}
+		bits, kws := splitFlags(m.Flags)
+		return msgHead{uid: m.UID, date: m.Date.UnixNano(), size: m.Size, bodyID: m.BodyID, modseq: m.ModSeq, bits: bits, rest: encodeKeywords(kws)}, nil
+	}
+	if len(v) < 14 || v[0] != msgRecordV1 {
+		return h, errBadRecord
+	}
+	h.uid = binary.BigEndian.Uint32(v[1:])
+	h.date = int64(binary.BigEndian.Uint64(v[5:]))
+	p := v[13:]
+	var vals [3]uint64
+	for i := range vals {
+		x, n := binary.Uvarint(p)
+		if n <= 0 {
+			return h, errBadRecord
+		}
+		vals[i], p = x, p[n:]
+	}
+	h.size, h.bodyID, h.modseq = int64(vals[0]), vals[1], vals[2]
+	if len(p) < 1 {
+		return h, errBadRecord
+	}
+	h.bits, h.rest = p[0], p[1:]
+	return h, nil
+}
+
+func encodeKeywords(kws []string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(kws)))
+	for _, k := range kws {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+	}
+	return b
+}
+
+func decodeKeywords(p []byte) ([]string, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > 1000 {
+		return nil, errBadRecord
+	}
+	p = p[k:]
+	var out []string
+	for i := uint64(0); i < n; i++ {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || uint64(len(p)-k) < l {
+			return nil, errBadRecord
+		}
+		out = append(out, string(p[k:k+int(l)]))
+		p = p[k+int(l):]
+	}
+	return out, nil
+}
+
+func (h *msgHead) message() (*Message, error) {
+	kws, err := decodeKeywords(h.rest)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{UID: h.uid, Flags: joinFlags(h.bits, kws), Date: time.Unix(0, h.date).UTC(), Size: h.size, BodyID: h.bodyID, ModSeq: h.modseq}, nil
+}
+
+func decodeMessage(v []byte) (*Message, error) {
+	h, err := decodeHead(v)
+	if err != nil {
+		return nil, err
+	}
+	return h.message()
 }
 
 func userMailboxes(tx *bolt.Tx, addr string, create bool) (*bolt.Bucket, error) {
@@ -131,11 +300,11 @@ func deleteMailboxTx(tx *bolt.Tx, addr, name string) error {
 	msgs := tx.Bucket(bucketMessages)
 	if mbk := msgs.Bucket(u64(mb.ID)); mbk != nil {
 		if err := mbk.ForEach(func(k, v []byte) error {
-			var m Message
-			if err := json.Unmarshal(v, &m); err != nil {
+			h, err := decodeHead(v)
+			if err != nil {
 				return err
 			}
-			return unrefBody(tx, m.BodyID)
+			return unrefBody(tx, h.bodyID)
 		}); err != nil {
 			return err
 		}
@@ -186,19 +355,16 @@ func appendTx(tx *bolt.Tx, addr, name string, bodyID uint64, size int64, flags [
 	if quota > 0 && usageTx(tx, addr)+size > quota {
 		return nil, ErrOverQuota
 	}
+	bits, kws := splitFlags(flags)
 	mb.HighestModSeq++
-	m := &Message{UID: mb.UIDNext, Flags: flags, Date: date.UTC(), Size: size, BodyID: bodyID, ModSeq: mb.HighestModSeq}
+	m := &Message{UID: mb.UIDNext, Flags: joinFlags(bits, kws), Date: date.UTC(), Size: size, BodyID: bodyID, ModSeq: mb.HighestModSeq}
 	mb.UIDNext++
 	mb.Messages++
 	mb.Size += size
-	if !m.HasFlag(`\Seen`) {
+	if bits&flagSeen == 0 {
 		mb.Unseen++
 	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Bucket(bucketMessages).Bucket(u64(mb.ID)).Put(u32(m.UID), raw); err != nil {
+	if err := tx.Bucket(bucketMessages).Bucket(u64(mb.ID)).Put(u32(m.UID), encodeMessage(m)); err != nil {
 		return nil, err
 	}
 	return m, putJSON(ub, name, mb)
@@ -247,11 +413,11 @@ func (s *Store) ListMessages(address, mailbox string) ([]Message, error) {
 			return err
 		}
 		return tx.Bucket(bucketMessages).Bucket(u64(mb.ID)).ForEach(func(k, v []byte) error {
-			var m Message
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
+			m, err := decodeMessage(v)
+			if err != nil {
+				return fmt.Errorf("reading message %d: %w", binary.BigEndian.Uint32(k), err)
 			}
-			out = append(out, m)
+			out = append(out, *m)
 			return nil
 		})
 	})
@@ -274,24 +440,42 @@ func (s *Store) Body(id uint64) ([]byte, error) {
 
 // Append stores a message in a user's mailbox (IMAP APPEND, Sent copies).
 func (s *Store) Append(address, mailbox string, body []byte, flags []string, date time.Time) (*Message, error) {
+	return s.AppendMeta(address, mailbox, body, flags, date, nil)
+}
+
+// AppendMeta is Append with a cached parse of the body (see BodyMeta),
+// stored in the same transaction so FETCH never parses the body again.
+func (s *Store) AppendMeta(address, mailbox string, body []byte, flags []string, date time.Time, meta []byte) (*Message, error) {
 	addr, err := NormalizeAddress(address)
 	if err != nil {
 		return nil, err
+	}
+	if mailbox, err = CanonicalMailboxName(mailbox); err != nil {
+		return nil, err
+	}
+	if date.IsZero() {
+		date = time.Now()
 	}
 	var m *Message
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		quota := s.quotaTx(tx, addr)
 		id := putBody(tx, body, 1)
+		if meta != nil {
+			if err := putBodyMeta(tx, id, meta); err != nil {
+				return err
+			}
+		}
 		m, err = appendTx(tx, addr, mailbox, id, int64(len(body)), flags, date, quota)
 		return err
 	})
-	if err == nil {
-		s.Events.Publish(Event{Kind: EventNew, Address: addr, Mailbox: mailbox, UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq})
+	if err != nil {
+		return nil, fmt.Errorf("appending to %s: %w", mailbox, err)
 	}
-	return m, err
+	s.Events.Publish(Event{Kind: EventNew, Address: addr, Mailbox: mailbox, UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq})
+	return m, nil
 }
 
-// DefaultQuota is the quota of users without their own (0: unlimited).
+// SetDefaultQuota sets the quota of users without their own (0: unlimited).
 // Set from serve's flag.
 func (s *Store) SetDefaultQuota(n int64) { s.defaultQuota.Store(n) }
 
@@ -321,12 +505,16 @@ func refBody(tx *bolt.Tx, id uint64) error {
 	return b.Put(u64(id), u32(binary.BigEndian.Uint32(v)+1))
 }
 
-// unrefBody drops one reference and deletes the body at zero.
+// unrefBody drops one reference and deletes the body (and its cached
+// parse) at zero.
 func unrefBody(tx *bolt.Tx, id uint64) error {
 	b := tx.Bucket(bucketBodyRefs)
 	v := b.Get(u64(id))
 	if len(v) != 4 || binary.BigEndian.Uint32(v) <= 1 {
 		b.Delete(u64(id))
+		if mb := tx.Bucket(bucketBodyMeta); mb != nil {
+			mb.Delete(u64(id))
+		}
 		return tx.Bucket(bucketBodies).Delete(u64(id))
 	}
 	return b.Put(u64(id), u32(binary.BigEndian.Uint32(v)-1))

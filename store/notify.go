@@ -1,6 +1,9 @@
 package store
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // EventKind says what changed in a mailbox.
 type EventKind int
@@ -9,7 +12,7 @@ const (
 	EventNew     EventKind = iota + 1 // a message was added
 	EventFlags                        // flags of a message changed
 	EventExpunge                      // a message was removed
-	EventMailbox                      // a mailbox was created, renamed or deleted
+	EventMailbox                      // a mailbox was created, renamed, deleted or (un)subscribed
 )
 
 // Event is one committed change, published after the commit.
@@ -23,36 +26,61 @@ type Event struct {
 }
 
 // Notifier fans events out to subscribers per address. Publishing never
-// blocks: a subscriber that does not keep up loses events, and is told so
-// by a closed channel only on Unsubscribe (IMAP sessions reload state on
-// their next command anyway).
+// blocks: a subscriber that does not keep up loses events. Subscribe's
+// channel says nothing about losses; a Watcher does (Lost), so an IMAP
+// session can reload its state from the store instead.
 type Notifier struct {
 	mu   sync.Mutex
-	subs map[string]map[chan Event]struct{}
+	subs map[string]map[chan Event]*atomic.Bool
 }
 
-func newNotifier() *Notifier { return &Notifier{subs: map[string]map[chan Event]struct{}{}} }
+func newNotifier() *Notifier { return &Notifier{subs: map[string]map[chan Event]*atomic.Bool{}} }
 
 // Subscribe returns a channel of events for address and a cancel func.
 func (n *Notifier) Subscribe(address string) (<-chan Event, func()) {
-	ch := make(chan Event, 256)
+	w := n.Watch(address)
+	return w.C, w.Close
+}
+
+// Watcher receives the events of one address.
+type Watcher struct {
+	// C delivers events in commit order of each publisher.
+	C     <-chan Event
+	lost  *atomic.Bool
+	close func()
+}
+
+// Lost reports whether events were dropped since the last call, and
+// resets the mark.
+func (w *Watcher) Lost() bool { return w.lost.Swap(false) }
+
+// Close stops the watcher and closes C.
+func (w *Watcher) Close() { w.close() }
+
+// Watch subscribes to the events of address, with loss detection.
+func (n *Notifier) Watch(address string) *Watcher {
+	ch := make(chan Event, 1024)
+	lost := new(atomic.Bool)
 	n.mu.Lock()
 	if n.subs[address] == nil {
-		n.subs[address] = map[chan Event]struct{}{}
+		n.subs[address] = map[chan Event]*atomic.Bool{}
 	}
-	n.subs[address][ch] = struct{}{}
+	n.subs[address][ch] = lost
 	n.mu.Unlock()
-	return ch, func() {
-		n.mu.Lock()
-		if _, ok := n.subs[address][ch]; ok {
-			delete(n.subs[address], ch)
-			if len(n.subs[address]) == 0 {
-				delete(n.subs, address)
+	var once sync.Once
+	return &Watcher{C: ch, lost: lost, close: func() {
+		once.Do(func() {
+			n.mu.Lock()
+			if _, ok := n.subs[address][ch]; ok {
+				delete(n.subs[address], ch)
+				if len(n.subs[address]) == 0 {
+					delete(n.subs, address)
+				}
+				close(ch)
 			}
-			close(ch)
-		}
-		n.mu.Unlock()
-	}
+			n.mu.Unlock()
+		})
+	}}
 }
 
 // Publish sends events to their subscribers.
@@ -63,10 +91,11 @@ func (n *Notifier) Publish(events ...Event) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, e := range events {
-		for ch := range n.subs[e.Address] {
+		for ch, lost := range n.subs[e.Address] {
 			select {
 			case ch <- e:
 			default:
+				lost.Store(true)
 			}
 		}
 	}

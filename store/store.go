@@ -152,6 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()
 	s.credentialHooks = append(s.credentialHooks, s.endSessionsOf)
+	s.registerMailflowHooks()
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err

@@ -1,0 +1,306 @@
+// Package smtp is authsmtp's SMTP side: the one submission pipeline that
+// SMTP submission and webmail both use (Pipeline), and the submission
+// server on ports 587 (STARTTLS) and 465 (implicit TLS) built on go-smtp.
+//
+// The pipeline holds no policy of its own beyond ordering: the send rule is
+// store.MaySendAs, the caps are store.Caps, routing is store.Route and the
+// durable commit is store.Accept. Every refusal is a *gosmtp.SMTPError whose
+// code can go straight back to an SMTP client; webmail shows its Message.
+package smtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// Signer signs an outgoing message (DKIM). It returns the message with
+// its signature header(s) added.
+type Signer interface {
+	Sign(msg []byte) ([]byte, error)
+}
+
+// Pipeline is the submission path shared by SMTP and webmail: send rule on
+// the envelope and on every From:/Sender: address, send caps, RFC 6409
+// fix-ups, optional signing, routing, and the fsynced acceptance.
+type Pipeline struct {
+	Store    *store.Store
+	Hostname string // for Message-ID and Received
+	Log      *slog.Logger
+	// Signer signs accepted messages that have remote recipients when set
+	// (DKIM); nil: no signing.
+	Signer Signer
+	// Capture keeps mail for remote recipients instead of delivering it
+	// (demo mode): the queue entry is marked Captured.
+	Capture bool
+}
+
+// NewPipeline returns a pipeline over st.
+func NewPipeline(st *store.Store, hostname string, log *slog.Logger) *Pipeline {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Pipeline{Store: st, Hostname: hostname, Log: log}
+}
+
+// Trace describes where a submission came from, for its Received header.
+// Put one in the context with WithTrace; without one Submit writes a
+// Received header naming only this host.
+type Trace struct {
+	Helo     string // the client's EHLO name
+	IP       string // the client's address
+	Protocol string // "ESMTPSA", "ESMTPSA" over implicit TLS, or "HTTPSA" for webmail
+	TLS      string // e.g. "TLS1.3 TLS_AES_128_GCM_SHA256"; "" when none
+	ID       string // the session id, shown in logs
+}
+
+type traceKey struct{}
+
+// WithTrace returns ctx carrying t for Submit.
+func WithTrace(ctx context.Context, t Trace) context.Context {
+	return context.WithValue(ctx, traceKey{}, t)
+}
+
+func traceFrom(ctx context.Context) Trace {
+	t, _ := ctx.Value(traceKey{}).(Trace)
+	return t
+}
+
+// Reply codes used by the pipeline and the server.
+func smtpErr(code int, ec gosmtp.EnhancedCode, format string, args ...any) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: code, EnhancedCode: ec, Message: fmt.Sprintf(format, args...)}
+}
+
+// CheckSender applies the send rule to the envelope sender: an empty
+// sender (<>) and any address outside the login's scope are refused with
+// 553 5.7.1 saying what the login may send as.
+func (p *Pipeline) CheckSender(who store.Principal, from string) error {
+	if from == "" || !p.Store.MaySendAs(who, from) {
+		return smtpErr(553, gosmtp.EnhancedCode{5, 7, 1}, "%s", store.SendAsError(who, store.SanitizeLog(from)))
+	}
+	return nil
+}
+
+// CheckRcpt routes one recipient: a hosted user is local, a hosted domain
+// without that user is 550 5.1.1, any other domain is remote.
+func (p *Pipeline) CheckRcpt(rcpt string) (store.Route, error) {
+	r, err := p.Store.Route(rcpt)
+	switch {
+	case errors.Is(err, store.ErrNoSuchUser):
+		return r, smtpErr(550, gosmtp.EnhancedCode{5, 1, 1}, "no such user here: %s", store.SanitizeLog(rcpt))
+	case errors.Is(err, store.ErrBadAddress):
+		return r, smtpErr(553, gosmtp.EnhancedCode{5, 1, 3}, "invalid recipient address: %s", store.SanitizeLog(rcpt))
+	case err != nil:
+		p.Log.Error("routing recipient", "rcpt", store.SanitizeLog(rcpt), "err", err)
+		return r, smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure looking up the recipient: try again later")
+	}
+	return r, nil
+}
+
+// Submit accepts one message from an authenticated principal. msg is the
+// whole message with CRLF line endings (see NormalizeCRLF). It returns only
+// after the message is durably stored (delivered to hosted mailboxes and/or
+// queued); every error is a *gosmtp.SMTPError.
+func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
+	if who.Kind != store.KindDomain && who.Kind != store.KindUser {
+		return nil, smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "authentication required")
+	}
+	if len(rcpts) == 0 {
+		return nil, smtpErr(554, gosmtp.EnhancedCode{5, 5, 1}, "no valid recipients")
+	}
+	if err := p.CheckSender(who, from); err != nil {
+		return nil, err
+	}
+	// SMTP smuggling: a bare CR or LF is never repaired, the message is refused.
+	if i := bareNewline(msg); i >= 0 {
+		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message at byte %d: lines must end with CRLF", i)
+	}
+	h, err := scanHeader(msg)
+	if err != nil {
+		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "malformed message header: %v", err)
+	}
+	if err := p.checkHeaderSenders(who, h); err != nil {
+		return nil, err
+	}
+
+	// Route every recipient before counting the message against the caps.
+	in := &store.Incoming{Login: who.Login(), Subject: h.subject(), Captured: p.Capture}
+	in.From, _ = store.NormalizeAddress(from)
+	seen := make(map[string]bool, len(rcpts))
+	for _, rc := range rcpts {
+		r, err := p.CheckRcpt(rc)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range r.Local {
+			if !seen["l:"+l.Address+"\x00"+l.Mailbox] {
+				seen["l:"+l.Address+"\x00"+l.Mailbox] = true
+				in.Local = append(in.Local, l)
+			}
+		}
+		for _, a := range r.Remote {
+			if !seen["r:"+a] {
+				seen["r:"+a] = true
+				in.Remote = append(in.Remote, a)
+			}
+		}
+	}
+	if len(in.Local) == 0 && len(in.Remote) == 0 {
+		return nil, smtpErr(554, gosmtp.EnhancedCode{5, 5, 1}, "no valid recipients")
+	}
+	if err := p.Store.Caps.Take(who.Login(), p.Store.LimitsFor(who), len(rcpts)); err != nil {
+		var ce *store.CapError
+		if errors.As(err, &ce) {
+			return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "%s", ce.Error())
+		}
+		return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "send limit reached")
+	}
+
+	body := p.fixups(ctx, h, msg)
+	// Only mail that leaves this host is signed: a DKIM signature is for
+	// the receiving MTA, and a hosted mailbox has none to check it. The
+	// RSA signature was half the CPU of local submission.
+	if p.Signer != nil && len(in.Remote) > 0 {
+		signed, err := p.Signer.Sign(body)
+		if err != nil {
+			p.Log.Error("signing message", "login", who.Login(), "err", err)
+			return nil, smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure signing the message: try again later")
+		}
+		body = signed
+	}
+	in.Body = body
+
+	acc, err := p.Store.Accept(in)
+	if err != nil {
+		return nil, p.acceptError(who, err)
+	}
+	return acc, nil
+}
+
+// acceptError maps a store failure to a reply and logs the cause.
+func (p *Pipeline) acceptError(who store.Principal, err error) error {
+	switch {
+	case errors.Is(err, store.ErrOverQuota):
+		return smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "a recipient's mailbox is full")
+	case errors.Is(err, syscall.ENOSPC):
+		p.Log.Error("accepting message: disk full", "login", who.Login(), "err", err)
+		return smtpErr(452, gosmtp.EnhancedCode{4, 3, 1}, "insufficient system storage: try again later")
+	}
+	p.Log.Error("accepting message", "login", who.Login(), "err", err)
+	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
+}
+
+// checkHeaderSenders applies the send rule to every address of every From:
+// and Sender: field. A message without From: is refused (RFC 5322 §3.6
+// requires exactly one origination address field).
+func (p *Pipeline) checkHeaderSenders(who store.Principal, h *header) error {
+	if len(h.from) == 0 {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has no From: header")
+	}
+	var n int
+	for _, field := range []struct {
+		name   string
+		values []string
+	}{{"From", h.from}, {"Sender", h.sender}} {
+		for _, v := range field.values {
+			addrs, err := parseAddressList(v)
+			if err != nil {
+				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "cannot parse the %s: header (%v)", field.name, err)
+			}
+			for _, a := range addrs {
+				n++
+				if !p.Store.MaySendAs(who, a) {
+					return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "%s: header: %s", field.name, store.SendAsError(who, store.SanitizeLog(a)))
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the From: header has no address")
+	}
+	return nil
+}
+
+// fixups adds the RFC 6409 §8 submission fix-ups: a Received header always,
+// Date and Message-ID when missing. It copies msg once.
+func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
+	now := time.Now()
+	t := traceFrom(ctx)
+	pre := make([]byte, 0, 512)
+	pre = append(pre, "Received: "...)
+	if t.Helo != "" || t.IP != "" {
+		pre = append(pre, "from "...)
+		pre = append(pre, cleanToken(t.Helo, "unknown")...)
+		if t.IP != "" {
+			pre = append(pre, " (["...)
+			pre = append(pre, t.IP...)
+			pre = append(pre, "])"...)
+		}
+		pre = append(pre, "\r\n\t"...)
+	}
+	pre = append(pre, "by "...)
+	pre = append(pre, cleanToken(p.Hostname, "localhost")...)
+	pre = append(pre, " (authsmtp) with "...)
+	pre = append(pre, cleanToken(t.Protocol, "ESMTPSA")...)
+	if t.TLS != "" {
+		pre = append(pre, " ("...)
+		pre = append(pre, cleanComment(t.TLS)...)
+		pre = append(pre, ')')
+	}
+	if t.ID != "" {
+		pre = append(pre, " id "...)
+		pre = append(pre, cleanToken(t.ID, "")...)
+	}
+	pre = append(pre, ";\r\n\t"...)
+	pre = now.AppendFormat(pre, rfc5322Date)
+	pre = append(pre, "\r\n"...)
+	if !h.hasDate {
+		pre = append(pre, "Date: "...)
+		pre = now.AppendFormat(pre, rfc5322Date)
+		pre = append(pre, "\r\n"...)
+	}
+	if !h.hasMessageID {
+		pre = append(pre, "Message-ID: <"...)
+		pre = append(pre, store.RandomToken(18)...)
+		pre = append(pre, '@')
+		pre = append(pre, cleanToken(p.Hostname, "localhost")...)
+		pre = append(pre, ">\r\n"...)
+	}
+	out := make([]byte, 0, len(pre)+len(msg))
+	out = append(out, pre...)
+	return append(out, msg...)
+}
+
+const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// cleanToken keeps a value from breaking out of the Received header:
+// only printable ASCII without spaces, parentheses or ';' survives.
+func cleanToken(s, def string) string { return clean(s, def, false) }
+
+// cleanComment is cleanToken for text inside a comment: spaces allowed.
+func cleanComment(s string) string { return clean(s, "", true) }
+
+func clean(s, def string, space bool) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	b := []byte(s)
+	n := 0
+	for _, c := range b {
+		if c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != ';' || space && c == ' ' {
+			b[n] = c
+			n++
+		}
+	}
+	if n == 0 {
+		return def
+	}
+	return string(b[:n])
+}

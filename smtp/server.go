@@ -1,0 +1,251 @@
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// Config holds the submission server's settings; zero fields get the
+// defaults in parentheses.
+type Config struct {
+	Hostname      string        // EHLO name and banner (localhost)
+	MaxSize       int64         // largest message in bytes, advertised as SIZE (25 MiB)
+	MaxRecipients int           // recipients per message (100): 452 4.5.3 above
+	MaxLine       int           // longest command or body line (4096)
+	CmdTimeout    time.Duration // idle time between commands (5m)
+	DataTimeout   time.Duration // time to send one message's data (10m)
+	MaxConnsPerIP int           // simultaneous connections per remote IP (20)
+	Logger        *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.MaxSize <= 0 {
+		c.MaxSize = 25 << 20
+	}
+	if c.MaxRecipients <= 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = 4096
+	}
+	if c.CmdTimeout <= 0 {
+		c.CmdTimeout = 5 * time.Minute
+	}
+	if c.DataTimeout <= 0 {
+		c.DataTimeout = 10 * time.Minute
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the submission service: one go-smtp server per listener kind
+// (STARTTLS on 587, implicit TLS on 465) sharing one backend.
+type Server struct {
+	cfg  Config
+	st   *store.Store
+	pipe *Pipeline
+	tls  *tls.Config
+	log  *slog.Logger
+
+	ctx    context.Context // canceled at Close: ends login delays
+	cancel context.CancelFunc
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	perIP   map[string]int
+	servers []*gosmtp.Server
+}
+
+// NewServer builds the submission server. tlsConfig must be set: AUTH and
+// MAIL are refused until TLS is up.
+func NewServer(cfg Config, st *store.Store, pipe *Pipeline, tlsConfig *tls.Config) *Server {
+	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, st: st, pipe: pipe, tls: tlsConfig, log: cfg.Logger,
+		ctx: ctx, cancel: cancel, perIP: map[string]int{}}
+}
+
+func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
+	g := gosmtp.NewServer(&backend{srv: s, implicitTLS: implicitTLS})
+	g.Domain = s.cfg.Hostname
+	g.TLSConfig = s.tls
+	g.MaxMessageBytes = s.cfg.MaxSize
+	g.MaxRecipients = s.cfg.MaxRecipients
+	g.MaxLineLength = s.cfg.MaxLine
+	g.ReadTimeout = s.cfg.CmdTimeout
+	g.WriteTimeout = s.cfg.CmdTimeout
+	// go-smtp would answer AUTH before TLS with 523; we want 530 5.7.0, so
+	// it lets AUTH through and the session refuses it (and advertises no
+	// mechanism) until TLS is up.
+	g.AllowInsecureAuth = true
+	g.ErrorLog = slogPrintf{s.log}
+	s.mu.Lock()
+	s.servers = append(s.servers, g)
+	s.mu.Unlock()
+	return g
+}
+
+// ServeSubmission serves SMTP with STARTTLS on ln (port 587) until Close.
+func (s *Server) ServeSubmission(ln net.Listener) error {
+	return s.serve(s.newGoSMTP(false), &limitListener{Listener: ln, srv: s, plain: true})
+}
+
+// ServeSubmissions serves SMTP over implicit TLS on ln (port 465) until Close.
+func (s *Server) ServeSubmissions(ln net.Listener) error {
+	return s.serve(s.newGoSMTP(true), tls.NewListener(&limitListener{Listener: ln, srv: s}, s.tls))
+}
+
+func (s *Server) serve(g *gosmtp.Server, ln net.Listener) error {
+	err := g.Serve(ln)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("serving SMTP on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, lets sessions finish until ctx ends, then
+// closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := append([]*gosmtp.Server(nil), s.servers...)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, g := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if g.Shutdown(ctx) != nil {
+				g.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	s.cancel()
+	return nil
+}
+
+// Close stops everything at once.
+func (s *Server) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	servers := append([]*gosmtp.Server(nil), s.servers...)
+	s.mu.Unlock()
+	for _, g := range servers {
+		g.Close()
+	}
+	return nil
+}
+
+// limitListener caps simultaneous connections per remote IP and gives
+// each connection its id.
+type limitListener struct {
+	net.Listener
+	srv   *Server
+	plain bool // the protocol starts in plaintext: a refusal can be explained
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := hostOf(c.RemoteAddr())
+		s := l.srv
+		s.mu.Lock()
+		n := s.perIP[ip]
+		ok := n < s.cfg.MaxConnsPerIP
+		if ok {
+			s.perIP[ip] = n + 1
+		}
+		s.mu.Unlock()
+		id := strconv.FormatUint(s.nextID.Add(1), 36)
+		if !ok {
+			s.log.Warn("smtp connection refused: too many from this address", "cid", id, "ip", ip, "max", s.cfg.MaxConnsPerIP)
+			go func() {
+				if l.plain {
+					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					fmt.Fprintf(c, "421 4.7.0 too many connections from your address, try again later\r\n")
+				}
+				c.Close()
+			}()
+			continue
+		}
+		return &trackedConn{Conn: c, id: id, ip: ip, srv: s}, nil
+	}
+}
+
+// trackedConn is one accepted connection: its id for log lines (kept
+// across STARTTLS, which replaces go-smtp's session) and its per-IP slot.
+type trackedConn struct {
+	net.Conn
+	id   string
+	ip   string
+	srv  *Server
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
+			delete(c.srv.perIP, c.ip)
+		}
+		c.srv.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// tracked finds our connection under go-smtp's (and TLS's) wrapping.
+func tracked(c net.Conn) *trackedConn {
+	for c != nil {
+		switch x := c.(type) {
+		case *trackedConn:
+			return x
+		case *tls.Conn:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// slogPrintf lets go-smtp's internal error log (including the panics it
+// recovers per command) reach slog.
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(format string, v ...any) {
+	l.log.Warn("smtp: " + fmt.Sprintf(format, v...))
+}
+func (l slogPrintf) Println(v ...any) { l.log.Warn("smtp: " + fmt.Sprint(v...)) }

@@ -1,0 +1,236 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// backend makes a session per EHLO. go-smtp ends the session at STARTTLS
+// (Logout) and makes a new one at the next EHLO, so a session never
+// carries login state from before TLS.
+type backend struct {
+	srv         *Server
+	implicitTLS bool
+}
+
+var (
+	_ gosmtp.Backend     = (*backend)(nil)
+	_ gosmtp.AuthSession = (*session)(nil)
+)
+
+func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	s := &session{srv: b.srv, conn: c, implicitTLS: b.implicitTLS}
+	if tc := tracked(c.Conn()); tc != nil {
+		s.cid, s.ip = tc.id, tc.ip
+	} else {
+		s.ip = hostOf(c.Conn().RemoteAddr())
+	}
+	s.ctx, s.cancel = context.WithCancel(b.srv.ctx)
+	s.log = b.srv.log.With("cid", s.cid)
+	return s, nil
+}
+
+// session is one SMTP session between EHLO and STARTTLS/QUIT/close.
+type session struct {
+	srv         *Server
+	conn        *gosmtp.Conn
+	implicitTLS bool
+	cid, ip     string
+	log         *slog.Logger
+	ctx         context.Context
+	cancel      context.CancelFunc
+
+	who   *store.Principal // nil until AUTH succeeds
+	from  string
+	rcpts []string
+	size  int64 // SIZE= from MAIL, 0 if not given
+}
+
+func (s *session) tlsState() (tls.ConnectionState, bool) {
+	return s.conn.TLSConnectionState()
+}
+
+var (
+	errNeedTLS  = smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "Must issue a STARTTLS command first")
+	errNeedAuth = smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "Authentication required")
+	errAuthFail = smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authentication failed: invalid login or password")
+	errThrottle = smtpErr(454, gosmtp.EnhancedCode{4, 7, 0}, "Too many failed logins from your address or for this login: try again later")
+	errInternal = smtpErr(421, gosmtp.EnhancedCode{4, 3, 0}, "Internal server error, try again later")
+)
+
+// AuthMechanisms offers PLAIN and LOGIN only once TLS is up.
+func (s *session) AuthMechanisms() []string {
+	if _, ok := s.tlsState(); !ok {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if _, ok := s.tlsState(); !ok {
+		return nil, errNeedTLS
+	}
+	if s.from != "" || len(s.rcpts) > 0 {
+		return nil, smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "AUTH not allowed during a mail transaction")
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return &plainServer{auth: s.authenticate}, nil
+	case sasl.Login:
+		return &loginServer{auth: s.authenticate}, nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// authenticate is the one login path: the store's Login holds the
+// throttle and the failure delay; then the domain's SMTP switch.
+func (s *session) authenticate(login, password string) error {
+	if s.who != nil {
+		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "Already authenticated")
+	}
+	logName := store.SanitizeLog(login)
+	p, err := s.srv.st.Login(s.ctx, "smtp", s.ip, login, password)
+	switch {
+	case errors.Is(err, store.ErrThrottled):
+		s.log.Warn("smtp auth refused: throttled", "ip", s.ip, "login", logName)
+		return errThrottle
+	case err != nil:
+		s.log.Warn("smtp auth failed", "ip", s.ip, "login", logName)
+		return errAuthFail
+	}
+	if p.Kind != store.KindDomain && p.Kind != store.KindUser {
+		// The admin login is for the web panel only; say nothing more.
+		s.log.Warn("smtp auth failed: not a sending login", "ip", s.ip, "login", logName)
+		return errAuthFail
+	}
+	if err := s.srv.st.CheckSMTP(p); err != nil {
+		s.log.Warn("smtp auth refused: Authenticated SMTP off", "ip", s.ip, "login", p.Login())
+		return smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authenticated SMTP is not enabled for the domain %s: the administrator can turn it on", p.Domain)
+	}
+	s.who = &p
+	s.log.Info("smtp auth ok", "ip", s.ip, "login", p.Login(), "kind", p.Kind.String())
+	return nil
+}
+
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if _, ok := s.tlsState(); !ok {
+		return errNeedTLS
+	}
+	if s.who == nil {
+		return errNeedAuth
+	}
+	if err := s.srv.pipe.CheckSender(*s.who, from); err != nil {
+		s.log.Info("smtp sender refused", "login", s.who.Login(), "from", store.SanitizeLog(from))
+		return err
+	}
+	s.from = from
+	s.size = 0
+	if opts != nil {
+		s.size = opts.Size
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if s.who == nil {
+		return errNeedAuth
+	}
+	r, err := s.srv.pipe.CheckRcpt(to)
+	if err != nil {
+		s.log.Info("smtp recipient refused", "login", s.who.Login(), "rcpt", store.SanitizeLog(to), "err", err)
+		return err
+	}
+	for _, l := range r.Local {
+		if !s.srv.st.QuotaLeft(l.Address, s.size) {
+			s.log.Info("smtp recipient refused: over quota", "login", s.who.Login(), "rcpt", l.Address)
+			return smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "mailbox full: %s", l.Address)
+		}
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("smtp panic in DATA", "panic", v, "stack", string(debug.Stack()))
+			err = errInternal
+		}
+	}()
+	if s.who == nil || s.from == "" || len(s.rcpts) == 0 {
+		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "need MAIL and RCPT first")
+	}
+	s.conn.Conn().SetReadDeadline(time.Now().Add(s.srv.cfg.DataTimeout))
+	var buf bytes.Buffer
+	grow := 16 << 10
+	if s.size > 0 && s.size <= s.srv.cfg.MaxSize {
+		grow = int(s.size) + 512
+	}
+	buf.Grow(grow)
+	if _, err := buf.ReadFrom(r); err != nil {
+		return s.dataReadError(err)
+	}
+	ctx := WithTrace(s.ctx, s.trace())
+	acc, err := s.srv.pipe.Submit(ctx, *s.who, s.from, s.rcpts, buf.Bytes())
+	if err != nil {
+		s.log.Info("smtp message refused", "login", s.who.Login(), "from", s.from, "rcpts", len(s.rcpts), "err", err)
+		return err
+	}
+	uids := make([]string, len(acc.Local))
+	for i, m := range acc.Local {
+		uids[i] = fmt.Sprint(m.UID)
+	}
+	s.log.Info("smtp message accepted", "login", s.who.Login(), "from", s.from, "rcpts", len(s.rcpts),
+		"size", buf.Len(), "queue_id", acc.QueueID, "uids", strings.Join(uids, ","))
+	id := acc.QueueID
+	if id == "" && len(acc.Local) > 0 {
+		id = fmt.Sprintf("local uid %d", acc.Local[0].UID)
+	}
+	// A 250 reply that names what was stored.
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted as " + id}
+}
+
+// dataReadError maps a failure reading DATA to a reply; nothing was stored.
+func (s *session) dataReadError(err error) error {
+	var se *gosmtp.SMTPError
+	switch {
+	case errors.As(err, &se):
+		s.log.Info("smtp message refused", "login", s.who.Login(), "err", se.Message)
+		return se // over SIZE: 552 5.3.4 after the real end of data
+	case errors.Is(err, gosmtp.ErrTooLongLine):
+		s.log.Info("smtp message refused: line too long", "login", s.who.Login())
+		return smtpErr(500, gosmtp.EnhancedCode{5, 5, 2}, "line too long (limit %d bytes)", s.srv.cfg.MaxLine)
+	}
+	s.log.Info("smtp message aborted", "login", s.who.Login(), "err", err)
+	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "message data not received completely")
+}
+
+func (s *session) trace() Trace {
+	t := Trace{Helo: s.conn.Hostname(), IP: s.ip, Protocol: "ESMTPSA", ID: s.cid}
+	if st, ok := s.tlsState(); ok {
+		t.TLS = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
+	}
+	return t
+}
+
+func (s *session) Reset() {
+	s.from, s.rcpts, s.size = "", nil, 0
+}
+
+func (s *session) Logout() error {
+	s.cancel()
+	return nil
+}

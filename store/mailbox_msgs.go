@@ -1,0 +1,511 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FlagOp says how SetFlags combines the given flags with a message's.
+type FlagOp int
+
+const (
+	FlagsAdd     FlagOp = iota + 1 // +FLAGS
+	FlagsRemove                    // -FLAGS
+	FlagsReplace                   // FLAGS
+)
+
+// MsgState is what a session needs to number messages and report changes.
+type MsgState struct {
+	UID    uint32
+	ModSeq uint64
+	Seen   bool
+}
+
+// MailboxState returns a mailbox's record and the state of every message
+// in UID order (SELECT).
+func (s *Store) MailboxState(address, mailbox string) (*Mailbox, []MsgState, error) {
+	return s.MessagesAfter(address, mailbox, 0)
+}
+
+// MessagesAfter is MailboxState for the messages with UIDs above after.
+func (s *Store) MessagesAfter(address, mailbox string, after uint32) (*Mailbox, []MsgState, error) {
+	addr, mailbox, err := normAddrBox(address, mailbox)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mb *Mailbox
+	var out []MsgState
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if mb, _, err = getMailboxTx(tx, addr, mailbox); err != nil {
+			return err
+		}
+		if mb.Messages > 0 && after == 0 {
+			out = make([]MsgState, 0, mb.Messages)
+		}
+		c := tx.Bucket(bucketMessages).Bucket(u64(mb.ID)).Cursor()
+		for k, v := c.Seek(u32(after + 1)); k != nil; k, v = c.Next() {
+			h, err := decodeHead(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, MsgState{UID: h.uid, ModSeq: h.modseq, Seen: h.bits&flagSeen != 0})
+		}
+		return nil
+	})
+	return mb, out, err
+}
+
+// fetchChunk bounds how many messages (and body bytes) one read
+// transaction copies out, so no transaction lives across network writes.
+const (
+	fetchChunk      = 512
+	fetchChunkBytes = 4 << 20
+)
+
+// FetchItem is one message handed to FetchMessages' callback: its record,
+// its cached parse (nil if none) and, when asked for, its body.
+type FetchItem struct {
+	Message *Message
+	Meta    []byte
+	Body    []byte
+}
+
+// FetchMessages reads the messages with the given UIDs (ascending, missing
+// ones skipped) in chunks and calls fn for each outside any transaction.
+func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody bool, fn func(*FetchItem) error) error {
+	addr, mailbox, err := normAddrBox(address, mailbox)
+	if err != nil {
+		return err
+	}
+	uids = sortedUIDs(uids)
+	for len(uids) > 0 {
+		var items []FetchItem
+		var bytes int
+		n := 0
+		err := s.db.View(func(tx *bolt.Tx) error {
+			mb, _, err := getMailboxTx(tx, addr, mailbox)
+			if err != nil {
+				return err
+			}
+			mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
+			bodies := tx.Bucket(bucketBodies)
+			for n < len(uids) && n < fetchChunk && bytes < fetchChunkBytes {
+				uid := uids[n]
+				n++
+				v := mbk.Get(u32(uid))
+				if v == nil {
+					continue
+				}
+				m, err := decodeMessage(v)
+				if err != nil {
+					return fmt.Errorf("reading message %d: %w", uid, err)
+				}
+				it := FetchItem{Message: m}
+				if meta := bodyMetaTx(tx, m.BodyID); meta != nil {
+					it.Meta = append([]byte(nil), meta...)
+				}
+				if withBody {
+					it.Body = append([]byte(nil), bodies.Get(u64(m.BodyID))...)
+					bytes += len(it.Body)
+				}
+				items = append(items, it)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		uids = uids[n:]
+		for i := range items {
+			if err := fn(&items[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SearchItem is one message offered to a search predicate. Body is only
+// valid during the call (it points into the database) and is nil unless
+// the search asked for bodies.
+type SearchItem struct {
+	UID    uint32
+	Date   int64 // internal date, Unix nanoseconds
+	Size   int64
+	ModSeq uint64
+	Flags  func() []string
+	Meta   []byte
+	Body   []byte
+}
+
+// SearchMessages calls match for each message with one of the given UIDs
+// (all when uids is nil) and returns the UIDs it accepted, ascending.
+// match must not block: it runs inside a short read transaction.
+func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody bool, match func(*SearchItem) bool) ([]uint32, error) {
+	addr, mailbox, err := normAddrBox(address, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	all := uids == nil
+	uids = sortedUIDs(uids)
+	var out []uint32
+	var after uint32 // for all: resume after this UID
+	const chunk = 2000
+	for {
+		n, done := 0, false
+		err := s.db.View(func(tx *bolt.Tx) error {
+			mb, _, err := getMailboxTx(tx, addr, mailbox)
+			if err != nil {
+				return err
+			}
+			mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
+			bodies := tx.Bucket(bucketBodies)
+			try := func(v []byte) error {
+				h, err := decodeHead(v)
+				if err != nil {
+					return err
+				}
+				it := SearchItem{UID: h.uid, Date: h.date, Size: h.size, ModSeq: h.modseq, Meta: bodyMetaTx(tx, h.bodyID)}
+				it.Flags = func() []string {
+					kws, _ := decodeKeywords(h.rest)
+					return joinFlags(h.bits, kws)
+				}
+				if withBody {
+					it.Body = bodies.Get(u64(h.bodyID))
+				}
+				if match(&it) {
+					out = append(out, h.uid)
+				}
+				return nil
+			}
+			if all {
+				c := mbk.Cursor()
+				k, v := c.Seek(u32(after + 1))
+				for ; k != nil && n < chunk; k, v = c.Next() {
+					if err := try(v); err != nil {
+						return err
+					}
+					after = beUint32(k)
+					n++
+				}
+				done = k == nil
+				return nil
+			}
+			for n < len(uids) && n < chunk {
+				if v := mbk.Get(u32(uids[n])); v != nil {
+					if err := try(v); err != nil {
+						return err
+					}
+				}
+				n++
+			}
+			uids = uids[n:]
+			done = len(uids) == 0
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return out, nil
+		}
+	}
+}
+
+func beUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// SetFlags changes the flags of the given messages and returns the records
+// of all of them that exist, after the change. Only messages whose flags
+// changed get a new modification sequence and an event.
+func (s *Store) SetFlags(address, mailbox string, uids []uint32, op FlagOp, flags []string) ([]Message, error) {
+	addr, mailbox, err := normAddrBox(address, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if op < FlagsAdd || op > FlagsReplace {
+		return nil, fmt.Errorf("setting flags: unknown operation %d", op)
+	}
+	bits, kws := splitFlags(flags)
+	uids = sortedUIDs(uids)
+	var out []Message
+	var evs []Event
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		out, evs = nil, nil
+		mb, ub, err := getMailboxTx(tx, addr, mailbox)
+		if err != nil {
+			return err
+		}
+		mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
+		changed := false
+		for _, uid := range uids {
+			v := mbk.Get(u32(uid))
+			if v == nil {
+				continue
+			}
+			h, err := decodeHead(v)
+			if err != nil {
+				return err
+			}
+			oldKws, err := decodeKeywords(h.rest)
+			if err != nil {
+				return err
+			}
+			nb, nk := applyFlags(h.bits, oldKws, op, bits, kws)
+			m, _ := h.message()
+			if nb != h.bits || !sameKeywords(oldKws, nk) {
+				mb.HighestModSeq++
+				m.ModSeq = mb.HighestModSeq
+				m.Flags = joinFlags(nb, nk)
+				if err := mbk.Put(u32(uid), encodeMessage(m)); err != nil {
+					return err
+				}
+				if (h.bits&flagSeen != 0) != (nb&flagSeen != 0) {
+					if nb&flagSeen != 0 {
+						mb.Unseen--
+					} else {
+						mb.Unseen++
+					}
+				}
+				changed = true
+				evs = append(evs, Event{Kind: EventFlags, Address: addr, Mailbox: mailbox, UID: uid, Flags: m.Flags, ModSeq: m.ModSeq})
+			}
+			out = append(out, *m)
+		}
+		if changed {
+			return putJSON(ub, mailbox, mb)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting flags: %w", err)
+	}
+	s.Events.Publish(evs...)
+	return out, nil
+}
+
+func applyFlags(bits byte, kws []string, op FlagOp, addBits byte, addKws []string) (byte, []string) {
+	switch op {
+	case FlagsReplace:
+		return addBits, addKws
+	case FlagsAdd:
+		out := append([]string(nil), kws...)
+		for _, k := range addKws {
+			if !containsFold(out, k) {
+				out = append(out, k)
+			}
+		}
+		return bits | addBits, out
+	default:
+		var out []string
+		for _, k := range kws {
+			if !containsFold(addKws, k) {
+				out = append(out, k)
+			}
+		}
+		return bits &^ addBits, out
+	}
+}
+
+func containsFold(l []string, s string) bool {
+	for _, x := range l {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameKeywords(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !containsFold(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// CopyResult maps source UIDs to the UIDs of the copies.
+type CopyResult struct {
+	UIDValidity uint32
+	SourceUIDs  []uint32
+	DestUIDs    []uint32
+}
+
+// Copy copies messages to another mailbox of the same user, sharing the
+// bodies. The copies keep flags and internal dates.
+func (s *Store) Copy(address, mailbox string, uids []uint32, dest string) (*CopyResult, error) {
+	return s.copyMove(address, mailbox, uids, dest, false)
+}
+
+// Move is Copy followed by the expunge of the originals, in one commit.
+func (s *Store) Move(address, mailbox string, uids []uint32, dest string) (*CopyResult, error) {
+	return s.copyMove(address, mailbox, uids, dest, true)
+}
+
+func (s *Store) copyMove(address, mailbox string, uids []uint32, dest string, move bool) (*CopyResult, error) {
+	addr, mailbox, err := normAddrBox(address, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if dest, err = CanonicalMailboxName(dest); err != nil {
+		return nil, err
+	}
+	uids = sortedUIDs(uids)
+	var res *CopyResult
+	var evs []Event
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		res, evs = &CopyResult{}, nil
+		src, _, err := getMailboxTx(tx, addr, mailbox)
+		if err != nil {
+			return err
+		}
+		dst, _, err := getMailboxTx(tx, addr, dest)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = dst.UIDValidity
+		srcb := tx.Bucket(bucketMessages).Bucket(u64(src.ID))
+		var msgs []*Message
+		var total int64
+		for _, uid := range uids {
+			v := srcb.Get(u32(uid))
+			if v == nil {
+				continue
+			}
+			m, err := decodeMessage(v)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+			total += m.Size
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		quota := s.quotaTx(tx, addr)
+		if !move && quota > 0 && usageTx(tx, addr)+total > quota {
+			return ErrOverQuota
+		}
+		for _, m := range msgs {
+			if err := refBody(tx, m.BodyID); err != nil {
+				return err
+			}
+			c, err := appendTx(tx, addr, dest, m.BodyID, m.Size, m.Flags, m.Date, 0)
+			if err != nil {
+				return err
+			}
+			res.SourceUIDs = append(res.SourceUIDs, m.UID)
+			res.DestUIDs = append(res.DestUIDs, c.UID)
+			evs = append(evs, Event{Kind: EventNew, Address: addr, Mailbox: dest, UID: c.UID, Flags: c.Flags, ModSeq: c.ModSeq})
+		}
+		if move {
+			ex, err := expungeTx(tx, addr, mailbox, res.SourceUIDs, false)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ex...)
+		}
+		return nil
+	})
+	if err != nil {
+		if move {
+			return nil, fmt.Errorf("moving messages: %w", err)
+		}
+		return nil, fmt.Errorf("copying messages: %w", err)
+	}
+	s.Events.Publish(evs...)
+	return res, nil
+}
+
+// Expunge removes messages for good: the given UIDs, or when uids is nil
+// every message flagged \Deleted. It returns the UIDs removed.
+func (s *Store) Expunge(address, mailbox string, uids []uint32) ([]uint32, error) {
+	return s.expunge(address, mailbox, uids, uids == nil)
+}
+
+// ExpungeDeleted removes the messages among within (all when nil) that
+// are flagged \Deleted (IMAP EXPUNGE and UID EXPUNGE).
+func (s *Store) ExpungeDeleted(address, mailbox string, within []uint32) ([]uint32, error) {
+	return s.expunge(address, mailbox, within, true)
+}
+
+func (s *Store) expunge(address, mailbox string, uids []uint32, onlyDeleted bool) ([]uint32, error) {
+	addr, mailbox, err := normAddrBox(address, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		evs, err = expungeTx(tx, addr, mailbox, uids, onlyDeleted)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expunging: %w", err)
+	}
+	s.Events.Publish(evs...)
+	out := make([]uint32, len(evs))
+	for i, e := range evs {
+		out[i] = e.UID
+	}
+	return out, nil
+}
+
+// expungeTx deletes messages (uids nil: all) and returns their events.
+func expungeTx(tx *bolt.Tx, addr, mailbox string, uids []uint32, onlyDeleted bool) ([]Event, error) {
+	mb, ub, err := getMailboxTx(tx, addr, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
+	var victims []msgHead
+	consider := func(v []byte) error {
+		h, err := decodeHead(v)
+		if err != nil {
+			return err
+		}
+		if !onlyDeleted || h.bits&flagDeleted != 0 {
+			victims = append(victims, h)
+		}
+		return nil
+	}
+	if uids == nil {
+		if err := mbk.ForEach(func(k, v []byte) error { return consider(v) }); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, uid := range sortedUIDs(uids) {
+			if v := mbk.Get(u32(uid)); v != nil {
+				if err := consider(v); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if len(victims) == 0 {
+		return nil, nil
+	}
+	var evs []Event
+	for _, h := range victims {
+		if err := mbk.Delete(u32(h.uid)); err != nil {
+			return nil, err
+		}
+		if err := unrefBody(tx, h.bodyID); err != nil {
+			return nil, err
+		}
+		mb.Messages--
+		mb.Size -= h.size
+		if h.bits&flagSeen == 0 {
+			mb.Unseen--
+		}
+		mb.HighestModSeq++
+		evs = append(evs, Event{Kind: EventExpunge, Address: addr, Mailbox: mailbox, UID: h.uid, ModSeq: mb.HighestModSeq})
+	}
+	return evs, putJSON(ub, mailbox, mb)
+}
