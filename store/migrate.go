@@ -112,11 +112,11 @@ func migrateCountBodyRefs(tx *bolt.Tx) error {
 	msgs := tx.Bucket(bucketMessages)
 	err := msgs.ForEachBucket(func(mbox []byte) error {
 		return msgs.Bucket(mbox).ForEach(func(k, v []byte) error {
-			var m Message
-			if err := json.Unmarshal(v, &m); err != nil {
+			h, err := decodeHead(v)
+			if err != nil {
 				return fmt.Errorf("reading message %x/%x: %w", mbox, k, err)
 			}
-			refs[m.BodyID]++
+			refs[h.bodyID]++
 			return nil
 		})
 	})
