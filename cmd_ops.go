@@ -111,7 +111,6 @@ func cmdHealthcheck(e *cmdEnv) error {
 	return nil
 }
 
-
 // cmdImport reads mbox files and Maildirs into a user's mailboxes.
 func cmdImport(e *cmdEnv) error {
 	bar := newProgressBar(e)
