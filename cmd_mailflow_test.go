@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/authsmtp/authsmtp/internal/mailtest"
 )
 
 // runCLI runs one admin command in-process on dir and returns its output.
@@ -77,4 +80,46 @@ func TestMailflowCommands(t *testing.T) {
 		t.Errorf("captured --clear: %q", out)
 	}
 	fail("unknown flag", "queue", "list", "--keep")
+}
+
+func TestDomainDNSCheck(t *testing.T) {
+	d := mailtest.StartDNS(t)
+	t.Setenv("AUTHSMTP_DNS", d.Addr)
+	t.Setenv("AUTHSMTP_HOSTNAME", "mx.a.test")
+	dir := t.TempDir()
+	runCLI(t, dir, "", "domain", "add", "a.test")
+	zone, _, _ := runCLI(t, dir, "", "domain", "dns", "a.test")
+	out, errs, code := runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 1 || !strings.Contains(errs, "12 of 12 records missing") || !strings.Contains(out, "missing  MX    a.test") {
+		t.Fatalf("nothing published: exit %d\n%s%s", code, out, errs)
+	}
+	// Publish everything exactly as printed (the test DNS takes zone lines;
+	// long TXT values are given whole).
+	quoted := regexp.MustCompile(`"([^"]*)"`)
+	for _, line := range strings.Split(strings.TrimSpace(zone), "\n") {
+		if strings.HasPrefix(line, ";") {
+			continue
+		}
+		f := strings.Fields(line)
+		if f[3] == "TXT" {
+			var v strings.Builder
+			for _, m := range quoted.FindAllStringSubmatch(line, -1) {
+				v.WriteString(m[1])
+			}
+			d.AddTXT(strings.TrimSuffix(f[0], "."), v.String())
+			continue
+		}
+		d.Add(t, line)
+	}
+	out, errs, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 0 || !strings.Contains(out, "all 12 records are published") {
+		t.Fatalf("all published: exit %d\n%s%s", code, out, errs)
+	}
+	// A wrong MX is reported as wrong.
+	d.Remove("a.test")
+	d.Add(t, "a.test. 60 IN MX 10 elsewhere.test.")
+	out, _, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 1 || !strings.Contains(out, "wrong    MX    a.test") || !strings.Contains(out, "missing  TXT   a.test") {
+		t.Errorf("wrong MX: exit %d\n%s", code, out)
+	}
 }

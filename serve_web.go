@@ -3,15 +3,17 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/webui"
 )
 
@@ -90,32 +92,83 @@ func (srv *server) webConfig() webui.Config {
 		MaxSize:  srv.cfg.MaxSize,
 		Capture:  srv.cfg.Capture,
 		Certs:    srv.webCerts,
+		DNS:      srv.webDNS,
+	}
+	// A nil *smtp.Pipeline must not become a non-nil interface.
+	if srv.pipeline != nil {
+		wc.Submitter = srv.pipeline
 	}
 	return wc
 }
 
-// webCerts describes the certificate the HTTPS listener serves now.
+// webCerts is the certificate status for the dashboard.
 func (srv *server) webCerts() []webui.CertInfo {
-	c, err := srv.tls.GetCertificate(&tls.ClientHelloInfo{ServerName: srv.cfg.Hostname})
-	if err != nil || c == nil || len(c.Certificate) == 0 {
-		msg := "no certificate"
-		if err != nil {
-			msg = err.Error()
+	var out []webui.CertInfo
+	for _, st := range srv.tls.Status() {
+		issuer := st.Issuer
+		if st.Source != "" {
+			issuer += " (" + st.Source + ")"
 		}
-		return []webui.CertInfo{{Names: []string{srv.cfg.Hostname}, Error: msg}}
+		out = append(out, webui.CertInfo{Names: strings.Split(st.Name, ","), Issuer: issuer, NotAfter: st.NotAfter, Error: st.LastError})
 	}
-	leaf := c.Leaf
-	if leaf == nil {
-		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return []webui.CertInfo{{Names: []string{srv.cfg.Hostname}, Error: err.Error()}}
+	return out
+}
+
+// webDNS lists a domain's records (the same as `authsmtp domain dns`),
+// checking each live when asked.
+func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]webui.DNSRecord, error) {
+	host := strings.TrimSuffix(srv.cfg.Hostname, ".")
+	if host == "" {
+		host = "mail." + domain
+	}
+	recs, err := domainRecords(srv.st, domain, host)
+	if err != nil {
+		return nil, err
+	}
+	var res *dnsx.Resolver
+	if check {
+		if res, err = dnsx.New(srv.cfg.DNS); err != nil {
+			return nil, err
 		}
 	}
-	issuer := leaf.Issuer.CommonName
-	if issuer == "" && len(leaf.Issuer.Organization) > 0 {
-		issuer = leaf.Issuer.Organization[0]
+	out := make([]webui.DNSRecord, 0, len(recs))
+	for _, r := range recs {
+		w := webui.DNSRecord{Type: r.Type, Name: r.Name, Value: r.zoneValue(), Purpose: dnsPurpose(r)}
+		if res != nil {
+			state := checkRecord(res, r)
+			w.Checked, w.OK = true, state == "ok"
+			if !w.OK {
+				w.Found = state
+			}
+		}
+		out = append(out, w)
 	}
-	if leaf.Issuer.String() == leaf.Subject.String() {
-		issuer += " (self-signed, mode " + srv.tls.Mode() + ")"
+	return out, nil
+}
+
+// zoneValue is the record's data as typed into a DNS provider's form.
+func (r dnsRecord) zoneValue() string {
+	switch r.Type {
+	case "MX":
+		return fmt.Sprintf("%d %s.", r.Num, r.Value)
+	case "CNAME":
+		return r.Value + "."
+	case "SRV":
+		return fmt.Sprintf("0 1 %d %s.", r.Num, r.Value)
 	}
-	return []webui.CertInfo{{Names: leaf.DNSNames, Issuer: issuer, NotAfter: leaf.NotAfter}}
+	return r.Value
+}
+
+func dnsPurpose(r dnsRecord) string {
+	switch {
+	case r.Type == "MX":
+		return "Receive mail"
+	case strings.HasPrefix(r.Value, "v=spf1"):
+		return "SPF"
+	case strings.Contains(r.Name, "._domainkey."):
+		return "DKIM"
+	case strings.HasPrefix(r.Name, "_dmarc."):
+		return "DMARC"
+	}
+	return "Client setup"
 }

@@ -67,6 +67,17 @@ func (m *Manager) caRoots() (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// caURL is the ACME directory in use.
+func (m *Manager) caURL() string {
+	switch {
+	case m.cfg.Staging:
+		return certmagic.LetsEncryptStagingCA
+	case m.cfg.CA == "":
+		return certmagic.LetsEncryptProductionCA
+	}
+	return m.cfg.CA
+}
+
 // magicPtr is read by handshakes and HTTP requests while Start sets it.
 type magicPtr = atomic.Pointer[magicState]
 
@@ -95,13 +106,7 @@ func (m *Manager) startMagic(ctx context.Context) error {
 		OnEvent:            m.onEvent,
 		Logger:             logger,
 	})
-	ca := m.cfg.CA
-	if ca == "" {
-		ca = certmagic.LetsEncryptProductionCA
-	}
-	if m.cfg.Staging {
-		ca = certmagic.LetsEncryptStagingCA
-	}
+	ca := m.caURL()
 	tmpl := certmagic.ACMEIssuer{
 		CA:                      ca,
 		TestCA:                  ca, // no separate test run against staging
@@ -283,7 +288,7 @@ func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 		}
 		if m.setErr(name, err) {
 			m.log.Warn("could not get a certificate: serving self-signed meanwhile, retrying with backoff",
-				"name", name, "ca", m.cfg.CA, "err", err)
+				"name", name, "ca", m.caURL(), "err", err)
 		} else {
 			m.log.Debug("certificate request failed again", "name", name, "err", err)
 		}

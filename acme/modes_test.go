@@ -22,8 +22,15 @@ func writePair(t *testing.T, dir, host string) (certFile, keyFile string, leaf *
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(string(raw), "-----BEGIN EC PRIVATE KEY")
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeSplit(t, raw, certFile, keyFile)
+	return certFile, keyFile, c.Leaf
+}
+
+// writeSplit writes the certificate and key parts of raw to their files.
+func writeSplit(t testing.TB, raw []byte, certFile, keyFile string) {
+	t.Helper()
+	i := strings.Index(string(raw), "-----BEGIN EC PRIVATE KEY")
 	for f, data := range map[string][]byte{certFile: raw[:i], keyFile: raw[i:]} {
 		if err := os.WriteFile(f+".tmp", data, 0o600); err != nil {
 			t.Fatal(err)
@@ -32,7 +39,6 @@ func writePair(t *testing.T, dir, host string) (certFile, keyFile string, leaf *
 			t.Fatal(err)
 		}
 	}
-	return certFile, keyFile, c.Leaf
 }
 
 func TestFilesReplacedServedNextHandshake(t *testing.T) {

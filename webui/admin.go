@@ -27,6 +27,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/domains/:domain/users/quota", s.userQuota)
 	g.POST("/domains/:domain/users/forward", s.userForward)
 	g.POST("/domains/:domain/catchall", s.domainCatchAll)
+	g.POST("/domains/:domain/aliases", s.aliasAdd)
+	g.POST("/domains/:domain/aliases/remove", s.aliasRemove)
 	g.GET("/domains/:domain/dns", s.dnsPage)
 	g.GET("/queue", s.queuePage)
 	g.GET("/queue/:id", s.queueShow)

@@ -18,8 +18,9 @@ type userRow struct {
 }
 
 type usersData struct {
-	D     store.Domain
-	Users []userRow
+	D       store.Domain
+	Users   []userRow
+	Aliases []store.Alias
 }
 
 func (s *Server) usersPage(c *gin.Context) {
@@ -32,14 +33,10 @@ func (s *Server) usersPage(c *gin.Context) {
 		s.errorPage(c, http.StatusInternalServerError, "Could not read the users.")
 		return
 	}
-	data := usersData{D: d}
+	data := usersData{D: d, Aliases: s.aliasesOf(d.Name)}
 	for _, u := range users {
 		r := userRow{User: u, Local: strings.TrimSuffix(u.Address, "@"+d.Name)}
-		if mbs, err := s.st.ListMailboxes(u.Address); err == nil {
-			for _, mb := range mbs {
-				r.Usage += mb.Size
-			}
-		}
+		r.Usage, _, _ = s.st.Usage(u.Address)
 		data.Users = append(data.Users, r)
 	}
 	s.render(c, http.StatusOK, "admin_users", page{Title: "Users and Email Rules · " + d.Name, Area: "admin", Nav: "domains", Data: data})

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,6 +88,12 @@ func findMailbox(mbs []store.Mailbox, name string) (store.Mailbox, bool) {
 	return store.Mailbox{}, false
 }
 
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// folderPage lists one page of a folder, newest first. It reads only the
+// message states of the folder (small records) and the header blocks of
+// the 50 messages shown, so a 10,000-message INBOX costs about as much
+// as a 50-message one.
 func (s *Server) folderPage(c *gin.Context) {
 	sess := sessionOf(c)
 	mbs := s.mailboxes(sess.Address)
@@ -102,48 +109,62 @@ func (s *Server) folderPage(c *gin.Context) {
 	}
 	d.Page, _ = strconv.Atoi(c.DefaultQuery("page", "1"))
 	d.Page = max(d.Page, 1)
-	msgs, err := s.st.ListMessages(sess.Address, cur.Name)
+	var uids []uint32
+	if d.Query == "" {
+		_, states, err := s.st.MailboxState(sess.Address, cur.Name)
+		if err != nil {
+			s.errorPage(c, http.StatusInternalServerError, "Could not read the folder.")
+			return
+		}
+		uids = make([]uint32, len(states))
+		for i, st := range states {
+			uids[i] = st.UID
+		}
+	} else {
+		var err error
+		uids, err = s.searchHeaders(sess.Address, cur.Name, d.Query)
+		if err != nil {
+			s.errorPage(c, http.StatusInternalServerError, "Could not search the folder.")
+			return
+		}
+	}
+	d.Total = len(uids)
+	d.Pages = max(1, (len(uids)+pageSize-1)/pageSize)
+	d.Page = min(d.Page, d.Pages)
+	hi := len(uids) - (d.Page-1)*pageSize
+	lo := max(0, hi-pageSize)
+	pageUIDs := uids[lo:hi]
+	envs := make([]envelope, 0, len(pageUIDs))
+	err := s.st.FetchMessages(sess.Address, cur.Name, pageUIDs, true, func(it *store.FetchItem) error {
+		envs = append(envs, envelopeOf(it.Message, it.Body))
+		return nil
+	})
 	if err != nil {
 		s.errorPage(c, http.StatusInternalServerError, "Could not read the folder.")
 		return
 	}
-	// Newest first: UIDs grow with arrival.
-	var envs []envelope
-	if d.Query == "" {
-		d.Total = len(msgs)
-		d.Pages = max(1, (len(msgs)+pageSize-1)/pageSize)
-		d.Page = min(d.Page, d.Pages)
-		start := len(msgs) - (d.Page-1)*pageSize
-		for i := start - 1; i >= 0 && i >= start-pageSize; i-- {
-			if e, ok := s.envelopeOf(msgs[i]); ok {
-				envs = append(envs, e)
-			}
-		}
-	} else {
-		q := strings.ToLower(d.Query)
-		var hits []envelope
-		for i := len(msgs) - 1; i >= 0; i-- {
-			e, ok := s.envelopeOf(msgs[i])
-			if ok && (strings.Contains(strings.ToLower(e.Subject), q) || strings.Contains(strings.ToLower(e.From), q) ||
-				strings.Contains(strings.ToLower(e.FromAddr), q) || strings.Contains(strings.ToLower(e.To), q)) {
-				hits = append(hits, e)
-			}
-		}
-		d.Total = len(hits)
-		d.Pages = max(1, (len(hits)+pageSize-1)/pageSize)
-		d.Page = min(d.Page, d.Pages)
-		lo := (d.Page - 1) * pageSize
-		envs = hits[lo:min(lo+pageSize, len(hits))]
+	for i, j := 0, len(envs)-1; i < j; i, j = i+1, j-1 {
+		envs[i], envs[j] = envs[j], envs[i]
 	}
 	d.Messages = envs
 	s.render(c, http.StatusOK, "mail_list", page{Title: cur.Name, Area: "mail", Nav: "folder", Data: d})
 }
 
-func (s *Server) envelopeOf(m store.Message) (envelope, bool) {
-	raw, err := s.st.Body(m.BodyID)
-	if err != nil {
-		return envelope{}, false
-	}
+// searchHeaders finds messages whose From, To or Subject contain q
+// (case-insensitive), reading only header blocks.
+func (s *Server) searchHeaders(addr, mailbox, q string) ([]uint32, error) {
+	q = strings.ToLower(q)
+	return s.st.SearchMessages(addr, mailbox, nil, true, func(it *store.SearchItem) bool {
+		var e envelope
+		if h, err := readEnvelope(it.Body); err == nil {
+			fillEnvelope(&e, h)
+		}
+		return strings.Contains(strings.ToLower(e.Subject), q) || strings.Contains(strings.ToLower(e.From), q) ||
+			strings.Contains(strings.ToLower(e.FromAddr), q) || strings.Contains(strings.ToLower(e.To), q)
+	})
+}
+
+func envelopeOf(m *store.Message, raw []byte) envelope {
 	e := envelope{UID: m.UID, Size: m.Size, Date: m.Date, Seen: m.HasFlag(`\Seen`), Flagged: m.HasFlag(`\Flagged`), Answered: m.HasFlag(`\Answered`)}
 	if h, err := readEnvelope(raw); err == nil {
 		fillEnvelope(&e, h)
@@ -151,25 +172,21 @@ func (s *Server) envelopeOf(m store.Message) (envelope, bool) {
 	if e.Date.IsZero() {
 		e.Date = m.Date
 	}
-	return e, true
+	return e
 }
 
-// msgParam finds the message named by ?folder=&uid= for the session user.
-func (s *Server) msgParam(c *gin.Context, folder, uidStr string) (store.Mailbox, store.Message, bool) {
+// msgParam finds the message named by folder and uid for the session user.
+func (s *Server) msgParam(c *gin.Context, folder, uidStr string) (store.Mailbox, *store.Message, []byte, bool) {
 	sess := sessionOf(c)
-	uid, err := strconv.ParseUint(uidStr, 10, 32)
-	if err == nil {
-		if mb, ok := findMailbox(s.mailboxes(sess.Address), folder); ok {
-			if msgs, err := s.st.ListMessages(sess.Address, folder); err == nil {
-				i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= uint32(uid) })
-				if i < len(msgs) && msgs[i].UID == uint32(uid) {
-					return mb, msgs[i], true
-				}
+	if uid, err := strconv.ParseUint(uidStr, 10, 32); err == nil && uid > 0 {
+		if mb, err := s.st.GetMailbox(sess.Address, folder); err == nil {
+			if m, body, err := s.st.GetMessage(sess.Address, folder, uint32(uid)); err == nil {
+				return *mb, m, body, true
 			}
 		}
 	}
 	s.errorPage(c, http.StatusNotFound, "That message is not there any more.")
-	return store.Mailbox{}, store.Message{}, false
+	return store.Mailbox{}, nil, nil, false
 }
 
 type messageData struct {
@@ -180,18 +197,14 @@ type messageData struct {
 	HasHTML  bool
 	Remote   bool // the HTML has remote content that is blocked
 	ShowImgs bool
-	Flags    store.Message
+	Seen     bool
+	Flagged  bool
 }
 
 func (s *Server) messagePage(c *gin.Context) {
 	sess := sessionOf(c)
-	mb, m, ok := s.msgParam(c, c.Query("folder"), c.Query("uid"))
+	mb, m, raw, ok := s.msgParam(c, c.Query("folder"), c.Query("uid"))
 	if !ok {
-		return
-	}
-	raw, err := s.st.Body(m.BodyID)
-	if err != nil {
-		s.errorPage(c, http.StatusNotFound, "That message is not there any more.")
 		return
 	}
 	p := parseMessage(raw)
@@ -202,9 +215,10 @@ func (s *Server) messagePage(c *gin.Context) {
 	if !m.HasFlag(`\Seen`) {
 		s.markSeen(sess.Address, mb.Name, m.UID)
 	}
-	d := messageData{Folders: s.mailboxes(sess.Address), Current: mb, M: p, UID: m.UID, HasHTML: p.HTML != "",
-		Remote: hasRemoteImages(p.HTML), ShowImgs: c.Query("images") == "1", Flags: m}
-	p.HTML = "" // never handed to the template
+	d := messageData{Current: mb, UID: m.UID, HasHTML: p.HTML != "", Remote: hasRemoteImages(p.HTML),
+		ShowImgs: c.Query("images") == "1", Seen: true, Flagged: m.HasFlag(`\Flagged`)}
+	d.Folders = s.mailboxes(sess.Address) // after markSeen: counts are current
+	p.HTML = ""                           // never handed to the template
 	d.M = p
 	s.render(c, http.StatusOK, "mail_read", page{Title: p.Subject, Area: "mail", Nav: "folder", Data: d})
 }
@@ -216,13 +230,8 @@ const bodyCSPImages = "default-src 'none'; img-src data: https: http:; style-src
 
 // messageBody serves the sanitized HTML part for the sandboxed iframe.
 func (s *Server) messageBody(c *gin.Context) {
-	_, m, ok := s.msgParam(c, c.Query("folder"), c.Query("uid"))
+	_, _, raw, ok := s.msgParam(c, c.Query("folder"), c.Query("uid"))
 	if !ok {
-		return
-	}
-	raw, err := s.st.Body(m.BodyID)
-	if err != nil {
-		c.Status(http.StatusNotFound)
 		return
 	}
 	p := parseMessage(raw)
@@ -234,8 +243,7 @@ func (s *Server) messageBody(c *gin.Context) {
 		h.Set("Content-Security-Policy", bodyCSP)
 	}
 	h.Set("X-Frame-Options", "SAMEORIGIN")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	clean := sanitizeHTML(p.HTML, imgs)
+	clean := s.sanitize(p.HTML, imgs)
 	doc := "<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">" +
 		"<style>body{font-family:system-ui,sans-serif;font-size:14px;color:#1f2937;margin:12px;word-wrap:break-word}img{max-width:100%;height:auto}</style>" +
 		"</head><body>" + clean + "</body></html>"
@@ -246,13 +254,12 @@ func (s *Server) messageBody(c *gin.Context) {
 // application/octet-stream, so no HTML or SVG from mail ever renders on
 // our origin.
 func (s *Server) messagePart(c *gin.Context) {
-	_, m, ok := s.msgParam(c, c.Query("folder"), c.Query("uid"))
+	_, _, raw, ok := s.msgParam(c, c.Query("folder"), c.Query("uid"))
 	if !ok {
 		return
 	}
 	idx, err := strconv.Atoi(c.Query("part"))
-	raw, err2 := s.st.Body(m.BodyID)
-	if err != nil || err2 != nil || idx < 0 || idx >= maxParts {
+	if err != nil || idx < 0 || idx >= maxParts {
 		s.errorPage(c, http.StatusNotFound, "There is no such attachment.")
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +21,11 @@ func (s *Server) prefillReply(c *gin.Context, sess *store.Session, d *composeDat
 	if mode != "reply" && mode != "all" && mode != "forward" {
 		return
 	}
-	_, m, ok := s.msgParamQuiet(sess, c.Query("folder"), c.Query("uid"))
-	if !ok {
+	uid, err := strconv.ParseUint(c.Query("uid"), 10, 32)
+	if err != nil {
 		return
 	}
-	raw, err := s.st.Body(m.BodyID)
+	_, raw, err := s.st.GetMessage(sess.Address, c.Query("folder"), uint32(uid))
 	if err != nil {
 		return
 	}
@@ -83,28 +84,6 @@ func (s *Server) prefillReply(c *gin.Context, sess *store.Session, d *composeDat
 		}
 		d.Body = "\n\n" + quoteHead + "\n" + b.String()
 	}
-}
-
-// msgParamQuiet is msgParam without writing an error page.
-func (s *Server) msgParamQuiet(sess *store.Session, folder, uidStr string) (store.Mailbox, store.Message, bool) {
-	var uid uint32
-	if _, err := fmt.Sscanf(uidStr, "%d", &uid); err != nil {
-		return store.Mailbox{}, store.Message{}, false
-	}
-	mb, ok := findMailbox(s.mailboxes(sess.Address), folder)
-	if !ok {
-		return mb, store.Message{}, false
-	}
-	msgs, err := s.st.ListMessages(sess.Address, folder)
-	if err != nil {
-		return mb, store.Message{}, false
-	}
-	for _, m := range msgs {
-		if m.UID == uid {
-			return mb, m, true
-		}
-	}
-	return mb, store.Message{}, false
 }
 
 // mailEvents streams mailbox changes as server-sent events so the list

@@ -295,3 +295,84 @@ func TestMailPasswordChange(t *testing.T) {
 	}
 	_ = store.KindUser
 }
+
+func TestMessageOps(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 2; i++ {
+		_, err := e.st.Append(testUser, "INBOX", []byte("From: a@remote.example\r\nSubject: op\r\n\r\nx\r\n"), nil, time.Now())
+		must(t, err)
+	}
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	flags := func(uid uint32) []string {
+		m, _, err := e.st.GetMessage(testUser, "INBOX", uid)
+		must(t, err)
+		return m.Flags
+	}
+	c.get("/mail/msg?folder=INBOX&uid=1") // reading marks it read
+	if !strings.Contains(strings.Join(flags(1), " "), `\Seen`) {
+		t.Fatal("reading did not mark read")
+	}
+	c.post("/mail/msg/flags", url.Values{"folder": {"INBOX"}, "uid": {"1"}, "action": {"unread"}})
+	c.post("/mail/msg/flags", url.Values{"folder": {"INBOX"}, "uid": {"1"}, "action": {"flag"}})
+	if f := strings.Join(flags(1), " "); strings.Contains(f, `\Seen`) || !strings.Contains(f, `\Flagged`) {
+		t.Fatalf("flags after unread+flag: %s", f)
+	}
+	resp, _ := c.post("/mail/msg/flags", url.Values{"folder": {"INBOX"}, "uid": {"1"}, "action": {"\\Deleted"}})
+	wantStatus(t, "unknown action", resp, 400)
+	resp, _ = c.post("/mail/msg/move", url.Values{"folder": {"INBOX"}, "uid": {"1"}, "dest": {"Archive"}})
+	wantStatus(t, "move", resp, http.StatusSeeOther)
+	if len(e.mailbox(testUser, "Archive")) != 1 || len(e.mailbox(testUser, "INBOX")) != 1 {
+		t.Fatal("move did not move")
+	}
+	c.post("/mail/msg/move", url.Values{"folder": {"INBOX"}, "uid": {"2"}, "dest": {"../../etc"}})
+	if len(e.mailbox(testUser, "INBOX")) != 1 {
+		t.Fatal("moved to a folder that does not exist")
+	}
+	c.post("/mail/msg/delete", url.Values{"folder": {"INBOX"}, "uid": {"2"}})
+	if len(e.mailbox(testUser, "Trash")) != 1 || len(e.mailbox(testUser, "INBOX")) != 0 {
+		t.Fatal("delete did not move to Trash")
+	}
+	c.post("/mail/msg/delete", url.Values{"folder": {"Trash"}, "uid": {"1"}})
+	if len(e.mailbox(testUser, "Trash")) != 0 {
+		t.Fatal("delete in Trash did not expunge")
+	}
+	resp, _ = c.post("/mail/msg/delete", url.Values{"folder": {"INBOX"}, "uid": {"99"}})
+	wantStatus(t, "delete missing", resp, 404)
+	// Another user's mail is out of reach: the session's address is the only mailbox.
+	_, err := e.st.AddUser("eve@doe.test", userPW)
+	must(t, err)
+	eve := e.client()
+	eve.login("mail", "eve@doe.test", userPW)
+	resp, _ = eve.get("/mail/msg?folder=Archive&uid=1")
+	wantStatus(t, "other user's message", resp, 404)
+}
+
+func TestAliasesFromAdmin(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("admin", "admin", adminPW)
+	resp, _ := c.post("/admin/domains/doe.test/aliases", url.Values{"local": {"sales"}, "targets": {"john@doe.test, x@remote.example"}, "send_as": {testUser}})
+	wantStatus(t, "add alias", resp, http.StatusSeeOther)
+	as, _ := e.st.ListAliases(testDom)
+	if len(as) != 1 || as[0].Address != "sales@doe.test" || len(as[0].Targets) != 2 {
+		t.Fatalf("aliases %+v", as)
+	}
+	if !e.st.MaySendAs(store.Principal{Kind: store.KindUser, Domain: testDom, Address: testUser}, "sales@doe.test") {
+		t.Fatal("send-as not granted")
+	}
+	_, body := c.get("/admin/domains/doe.test/users")
+	if !strings.Contains(body, "sales@doe.test") {
+		t.Fatal("alias not listed")
+	}
+	// Send-as for a user of another domain is refused.
+	c.post("/admin/domains/doe.test/aliases", url.Values{"local": {"info"}, "targets": {"john@doe.test"}, "send_as": {"x@other.example"}})
+	c.post("/admin/domains/doe.test/aliases", url.Values{"local": {"john"}, "targets": {"x@remote.example"}}) // a user's address
+	if as, _ := e.st.ListAliases(testDom); len(as) != 1 {
+		t.Fatalf("bad aliases accepted: %+v", as)
+	}
+	c.post("/admin/domains/doe.test/aliases/remove", url.Values{"address": {"sales@doe.test"}})
+	if as, _ := e.st.ListAliases(testDom); len(as) != 0 {
+		t.Fatal("alias not removed")
+	}
+}

@@ -214,11 +214,11 @@ func partBody(raw []byte, idx int) (body []byte, name, ctype string, ok bool) {
 
 var safeStyle = regexp.MustCompile(`^[^()\\@<>]*$`)
 
-// sanitizeHTML is the second layer of defence for HTML mail (the first is
+// newSanitizer builds the second layer of defence for HTML mail (the first is
 // the sandboxed iframe and its CSP): it strips scripts, event handlers,
 // forms, base, meta and style elements, and keeps images only as data:
 // URIs unless the reader asked for remote images.
-func sanitizeHTML(html string, remoteImages bool) string {
+func newSanitizer(remoteImages bool) *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
 	p.AllowDataURIImages()
 	p.AllowURLSchemes("http", "https", "mailto")
@@ -236,7 +236,15 @@ func sanitizeHTML(html string, remoteImages bool) string {
 			}
 		})
 	}
-	return p.Sanitize(html)
+	return p
+}
+
+// sanitize runs the prepared policy (policies are safe for concurrent use).
+func (s *Server) sanitize(html string, remoteImages bool) string {
+	if remoteImages {
+		return s.htmlImages.Sanitize(html)
+	}
+	return s.htmlStrict.Sanitize(html)
 }
 
 // hasRemoteImages tells whether the page should offer "show images".

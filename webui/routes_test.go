@@ -15,7 +15,8 @@ var adminRoutes = []struct{ method, path string }{
 	{"GET", "/admin/domains/doe.test/users"}, {"POST", "/admin/domains/doe.test/users"},
 	{"POST", "/admin/domains/doe.test/users/remove"}, {"POST", "/admin/domains/doe.test/users/password"},
 	{"POST", "/admin/domains/doe.test/users/quota"}, {"POST", "/admin/domains/doe.test/users/forward"},
-	{"POST", "/admin/domains/doe.test/catchall"}, {"GET", "/admin/domains/doe.test/dns"},
+	{"POST", "/admin/domains/doe.test/catchall"}, {"POST", "/admin/domains/doe.test/aliases"},
+	{"POST", "/admin/domains/doe.test/aliases/remove"}, {"GET", "/admin/domains/doe.test/dns"},
 	{"GET", "/admin/queue"}, {"GET", "/admin/queue/0000000000000001"},
 	{"POST", "/admin/queue/0000000000000001/retry"}, {"POST", "/admin/queue/0000000000000001/delete"},
 	{"GET", "/admin/security"}, {"POST", "/admin/security/unblock"},
@@ -27,6 +28,7 @@ var mailRoutes = []struct{ method, path string }{
 	{"GET", "/mail/folder?name=INBOX"}, {"GET", "/mail/msg?folder=INBOX&uid=1"},
 	{"GET", "/mail/msg/body?folder=INBOX&uid=1"}, {"GET", "/mail/msg/part?folder=INBOX&uid=1&part=0"},
 	{"GET", "/mail/password"}, {"POST", "/mail/password"},
+	{"POST", "/mail/msg/flags"}, {"POST", "/mail/msg/move"}, {"POST", "/mail/msg/delete"},
 }
 
 // userOnly are mail routes a domain login (no mailbox) may not use.

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/microcosm-cc/bluemonday"
 	bolt "go.etcd.io/bbolt"
 
 	assets "github.com/authsmtp/authsmtp/embed"
@@ -93,6 +94,8 @@ type Server struct {
 	engine *gin.Engine
 	cop    *http.CrossOriginProtection
 	static fs.FS
+	// HTML mail policies, built once: without and with remote images.
+	htmlStrict, htmlImages *bluemonday.Policy
 }
 
 // New builds the web UI.
@@ -111,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	if s.pages, err = loadPages(assets.Templates()); err != nil {
 		return nil, err
 	}
+	s.htmlStrict, s.htmlImages = newSanitizer(false), newSanitizer(true)
 	s.cop = http.NewCrossOriginProtection()
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
