@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,15 +53,11 @@ func startACMEServer(t *testing.T, cfg config, tune func(*acme.Config)) *acmeSer
 	return as
 }
 
-// needChallengeListener skips while the web service (which serves --http
-// and --https) is not built: without it the CA's challenges go unanswered.
+// needChallengeListener returns the port of the web service's --http or
+// --https listener, where the CA's challenges are answered.
 func (as *acmeServer) needChallengeListener(t *testing.T, svc string) int {
 	t.Helper()
-	a := as.addrs[svc]
-	if a == "" {
-		t.Skipf("no %s listener yet (web service not on this branch): ACME challenges cannot be answered", svc)
-	}
-	_, p, _ := net.SplitHostPort(a)
+	_, p, _ := net.SplitHostPort(as.addr(t, svc))
 	n, _ := strconv.Atoi(p)
 	return n
 }
@@ -88,6 +87,10 @@ func checkAllListeners(t *testing.T, ts *testServer, host string, roots *x509.Ce
 	if a := ts.addrs["mx"]; a != "" {
 		startTLSLeaf(t, a, host, roots)
 		checked = append(checked, "mx (STARTTLS)")
+	}
+	if a := ts.addrs["imap"]; a != "" {
+		imapStartTLSLeaf(t, a, host, roots)
+		checked = append(checked, "imap (STARTTLS)")
 	}
 	if a := ts.addrs["imaps"]; a != "" {
 		implicitTLSLeaf(t, a, host, roots)
@@ -196,4 +199,38 @@ func TestServerACMEUnreachableCA(t *testing.T) {
 		!strings.Contains(out.String(), host) || !strings.Contains(out.String(), st[0].LastError) {
 		t.Errorf("tls status from the file: rc %d, want %q\n%s%s", rc, st[0].LastError, out.String(), errb.String())
 	}
+}
+
+// imapStartTLSLeaf runs STARTTLS on an IMAP port and returns the leaf,
+// verified against roots for name.
+func imapStartTLSLeaf(t *testing.T, addr, name string, roots *x509.CertPool) *x509.Certificate {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "* OK") {
+		t.Fatalf("IMAP greeting %q, %v", line, err)
+	}
+	fmt.Fprintf(c, "a1 STARTTLS\r\n")
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("IMAP STARTTLS: %v", err)
+		}
+		if strings.HasPrefix(line, "a1 ") {
+			if !strings.HasPrefix(line, "a1 OK") {
+				t.Fatalf("IMAP STARTTLS answered %q", line)
+			}
+			break
+		}
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: name, RootCAs: roots, InsecureSkipVerify: roots == nil})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("IMAP STARTTLS handshake: %v", err)
+	}
+	return tc.ConnectionState().PeerCertificates[0]
 }
