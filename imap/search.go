@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"sort"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ func (s *session) Search(kind imapserver.NumKind, criteria *goimap.SearchCriteri
 		if err != nil {
 			return nil, s.fail("SEARCH", err, false)
 		}
+	}
+	if options.ReturnSave {
+		sel.searchRes = hits
 	}
 	d := &goimap.SearchData{}
 	var nums []uint32
@@ -129,6 +133,12 @@ func (m *matcher) matchCtx(x *msgCtx) bool {
 		}
 	}
 	for _, set := range c.UID {
+		if goimap.IsSearchRes(set) {
+			if !inSorted(m.sel.searchRes, it.UID) {
+				return false
+			}
+			continue
+		}
 		if !uidContains(set, it.UID, m.sel.lastUID()) {
 			return false
 		}
@@ -374,4 +384,10 @@ func decodedText(body []byte) []byte {
 	}
 	walk(e)
 	return out.Bytes()
+}
+
+// inSorted reports whether uid is in the ascending list l.
+func inSorted(l []uint32, uid uint32) bool {
+	i := sort.Search(len(l), func(i int) bool { return l[i] >= uid })
+	return i < len(l) && l[i] == uid
 }

@@ -23,6 +23,9 @@ type selected struct {
 	// pending are UIDs expunged elsewhere but not yet announced (an
 	// EXPUNGE may not be sent during FETCH, STORE or SEARCH).
 	pending []uint32
+	// searchRes is the result saved by SEARCH RETURN (SAVE), referenced
+	// as "$" (RFC 5182, part of IMAP4rev2).
+	searchRes []uint32
 }
 
 func (sel *selected) index(uid uint32) int {
@@ -290,6 +293,15 @@ func (sel *selected) resolve(numSet goimap.NumSet) []int {
 	n := len(sel.uids)
 	if n == 0 {
 		return nil
+	}
+	if goimap.IsSearchRes(numSet) {
+		var out []int
+		for _, uid := range sel.searchRes {
+			if i := sel.index(uid); i >= 0 {
+				out = append(out, i)
+			}
+		}
+		return out
 	}
 	mark := make([]bool, n)
 	switch set := numSet.(type) {

@@ -77,6 +77,10 @@ type Server struct {
 
 	mu    sync.Mutex
 	perIP map[string]int
+
+	// onSessionClose is a test hook: called when a session ends, with its
+	// user ("" if it never logged in).
+	onSessionClose func(user string)
 }
 
 // New builds a server; start it with Serve or ServeTLS.

@@ -39,6 +39,9 @@ func (s *session) Close() error {
 	if s.watch != nil {
 		s.watch.Close()
 	}
+	if s.srv.onSessionClose != nil {
+		s.srv.onSessionClose(s.user)
+	}
 	return nil
 }
 
