@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/base64"
 	"net"
@@ -102,13 +103,23 @@ func TestTLSBadInput(t *testing.T) {
 		if l := r.until("S"); !strings.HasPrefix(l[len(l)-1], "S OK") {
 			t.Fatalf("STARTTLS: %q", l)
 		}
+		// The plaintext after STARTTLS was dropped unread: the handshake
+		// works and the session is still not logged in.
 		tc := tls.Client(r.c, ts.clientTLS)
-		if err := tc.Handshake(); err == nil {
-			t.Fatal("TLS handshake succeeded over pipelined plaintext")
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("TLS handshake: %v", err)
 		}
-		ts.waitClosed(t)
+		tr := &rawConn{t: t, c: tc, br: bufio.NewReader(tc)}
+		tr.send("X SELECT INBOX\r\n")
+		if l := tr.until("X"); !strings.HasPrefix(l[len(l)-1], "X BAD") {
+			t.Fatalf("SELECT after STARTTLS: %q", l)
+		}
 		if n := len(ts.st.Throttle.Recent()); n != 0 {
 			t.Fatalf("the pipelined LOGIN ran (%d failures)", n)
+		}
+		tr.send("C CAPABILITY\r\n")
+		if caps := strings.Join(tr.until("C"), " "); !strings.Contains(caps, "AUTH=PLAIN") || strings.Contains(caps, "STARTTLS") {
+			t.Fatalf("capabilities after STARTTLS: %s", caps)
 		}
 	})
 

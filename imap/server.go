@@ -75,8 +75,13 @@ type Server struct {
 	log  *slog.Logger
 	imap *imapserver.Server
 
-	mu    sync.Mutex
-	perIP map[string]int
+	mu      sync.Mutex
+	perIP   map[string]int
+	lns     map[net.Listener]bool
+	pending map[net.Conn]bool // connections before login
+	closed  bool
+	handoff *handoffListener
+	served  chan struct{} // closed when go-imap's Serve returns
 
 	// onSessionClose is a test hook: called when a session ends, with its
 	// user ("" if it never logged in).
@@ -97,31 +102,102 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, perIP: map[string]int{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, perIP: map[string]int{}, lns: map[net.Listener]bool{},
+		pending: map[net.Conn]bool{}, handoff: newHandoffListener(), served: make(chan struct{})}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps:       caps,
 		Logger:     logAdapter{cfg.Logger},
-		TLSConfig:  cfg.TLS,
 	})
+	go func() {
+		defer close(s.served)
+		s.imap.Serve(s.handoff)
+	}()
 	return s
 }
 
 // Serve accepts plaintext connections that must STARTTLS before login.
-func (s *Server) Serve(ln net.Listener) error {
-	return s.imap.Serve(&limitListener{Listener: ln, srv: s})
+func (s *Server) Serve(ln net.Listener) error { return s.accept(ln, false) }
+
+// ServeTLS accepts implicit-TLS connections (IMAPS).
+func (s *Server) ServeTLS(ln net.Listener) error { return s.accept(ln, true) }
+
+func (s *Server) accept(ln net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.lns[ln] = true
+	s.mu.Unlock()
+	ll := &limitListener{Listener: ln, srv: s}
+	for {
+		c, err := ll.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return fmt.Errorf("accepting IMAP connections: %w", err)
+		}
+		if !s.track(c) {
+			c.Close()
+			return nil
+		}
+		go s.servePreauth(c, implicitTLS)
+	}
 }
 
-// ServeTLS accepts implicit-TLS connections (IMAPS). The TLS layer sits
-// on top of the per-address limit, so sessions see a *tls.Conn (which
-// go-imap checks before it allows a login).
-func (s *Server) ServeTLS(ln net.Listener) error {
-	return s.imap.Serve(tls.NewListener(&limitListener{Listener: ln, srv: s}, s.cfg.TLS))
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.pending[c] = true
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.pending, c)
+	s.mu.Unlock()
 }
 
 // Close stops the listeners and closes every connection.
 func (s *Server) Close() error {
-	return s.imap.Close()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var lns []net.Listener
+	var conns []net.Conn
+	for ln := range s.lns {
+		lns = append(lns, ln)
+	}
+	for c := range s.pending {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	// Closing takes s.mu (the per-address count), so outside the lock.
+	for _, ln := range lns {
+		ln.Close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	<-s.handoff.started
+	err := s.imap.Close()
+	<-s.served
+	return err
 }
 
 // logAdapter sends go-imap's messages (mostly connection errors) to slog.
@@ -180,6 +256,9 @@ func (c *countedConn) Close() error {
 }
 
 func remoteIP(c net.Conn) string {
+	if hc, ok := c.(*handoffConn); ok {
+		return hc.ip
+	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +29,16 @@ type session struct {
 	sel   *selected
 }
 
+// newSession starts go-imap's part of a connection, after our login (see
+// preauth.go): the session begins authenticated.
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	ip := remoteIP(c.NetConn())
-	return &session{srv: s, st: s.cfg.Store, conn: c, ip: ip, log: s.log.With("ip", ip)}, nil, nil
+	hc, ok := c.NetConn().(*handoffConn)
+	if !ok {
+		return nil, nil, &goimap.Error{Type: goimap.StatusResponseTypeBye, Text: "internal error"}
+	}
+	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.ip, user: hc.user,
+		log: s.log.With("ip", hc.ip, "user", hc.user), watch: s.cfg.Store.Events.Watch(hc.user)}
+	return sess, &imapserver.GreetingData{PreAuth: true}, nil
 }
 
 func (s *session) Close() error {
@@ -48,31 +54,10 @@ func (s *session) Close() error {
 // loginTimeout bounds the throttle's wait after a failed login.
 const loginTimeout = 30 * time.Second
 
-// Login checks a user login through the one shared login path (throttle,
-// constant work for unknown logins). Domain and admin logins are refused:
-// they have no mailbox.
+// Login is never reached: logins happen before go-imap sees the
+// connection (preauth.go).
 func (s *session) Login(username, password string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
-	defer cancel()
-	p, err := s.st.Login(ctx, "imap", s.ip, username, password)
-	switch {
-	case errors.Is(err, store.ErrThrottled):
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeUnavailable, Text: err.Error()}
-	case err != nil:
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeAuthenticationFailed, Text: "invalid login or password"}
-	case p.Kind == store.KindDomain:
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeAuthenticationFailed, Text: store.ErrNoMailbox.Error()}
-	case p.Kind != store.KindUser:
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeAuthenticationFailed, Text: "this login has no mailbox: log in with an email address"}
-	}
-	if err := s.st.EnsureDefaultMailboxes(p.Address); err != nil {
-		s.log.Error("imap: creating default mailboxes", "user", p.Address, "err", err)
-		return serverBug()
-	}
-	s.user = p.Address
-	s.log = s.log.With("user", p.Address)
-	s.watch = s.st.Events.Watch(p.Address)
-	return nil
+	return &goimap.Error{Type: goimap.StatusResponseTypeBad, Text: "already logged in"}
 }
 
 func serverBug() error {
