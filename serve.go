@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // server is the running program: the store, the certificate source and
@@ -28,12 +28,21 @@ type server struct {
 	tls *acme.Manager
 	out io.Writer
 
+	// tlsTune, when set (tests), adjusts the certificate source's config.
+	tlsTune func(*acme.Config)
+
 	// pipeline is the one submission pipeline (SMTP and webmail), set by
 	// startSMTP.
 	pipeline *smtp.Pipeline
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse
+
+	// metrics is built in serve and passed to every service (nil-safe).
+	metrics *metrics.Metrics
+	// addrs are the addresses the listeners really got, by service name
+	// (":0" in tests becomes a port): autoconfig advertises these.
+	addrs map[string]string
 }
 
 // stopper is a started service: Stop lets it finish within ctx.
@@ -54,6 +63,15 @@ func (srv *server) listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err == nil {
 		srv.log.Info("listening", "service", name, "addr", ln.Addr().String())
+		if srv.tls != nil {
+			srv.tls.Listening(name, ln.Addr()) // ACME answers challenges on http/https
+		}
+		srv.mu.Lock()
+		if srv.addrs == nil {
+			srv.addrs = map[string]string{}
+		}
+		srv.addrs[name] = ln.Addr().String()
+		srv.mu.Unlock()
 		return ln, nil
 	}
 	switch {
@@ -138,29 +156,19 @@ func serve(cfg config, out io.Writer) error {
 	st.SetDefaultQuota(cfg.DefaultQuota)
 
 	srv := &server{cfg: cfg, st: st, log: logger, out: out}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer cancel()
-	if err := srv.start(ctx); err != nil {
-		srv.stopAll(context.Background())
-		return err
-	}
-	<-ctx.Done()
-	logger.Info("shutting down", "grace", cfg.Grace.String())
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.Grace)
-	defer scancel()
-	srv.stopAll(sctx)
-	logger.Info("stopped")
-	return nil
+	srv.metrics = srv.newMetrics()
+	return srv.run()
 }
 
 // start brings every service up; on error the caller stops those started.
 func (srv *server) start(ctx context.Context) error {
 	cfg := srv.cfg
 	var err error
-	srv.tls, err = acme.New(acme.Config{Mode: cfg.TLSMode, Hostname: cfg.Hostname, CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, Logger: srv.log}, srv.st)
+	srv.tls, err = acme.New(srv.tlsConfig(), srv.st)
 	if err != nil {
 		return err
 	}
+	srv.onStop("tls", func(context.Context) error { srv.tls.Stop(); return nil })
 	if err := srv.startControl(); err != nil {
 		return err
 	}
@@ -177,11 +185,16 @@ func (srv *server) start(ctx context.Context) error {
 		{"imap", srv.startIMAP},
 		{"web", srv.startWeb},
 		{"queue", srv.startQueue},
+		{"mx", srv.startMX},
 		{"metrics", srv.startMetrics},
 	} {
 		if err := step.fn(ctx); err != nil {
 			return err
 		}
+	}
+	// Certificates are ordered only now: the challenge listeners are ours.
+	if err := srv.tls.Start(ctx); err != nil {
+		return err
 	}
 	srv.log.Info("authsmtp is running", "hostname", cfg.Hostname, "data", cfg.Data)
 	return nil
@@ -202,19 +215,6 @@ func (srv *server) startControl() error {
 		return nil
 	})
 	return nil
-}
-
-// stopAll stops services in reverse start order.
-func (srv *server) stopAll(ctx context.Context) {
-	srv.mu.Lock()
-	ss := srv.stoppers
-	srv.stoppers = nil
-	srv.mu.Unlock()
-	for i := len(ss) - 1; i >= 0; i-- {
-		if err := ss[i].stop(ctx); err != nil {
-			srv.log.Warn("stopping", "service", ss[i].name, "err", err)
-		}
-	}
 }
 
 // setupDemo creates the demo domain and user (once) with fresh random

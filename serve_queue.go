@@ -1,7 +1,61 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
 
-// startQueue starts this service and registers its shutdown with srv.onStop.
-// (Not built yet.)
-func (srv *server) startQueue(ctx context.Context) error { return nil }
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/queue"
+)
+
+// newResolver builds the resolver every lookup goes through (--dns).
+func (srv *server) newResolver() (*dnsx.Resolver, error) {
+	return dnsx.New(srv.cfg.DNS)
+}
+
+// deliveryPort is the MX port outbound delivery connects to: 25, or
+// AUTHSMTP_TEST_DELIVERY_PORT so tests can run several instances on
+// loopback without root. It is deliberately not a documented flag.
+func deliveryPort() (int, error) {
+	v := os.Getenv("AUTHSMTP_TEST_DELIVERY_PORT")
+	if v == "" {
+		return 25, nil
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p <= 0 || p > 65535 {
+		return 0, fmt.Errorf("AUTHSMTP_TEST_DELIVERY_PORT=%q: not a port", v)
+	}
+	return p, nil
+}
+
+// startQueue starts the outbound delivery workers. In capture (demo) mode
+// they never connect out; they only file captured copies for user logins.
+func (srv *server) startQueue(ctx context.Context) error {
+	cfg := srv.cfg
+	res, err := srv.newResolver()
+	if err != nil {
+		return err
+	}
+	sched, err := queue.ParseSchedule(cfg.RetrySchedule)
+	if err != nil {
+		return err
+	}
+	port, err := deliveryPort()
+	if err != nil {
+		return err
+	}
+	r, err := queue.New(queue.Config{
+		Store: srv.st, Resolver: res, Hostname: cfg.Hostname, Workers: cfg.Workers,
+		Schedule: sched, MaxAge: cfg.QueueMaxAge, Port: port,
+		Relay: cfg.Relay, RelayUser: cfg.RelayUser, RelayPassword: cfg.RelayPassword,
+		NoDelivery: cfg.Capture, Logger: srv.log,
+	})
+	if err != nil {
+		return err
+	}
+	r.Start()
+	srv.onStop("queue", r.Stop)
+	return nil
+}

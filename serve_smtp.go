@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/authsmtp/authsmtp/smtp"
+	"github.com/authsmtp/authsmtp/smtp/dkim"
 )
 
 // startSMTP builds the submission pipeline (also used by webmail through
@@ -14,6 +15,7 @@ func (srv *server) startSMTP(ctx context.Context) error {
 	cfg := srv.cfg
 	srv.pipeline = smtp.NewPipeline(srv.st, cfg.Hostname, srv.log)
 	srv.pipeline.Capture = cfg.Capture
+	srv.pipeline.Signer = dkim.New(srv.st)
 	if cfg.Submission == "" && cfg.Submissions == "" {
 		return nil
 	}

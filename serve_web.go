@@ -1,7 +1,174 @@
 package main
 
-import "context"
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
 
-// startWeb starts this service and registers its shutdown with srv.onStop.
-// (Not built yet.)
-func (srv *server) startWeb(ctx context.Context) error { return nil }
+	"github.com/gin-gonic/gin"
+
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/webui"
+)
+
+// startWeb serves the admin panel and webmail on --https and the redirect
+// to HTTPS on --http. Either may be off ("").
+func (srv *server) startWeb(ctx context.Context) error {
+	cfg := srv.cfg
+	if cfg.HTTPS == "" && cfg.HTTP == "" {
+		return nil
+	}
+	gin.SetMode(gin.ReleaseMode)
+	ui, err := webui.New(srv.webConfig())
+	if err != nil {
+		return err
+	}
+	errLog := slog.NewLogLogger(srv.log.With("service", "https").Handler(), slog.LevelWarn)
+	httpsPort := ""
+	if cfg.HTTPS != "" {
+		ln, err := srv.listen("https", cfg.HTTPS)
+		if err != nil {
+			return err
+		}
+		_, httpsPort, _ = net.SplitHostPort(ln.Addr().String())
+		hs := &http.Server{
+			Handler:           ui.Handler(),
+			TLSConfig:         srv.tls.TLSConfig("h2", "http/1.1"),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          errLog,
+		}
+		go func() {
+			if err := hs.Serve(tls.NewListener(ln, hs.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				srv.log.Error("https stopped", "err", err)
+			}
+		}()
+		srv.onStop("https", func(ctx context.Context) error {
+			// Server-sent event streams never end on their own: give
+			// Shutdown a bound, then close what is left.
+			sctx, cancel := context.WithTimeout(ctx, drainTimeout)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return hs.Close()
+			}
+			return nil
+		})
+	}
+	if cfg.HTTP != "" {
+		ln, err := srv.listen("http", cfg.HTTP)
+		if err != nil {
+			return err
+		}
+		// ACME HTTP-01 challenges are answered before the redirect.
+		var h http.Handler = srv.tls.HTTPChallengeHandler(webui.RedirectHandler(httpsPort))
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: errLog}
+		go func() {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				srv.log.Error("http stopped", "err", err)
+			}
+		}()
+		srv.onStop("http", func(ctx context.Context) error {
+			sctx, cancel := context.WithTimeout(ctx, drainTimeout)
+			defer cancel()
+			return hs.Shutdown(sctx)
+		})
+	}
+	return nil
+}
+
+// webConfig wires the web UI to the rest of the server.
+func (srv *server) webConfig() webui.Config {
+	wc := webui.Config{
+		Store:    srv.st,
+		Hostname: srv.cfg.Hostname,
+		Logger:   srv.log.With("service", "web"),
+		MaxSize:  srv.cfg.MaxSize,
+		Capture:  srv.cfg.Capture,
+		Certs:    srv.webCerts,
+		DNS:      srv.webDNS,
+	}
+	// A nil *smtp.Pipeline must not become a non-nil interface.
+	if srv.pipeline != nil {
+		wc.Submitter = srv.pipeline
+	}
+	return wc
+}
+
+// webCerts is the certificate status for the dashboard.
+func (srv *server) webCerts() []webui.CertInfo {
+	var out []webui.CertInfo
+	for _, st := range srv.tls.Status() {
+		issuer := st.Issuer
+		if st.Source != "" {
+			issuer += " (" + st.Source + ")"
+		}
+		out = append(out, webui.CertInfo{Names: strings.Split(st.Name, ","), Issuer: issuer, NotAfter: st.NotAfter, Error: st.LastError})
+	}
+	return out
+}
+
+// webDNS lists a domain's records (the same as `authsmtp domain dns`),
+// checking each live when asked.
+func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]webui.DNSRecord, error) {
+	host := strings.TrimSuffix(srv.cfg.Hostname, ".")
+	if host == "" {
+		host = "mail." + domain
+	}
+	recs, err := domainRecords(srv.st, domain, host)
+	if err != nil {
+		return nil, err
+	}
+	var res *dnsx.Resolver
+	if check {
+		if res, err = dnsx.New(srv.cfg.DNS); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]webui.DNSRecord, 0, len(recs))
+	for _, r := range recs {
+		w := webui.DNSRecord{Type: r.Type, Name: r.Name, Value: r.zoneValue(), Purpose: dnsPurpose(r)}
+		if res != nil {
+			state := checkRecord(res, r)
+			w.Checked, w.OK = true, state == "ok"
+			if !w.OK {
+				w.Found = state
+			}
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// zoneValue is the record's data as typed into a DNS provider's form.
+func (r dnsRecord) zoneValue() string {
+	switch r.Type {
+	case "MX":
+		return fmt.Sprintf("%d %s.", r.Num, r.Value)
+	case "CNAME":
+		return r.Value + "."
+	case "SRV":
+		return fmt.Sprintf("0 1 %d %s.", r.Num, r.Value)
+	}
+	return r.Value
+}
+
+func dnsPurpose(r dnsRecord) string {
+	switch {
+	case r.Type == "MX":
+		return "Receive mail"
+	case strings.HasPrefix(r.Value, "v=spf1"):
+		return "SPF"
+	case strings.Contains(r.Name, "._domainkey."):
+		return "DKIM"
+	case strings.HasPrefix(r.Name, "_dmarc."):
+		return "DMARC"
+	}
+	return "Client setup"
+}

@@ -1,24 +1,39 @@
 // Package acme is the one certificate source of every TLS listener: it
 // gives out tls.Configs whose GetCertificate always returns the current
-// certificate, from a self-signed certificate kept in the store, from
-// files, or (mode acme) from certmagic.
+// certificate, so a renewed or replaced certificate is served on the next
+// handshake without a restart.
+//
+// Three sources, chosen by --tls:
+//
+//   - acme: certmagic obtains and renews certificates for the configured
+//     names only (--hostname and, with --acme-domains, mail.<d> and
+//     autoconfig.<d> of hosted domains). Its storage is the store's certs
+//     bucket (see Storage), so certificates and accounts survive restarts.
+//     Until a name has a certificate (or while the CA fails) the stored
+//     self-signed certificate is served and Status says why.
+//   - self-signed: made once, kept in the store, re-made before expiry.
+//   - files: --tls-cert/--tls-key, re-read when the files change (checked
+//     on every handshake: two stats, cheap next to the handshake).
+//
+// A handshake never starts an ACME order: unknown SNI names get the
+// hostname's certificate. Mail listeners' configs refuse the web's ALPN
+// protocols (ALPACA); only the HTTPS config answers TLS-ALPN-01.
 package acme
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/certmagic"
 
 	"github.com/authsmtp/authsmtp/store"
 )
@@ -34,127 +49,256 @@ const (
 type Config struct {
 	Mode     string // acme, self-signed, files; "" picks acme for a public Hostname
 	Hostname string
-	CertFile string
+	CertFile string // files mode
 	KeyFile  string
-	Logger   *slog.Logger
+
+	// ACME (mode acme).
+	CA         string // directory URL; "" is Let's Encrypt production
+	Staging    bool   // use Let's Encrypt's staging CA instead of CA
+	Email      string
+	EABKeyID   string // external account binding, for CAs that need it
+	EABHMAC    string // base64url HMAC key
+	CARootFile string // PEM file of the CA's TLS root (private CAs)
+	// CARoots is trusted for the CA's TLS in addition to CARootFile (tests).
+	CARoots *x509.CertPool
+	// Domains adds mail.<d> and autoconfig.<d> of every hosted domain.
+	Domains bool
+	// HostedDomains lists the hosted domains; read at Start and Reload.
+	HostedDomains func() ([]string, error)
+
+	// Renewal tuning; zero means certmagic's defaults (tests shorten them).
+	RenewCheckInterval time.Duration
+	RenewalWindowRatio float64
+
+	// OnChange, if set, is told about certificate events ("obtained",
+	// "renewed", "loaded", "failed") for a name, e.g. to refresh a dashboard.
+	OnChange func(event, name string)
+
+	Logger *slog.Logger
 }
 
 // Manager hands out the current certificate.
 type Manager struct {
-	cfg  Config
-	st   *store.Store
-	log  *slog.Logger
-	mu   sync.RWMutex
-	cert *tls.Certificate
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	self     *tls.Certificate // self-signed: the certificate, or acme's fallback
+	files    *filesState      // files mode
+	names    []string         // acme: managed names, hostname first
+	errs     map[string]nameErr
+	httpAddr net.Addr // where --http and --https really listen (ACME challenges)
+	tlsAddr  net.Addr
+
+	selfMu sync.Mutex // one self-signed renewal at a time
+
+	magic   magicPtr // acme mode, set by Start
+	started bool
 }
 
-// New sets up the certificate source and loads or makes a first certificate.
+type nameErr struct {
+	Err string
+	At  time.Time
+}
+
+// New sets up the certificate source and loads or makes a first
+// certificate. In acme mode nothing is requested before Start.
 func New(cfg Config, st *store.Store) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Mode == "" {
-		cfg.Mode = ModeSelfSigned
-		if cfg.CertFile != "" {
-			cfg.Mode = ModeFiles
-		}
+	cfg.Hostname = normName(cfg.Hostname)
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
 	}
-	m := &Manager{cfg: cfg, st: st, log: cfg.Logger}
+	if cfg.Mode == "" {
+		cfg.Mode = defaultMode(cfg)
+	}
+	m := &Manager{cfg: cfg, st: st, log: cfg.Logger, errs: map[string]nameErr{}}
 	switch cfg.Mode {
 	case ModeFiles:
 		if cfg.CertFile == "" || cfg.KeyFile == "" {
 			return nil, errors.New("--tls files needs --tls-cert and --tls-key")
 		}
-		c, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		fs, err := loadFiles(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("loading certificate %s / %s: %w", cfg.CertFile, cfg.KeyFile, err)
+			return nil, err
 		}
-		m.cert = &c
-	case ModeSelfSigned, ModeACME:
+		m.files = fs
+	case ModeSelfSigned:
 		c, err := m.selfSigned()
 		if err != nil {
 			return nil, err
 		}
-		m.cert = c
+		m.self = c
+	case ModeACME:
+		if !certmagic.SubjectQualifiesForCert(cfg.Hostname) || net.ParseIP(cfg.Hostname) != nil {
+			return nil, fmt.Errorf("--tls acme: %q is not a DNS name a CA can certify: set --hostname to this server's public name", cfg.Hostname)
+		}
+		c, err := m.selfSigned()
+		if err != nil {
+			return nil, err
+		}
+		m.self = c
+		if err := m.newMagic(); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown --tls mode %q: use acme, self-signed or files", cfg.Mode)
 	}
 	return m, nil
 }
 
+// defaultMode is files when a certificate file is given, acme for a
+// public DNS hostname, and self-signed otherwise.
+func defaultMode(cfg Config) string {
+	switch {
+	case cfg.CertFile != "":
+		return ModeFiles
+	case isPublicName(cfg.Hostname):
+		return ModeACME
+	}
+	return ModeSelfSigned
+}
+
+// isPublicName reports whether a public CA could certify name: a dotted
+// DNS name outside the reserved and local-only top-level domains.
+func isPublicName(name string) bool {
+	if !strings.Contains(name, ".") || net.ParseIP(name) != nil || !certmagic.SubjectQualifiesForPublicCert(name) {
+		return false
+	}
+	tld := name[strings.LastIndexByte(name, '.')+1:]
+	switch tld {
+	case "test", "example", "invalid", "localhost", "local", "lan", "home", "corp", "internal", "arpa", "localdomain":
+		return false
+	}
+	return true
+}
+
+func normName(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
+
 // Mode is the certificate source in use.
 func (m *Manager) Mode() string { return m.cfg.Mode }
 
-// GetCertificate returns the current certificate for any SNI name; mail
-// clients often send none.
-func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.cert, nil
-}
-
-// TLSConfig returns a server tls.Config offering exactly the given ALPN
-// protocols (none for mail ports, so a browser cannot be bounced onto
-// SMTP or IMAP: ALPACA).
-func (m *Manager) TLSConfig(alpn ...string) *tls.Config {
-	return &tls.Config{
-		GetCertificate: m.GetCertificate,
-		MinVersion:     tls.VersionTLS12,
-		NextProtos:     alpn,
+// Listening tells the manager where a listener really listens: "http"
+// and "https" are where ACME challenges are answered. serve calls it for
+// every listener before Start.
+func (m *Manager) Listening(service string, addr net.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch service {
+	case "http":
+		m.httpAddr = addr
+	case "https":
+		m.tlsAddr = addr
 	}
 }
 
-const selfSignedKey = "selfsigned/cert+key.pem"
+// Start begins certificate management (acme mode: load from the store or
+// order, then renew in the background). Call it once the listeners are up,
+// so the challenge ports are ours and never bound by certmagic.
+func (m *Manager) Start(ctx context.Context) error {
+	if m.cfg.Mode != ModeACME {
+		return nil
+	}
+	m.mu.Lock()
+	if m.started {
+		m.mu.Unlock()
+		return nil
+	}
+	m.started = true
+	m.mu.Unlock()
+	return m.startMagic(ctx)
+}
 
-// selfSigned loads the stored self-signed certificate, or makes a new one
-// when there is none or it expires within 30 days.
-func (m *Manager) selfSigned() (*tls.Certificate, error) {
-	if raw, err := m.st.CertGet(selfSignedKey); err == nil {
-		if c, err := tls.X509KeyPair(raw, raw); err == nil && c.Leaf != nil &&
-			time.Until(c.Leaf.NotAfter) > 30*24*time.Hour && c.Leaf.VerifyHostname(m.hostname()) == nil {
-			return &c, nil
+// Stop ends background certificate work.
+func (m *Manager) Stop() {
+	if ms := m.magic.Load(); ms != nil {
+		ms.stop()
+	}
+}
+
+// Reload re-reads what can change at run time: the certificate files
+// (files mode), the self-signed certificate's validity, and the list of
+// managed names (acme mode, for domains added since). SIGHUP calls it.
+func (m *Manager) Reload() error {
+	switch m.cfg.Mode {
+	case ModeFiles:
+		return m.reloadFiles(true)
+	case ModeSelfSigned:
+		_, err := m.currentSelf()
+		return err
+	case ModeACME:
+		if _, err := m.currentSelf(); err != nil {
+			return err
+		}
+		m.mu.RLock()
+		started := m.started
+		m.mu.RUnlock()
+		if started {
+			return m.manageNames(context.Background())
 		}
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	host := m.hostname()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: host, Organization: []string{"authsmtp self-signed"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(397 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{host, "localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	raw := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	raw = append(raw, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})...)
-	if err := m.st.CertPut(selfSignedKey, raw); err != nil {
-		return nil, fmt.Errorf("storing self-signed certificate: %w", err)
-	}
-	c, err := tls.X509KeyPair(raw, raw)
-	if err != nil {
-		return nil, err
-	}
-	m.log.Info("made a self-signed certificate", "name", host, "expires", tmpl.NotAfter.Format("2006-01-02"))
-	return &c, nil
+	return nil
 }
 
-func (m *Manager) hostname() string {
-	if m.cfg.Hostname != "" {
-		return m.cfg.Hostname
+// GetCertificate returns the current certificate. SNI names that are not
+// ours (and hellos without SNI: MTAs often send none) get the hostname's.
+// It never starts an ACME order and never answers TLS-ALPN-01 challenges
+// (only the HTTPS config does).
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	switch m.cfg.Mode {
+	case ModeFiles:
+		return m.filesCert()
+	case ModeACME:
+		if c := m.magicCert(hello.ServerName); c != nil {
+			return c, nil
+		}
 	}
-	return "localhost"
+	return m.currentSelf()
+}
+
+// getCertificateWeb is GetCertificate for the HTTPS listener: it also
+// answers TLS-ALPN-01 challenges (a hello offering only acme-tls/1).
+func (m *Manager) getCertificateWeb(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if ms := m.magic.Load(); ms != nil && len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == alpnACME {
+		return ms.cfg.GetCertificate(hello)
+	}
+	return m.GetCertificate(hello)
+}
+
+const alpnACME = "acme-tls/1"
+
+// webProtos are ALPN protocols a mail listener must never agree to: a
+// browser or a CA validator must not be bounced onto SMTP or IMAP.
+var webProtos = []string{"http/1.1", "http/1.0", "h2", "h3", "spdy/3", alpnACME}
+
+// TLSConfig returns a server tls.Config offering exactly the given ALPN
+// protocols. With "http/1.1" or "h2" among them it is the HTTPS config and
+// also answers TLS-ALPN-01 (acme-tls/1). Otherwise it is a mail config:
+// hellos that offer a web protocol are refused (ALPACA), those that offer
+// none (the usual mail client) are served.
+func (m *Manager) TLSConfig(alpn ...string) *tls.Config {
+	c := &tls.Config{
+		GetCertificate: m.GetCertificate,
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     slices.Clone(alpn),
+	}
+	if slices.Contains(alpn, "http/1.1") || slices.Contains(alpn, "h2") {
+		c.GetCertificate = m.getCertificateWeb
+		if m.cfg.Mode == ModeACME {
+			c.NextProtos = append(c.NextProtos, alpnACME)
+		}
+		return c
+	}
+	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		for _, p := range hello.SupportedProtos {
+			if slices.Contains(webProtos, p) && !slices.Contains(alpn, p) {
+				return nil, fmt.Errorf("refusing ALPN %q on a mail port", p)
+			}
+		}
+		return nil, nil
+	}
+	return c
 }

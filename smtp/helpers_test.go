@@ -48,7 +48,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	return startEnv(t, st, mod)
 }
 
-func startEnv(t *testing.T, st *store.Store, mod func(*Config)) *env {
+func startEnv(t testing.TB, st *store.Store, mod func(*Config)) *env {
 	t.Helper()
 	srvTLS, cliTLS := testutil.TLS(t)
 	cfg := Config{Hostname: "mail.test", Logger: testutil.Logger(t)}
@@ -252,3 +252,20 @@ func plain(authz, login, pw string) string {
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// storeThrottle is a fast throttle that blocks after n failures.
+func storeThrottle(n int) store.ThrottleConfig {
+	return store.ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, BlockAfter: n, FreeFailures: 1}
+}
+
+// rawNoBanner connects without reading the banner.
+func rawNoBanner(t *testing.T, addr string) *raw {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &raw{t: t, conn: c, r: bufio.NewReader(c)}
+}

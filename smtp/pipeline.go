@@ -34,7 +34,8 @@ type Pipeline struct {
 	Store    *store.Store
 	Hostname string // for Message-ID and Received
 	Log      *slog.Logger
-	// Signer signs every accepted message when set (DKIM); nil: no signing.
+	// Signer signs accepted messages that have remote recipients when set
+	// (DKIM); nil: no signing.
 	Signer Signer
 	// Capture keeps mail for remote recipients instead of delivering it
 	// (demo mode): the queue entry is marked Captured.
@@ -163,7 +164,10 @@ func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string,
 	}
 
 	body := p.fixups(ctx, h, msg)
-	if p.Signer != nil {
+	// Only mail that leaves this host is signed: a DKIM signature is for
+	// the receiving MTA, and a hosted mailbox has none to check it. The
+	// RSA signature was half the CPU of local submission.
+	if p.Signer != nil && len(in.Remote) > 0 {
 		signed, err := p.Signer.Sign(body)
 		if err != nil {
 			p.Log.Error("signing message", "login", who.Login(), "err", err)
@@ -247,7 +251,7 @@ func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
 	pre = append(pre, cleanToken(t.Protocol, "ESMTPSA")...)
 	if t.TLS != "" {
 		pre = append(pre, " ("...)
-		pre = append(pre, cleanToken(t.TLS, "")...)
+		pre = append(pre, cleanComment(t.TLS)...)
 		pre = append(pre, ')')
 	}
 	if t.ID != "" {
@@ -277,15 +281,20 @@ func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
 const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"
 
 // cleanToken keeps a value from breaking out of the Received header:
-// only printable ASCII without parentheses or ';' survives.
-func cleanToken(s, def string) string {
+// only printable ASCII without spaces, parentheses or ';' survives.
+func cleanToken(s, def string) string { return clean(s, def, false) }
+
+// cleanComment is cleanToken for text inside a comment: spaces allowed.
+func cleanComment(s string) string { return clean(s, "", true) }
+
+func clean(s, def string, space bool) string {
 	if len(s) > 255 {
 		s = s[:255]
 	}
 	b := []byte(s)
 	n := 0
 	for _, c := range b {
-		if c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != ';' || c == ' ' {
+		if c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != ';' || space && c == ' ' {
 			b[n] = c
 			n++
 		}

@@ -47,6 +47,7 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		// Batch may run this more than once: only tx state and res here.
 		res = &Accepted{}
+		recordTrafficTx(tx, in, now)
 		refs := uint32(len(in.Local))
 		if len(in.Remote) > 0 {
 			refs++

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -77,10 +78,15 @@ type authCache struct {
 	entries map[[32]byte]time.Time
 	ttl     time.Duration
 	max     int
+	// slots bounds concurrent argon2 runs (19 MiB each): a burst of logins
+	// cannot blow memory, and logins that waited find the cache filled by
+	// the first one.
+	slots chan struct{}
 }
 
 func newAuthCache() *authCache {
-	return &authCache{entries: map[[32]byte]time.Time{}, ttl: 10 * time.Minute, max: 10000}
+	return &authCache{entries: map[[32]byte]time.Time{}, ttl: 10 * time.Minute, max: 10000,
+		slots: make(chan struct{}, max(1, min(runtime.GOMAXPROCS(0), 4)))}
 }
 
 func cacheKey(login, hash, pw string) [32]byte {
@@ -129,6 +135,11 @@ func (c *authCache) forgetAll() {
 
 // verify checks pw against hash through the cache.
 func (s *Store) verify(login, hash, pw string) bool {
+	if hash != "" && s.auth.check(login, hash, pw) {
+		return true
+	}
+	s.auth.slots <- struct{}{}
+	defer func() { <-s.auth.slots }()
 	if hash != "" && s.auth.check(login, hash, pw) {
 		return true
 	}

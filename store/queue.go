@@ -48,6 +48,8 @@ type QueueEntry struct {
 	Captured    bool        `json:"captured,omitempty"` // demo mode: never delivered
 	DSN         bool        `json:"dsn,omitempty"`      // a bounce: never bounced itself
 	Subject     string      `json:"subject,omitempty"`
+	Tries       int         `json:"tries,omitempty"` // delivery rounds so far (picks the retry delay)
+	Filed       bool        `json:"filed,omitempty"` // captured: copy put in the login's Captured folder
 }
 
 // Pending returns the recipients still to deliver.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -10,16 +11,31 @@ import (
 // ErrNoSuchUser is a hosted domain without that user (SMTP 550 5.1.1).
 var ErrNoSuchUser = errors.New("no such user here")
 
+// maxRouteDepth bounds alias and forward chains.
+const maxRouteDepth = 10
+
 // Route is where mail for one recipient goes.
 type Route struct {
 	Local  []LocalRcpt // hosted mailboxes
 	Remote []string    // addresses to deliver through the queue
+	// Forwarded is true when Remote addresses were reached through an
+	// alias or a user's forwarding, not named by the sender: mail from
+	// outside must then be re-sent with an SRS envelope sender.
+	Forwarded bool
 }
 
-// Route resolves one recipient address: an existing user of a hosted
-// domain is delivered locally; an unknown user of a hosted domain is
-// ErrNoSuchUser; any other domain is remote. (Aliases, catch-all and
-// forwarding extend this in rules.go.)
+// Route resolves one recipient address:
+//   - a non-hosted domain is remote;
+//   - a hosted user is delivered locally, or forwarded (with a local copy
+//     when the user keeps one);
+//   - an alias expands to its targets, each resolved again;
+//   - an unknown local part goes to the domain's catch-all user;
+//   - an SRS address of ours with a valid hash goes back to the original
+//     sender (a bounce of forwarded mail);
+//   - otherwise ErrNoSuchUser.
+//
+// Chains are followed up to maxRouteDepth; an address met twice adds
+// nothing, and a recipient whose rules lead nowhere else is ErrAliasLoop.
 func (s *Store) Route(rcpt string) (Route, error) {
 	addr, err := NormalizeAddress(rcpt)
 	if err != nil {
@@ -27,16 +43,88 @@ func (s *Store) Route(rcpt string) (Route, error) {
 	}
 	var r Route
 	err = s.db.View(func(tx *bolt.Tx) error {
-		dom := DomainOf(addr)
-		if tx.Bucket(bucketDomains).Get([]byte(dom)) == nil {
-			r.Remote = []string{addr}
-			return nil
-		}
-		if tx.Bucket(bucketUsers).Get([]byte(addr)) != nil {
-			r.Local = []LocalRcpt{{Address: addr}}
-			return nil
-		}
-		return fmt.Errorf("%w: %s", ErrNoSuchUser, addr)
+		rt := &router{s: s, tx: tx, seen: map[string]bool{}, r: &r}
+		return rt.resolve(addr, 0)
 	})
-	return r, err
+	if err != nil {
+		return Route{}, err
+	}
+	if len(r.Local) == 0 && len(r.Remote) == 0 {
+		return Route{}, fmt.Errorf("%w: %s", ErrAliasLoop, addr)
+	}
+	return r, nil
+}
+
+type router struct {
+	s    *Store
+	tx   *bolt.Tx
+	seen map[string]bool
+	r    *Route
+}
+
+func (rt *router) addLocal(addr string) {
+	for _, l := range rt.r.Local {
+		if l.Address == addr {
+			return
+		}
+	}
+	rt.r.Local = append(rt.r.Local, LocalRcpt{Address: addr})
+}
+
+func (rt *router) addRemote(addr string, depth int) {
+	if depth > 0 {
+		rt.r.Forwarded = true
+	}
+	for _, a := range rt.r.Remote {
+		if a == addr {
+			return
+		}
+	}
+	rt.r.Remote = append(rt.r.Remote, addr)
+}
+
+func (rt *router) resolve(addr string, depth int) error {
+	if rt.seen[addr] {
+		return nil // a loop: this address is already being delivered
+	}
+	rt.seen[addr] = true
+	if depth > maxRouteDepth {
+		return fmt.Errorf("%w: more than %d aliases or forwards in a row at %s", ErrAliasLoop, maxRouteDepth, addr)
+	}
+	tx := rt.tx
+	dom := DomainOf(addr)
+	var d Domain
+	if !getJSON(tx.Bucket(bucketDomains), dom, &d) {
+		rt.addRemote(addr, depth)
+		return nil
+	}
+	var u User
+	if getJSON(tx.Bucket(bucketUsers), addr, &u) {
+		if u.Forward == "" {
+			rt.addLocal(addr)
+			return nil
+		}
+		if u.ForwardKeep {
+			rt.addLocal(addr)
+		}
+		return rt.resolve(u.Forward, depth+1)
+	}
+	var a Alias
+	if b := tx.Bucket(bucketAliases); b != nil && getJSON(b, addr, &a) {
+		for _, t := range a.Targets {
+			if err := rt.resolve(t, depth+1); err != nil && !errors.Is(err, ErrNoSuchUser) {
+				return err
+			}
+		}
+		return nil
+	}
+	local := addr[:strings.LastIndexByte(addr, '@')]
+	if orig, ok := rt.s.srsReverseTx(tx, local); ok {
+		rt.addRemote(orig, 0)
+		return nil
+	}
+	if d.CatchAll != "" && d.CatchAll != addr {
+		return rt.resolve(d.CatchAll, depth+1)
+	}
+	return fmt.Errorf("%w: %s", ErrNoSuchUser, addr)
 }

@@ -152,6 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()
 	s.credentialHooks = append(s.credentialHooks, s.endSessionsOf)
+	s.registerMailflowHooks()
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -160,6 +161,10 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init() error {
+	// An older file is upgraded first (migrate.go); a newer one is refused below.
+	if err := s.migrate(); err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// mailflowCommands manage aliases, catch-all, forwarding, vacation, DKIM
+// keys, the DNS records to publish, and the outbound queue.
+func mailflowCommands() []command {
+	return []command{
+		{Words: "alias add", Usage: "ADDRESS TARGET... [--send-as USER]", NArgs: [2]int{2, 100}, Extras: []string{"send-as="}, Run: cmdAliasAdd},
+		{Words: "alias remove", Usage: "ADDRESS", NArgs: [2]int{1, 1}, Run: cmdAliasRemove},
+		{Words: "alias list", Usage: "[DOMAIN]", NArgs: [2]int{0, 1}, Run: cmdAliasList},
+		{Words: "domain catchall", Usage: "DOMAIN USER|off", NArgs: [2]int{2, 2}, Run: cmdCatchAll},
+		{Words: "user forward", Usage: "ADDRESS TARGET|off [--keep]", NArgs: [2]int{2, 2}, Extras: []string{"keep"}, Run: cmdForward},
+		{Words: "user vacation", Usage: "ADDRESS on|off   (reply text from stdin)", Stdin: true, NArgs: [2]int{2, 2}, Run: cmdVacation},
+		{Words: "domain dkim-rotate", Usage: "DOMAIN", NArgs: [2]int{1, 1}, Run: cmdDKIMRotate},
+		{Words: "domain dns", Usage: "DOMAIN [--check]", NArgs: [2]int{1, 1}, Extras: []string{"check"}, Run: cmdDomainDNS},
+		{Words: "queue list", NArgs: [2]int{0, 0}, Run: cmdQueueList},
+		{Words: "queue show", Usage: "ID", NArgs: [2]int{1, 1}, Run: cmdQueueShow},
+		{Words: "queue retry", Usage: "ID|all", NArgs: [2]int{1, 1}, Run: cmdQueueRetry},
+		{Words: "queue delete", Usage: "ID", NArgs: [2]int{1, 1}, Run: cmdQueueDelete},
+		{Words: "queue captured", Usage: "[LOGIN] [--clear]", NArgs: [2]int{0, 1}, Extras: []string{"clear"}, Run: cmdQueueCaptured},
+	}
+}
+
+func cmdAliasAdd(e *cmdEnv) error {
+	a, err := e.St.AddAlias(e.Args[0], e.Args[1:], e.Flags["send-as"])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "alias %s → %s\n", a.Address, strings.Join(a.Targets, ", "))
+	if len(a.SendAs) > 0 {
+		fmt.Fprintf(e.Out, "%s may send as %s\n", a.SendAs[0], a.Address)
+	}
+	return nil
+}
+
+func cmdAliasRemove(e *cmdEnv) error {
+	if err := e.St.RemoveAlias(e.Args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "alias %s removed\n", e.Args[0])
+	return nil
+}
+
+func cmdAliasList(e *cmdEnv) error {
+	dom := ""
+	if len(e.Args) > 0 {
+		dom = e.Args[0]
+		if _, err := e.St.GetDomain(dom); err != nil {
+			return err
+		}
+	}
+	as, err := e.St.ListAliases(dom)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALIAS\tTARGETS\tSEND-AS")
+	for _, a := range as {
+		sa := "-"
+		if len(a.SendAs) > 0 {
+			sa = strings.Join(a.SendAs, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), sa)
+	}
+	return tw.Flush()
+}
+
+func cmdCatchAll(e *cmdEnv) error {
+	user := e.Args[1]
+	if strings.EqualFold(user, "off") {
+		user = ""
+	}
+	if err := e.St.SetCatchAll(e.Args[0], user); err != nil {
+		return err
+	}
+	if user == "" {
+		fmt.Fprintf(e.Out, "%s: catch-all off (unknown users get 550 5.1.1)\n", e.Args[0])
+	} else {
+		fmt.Fprintf(e.Out, "%s: mail for unknown users goes to %s\n", e.Args[0], user)
+	}
+	return nil
+}
+
+func cmdForward(e *cmdEnv) error {
+	target := e.Args[1]
+	if strings.EqualFold(target, "off") {
+		target = ""
+	}
+	_, keep := e.Flags["keep"]
+	if err := e.St.SetForward(e.Args[0], target, keep); err != nil {
+		return err
+	}
+	switch {
+	case target == "":
+		fmt.Fprintf(e.Out, "%s: forwarding off\n", e.Args[0])
+	case keep:
+		fmt.Fprintf(e.Out, "%s: forwarded to %s, a copy kept\n", e.Args[0], target)
+	default:
+		fmt.Fprintf(e.Out, "%s: forwarded to %s, no copy kept\n", e.Args[0], target)
+	}
+	return nil
+}
+
+func cmdVacation(e *cmdEnv) error {
+	text := ""
+	switch strings.ToLower(e.Args[1]) {
+	case "on":
+		b, err := io.ReadAll(io.LimitReader(e.Stdin, 64<<10))
+		if err != nil {
+			return err
+		}
+		text = strings.TrimSpace(string(b))
+		if text == "" {
+			return errors.New("give the auto-reply text on stdin")
+		}
+	case "off":
+	default:
+		return errors.New("say on or off")
+	}
+	if err := e.St.SetVacation(e.Args[0], text); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "%s: vacation reply %s\n", e.Args[0], onOff(text != ""))
+	return nil
+}
+
+func cmdDKIMRotate(e *cmdEnv) error {
+	set, err := e.St.RotateDKIM(e.Args[0])
+	if err != nil {
+		return err
+	}
+	d, _ := store.DomainLogin(e.Args[0])
+	fmt.Fprintf(e.Out, "new DKIM keys for %s (publish them, then they sign all mail):\n", d)
+	for _, k := range set.Keys {
+		state := "old, still published"
+		if k.Active {
+			state = "signing"
+		}
+		fmt.Fprintf(e.Out, "  %s._domainkey.%s  %s  %s\n", k.Selector, d, k.Algo, state)
+	}
+	fmt.Fprintf(e.Out, "see the records: authsmtp domain dns %s\n", d)
+	return nil
+}
+
+func cmdQueueList(e *cmdEnv) error {
+	qs, err := e.St.ListQueue()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFROM\tTO\tSIZE\tAGE\tSTATE")
+	for _, q := range qs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", q.ID, orNull(q.From), rcptSummary(q), q.Size,
+			time.Since(q.Created).Round(time.Second), queueState(q))
+	}
+	return tw.Flush()
+}
+
+func orNull(from string) string {
+	if from == "" {
+		return "<>"
+	}
+	return from
+}
+
+func rcptSummary(q store.QueueEntry) string {
+	if len(q.Rcpts) == 1 {
+		return q.Rcpts[0].Address
+	}
+	return fmt.Sprintf("%s (+%d)", q.Rcpts[0].Address, len(q.Rcpts)-1)
+}
+
+func queueState(q store.QueueEntry) string {
+	switch {
+	case q.Captured:
+		return "captured for " + q.Login
+	case len(q.Attempts) == 0:
+		return "waiting"
+	}
+	last := q.Attempts[len(q.Attempts)-1]
+	return fmt.Sprintf("retry at %s (%d tries; last: %s)", q.NextAttempt.Local().Format("15:04:05"), q.Tries, oneLineCut(last.Reply, 60))
+}
+
+func oneLineCut(s string, n int) string {
+	s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func cmdQueueShow(e *cmdEnv) error {
+	id, err := store.ParseQueueID(e.Args[0])
+	if err != nil {
+		return err
+	}
+	q, err := e.St.GetQueue(id)
+	if err != nil {
+		return err
+	}
+	w := e.Out
+	fmt.Fprintf(w, "id:        %s\n", q.ID)
+	fmt.Fprintf(w, "from:      %s\n", orNull(q.From))
+	if q.Login != "" {
+		fmt.Fprintf(w, "login:     %s\n", q.Login)
+	}
+	if q.Subject != "" {
+		fmt.Fprintf(w, "subject:   %q\n", q.Subject)
+	}
+	fmt.Fprintf(w, "size:      %d bytes\n", q.Size)
+	fmt.Fprintf(w, "queued:    %s\n", q.Created.Local().Format(time.RFC3339))
+	switch {
+	case q.Captured:
+		fmt.Fprintf(w, "state:     captured (demo mode: never delivered)\n")
+	case len(q.Pending()) > 0:
+		fmt.Fprintf(w, "next try:  %s\n", q.NextAttempt.Local().Format(time.RFC3339))
+	}
+	if q.DSN {
+		fmt.Fprintf(w, "kind:      delivery status notification (never bounced)\n")
+	}
+	fmt.Fprintln(w, "recipients:")
+	for _, r := range q.Rcpts {
+		fmt.Fprintf(w, "  %-8s %s  %s\n", r.Status, r.Address, oneLineCut(r.Reply, 200))
+	}
+	fmt.Fprintln(w, "timeline:")
+	if len(q.Attempts) == 0 {
+		fmt.Fprintln(w, "  no attempt yet")
+	}
+	for _, a := range q.Attempts {
+		host := a.Host
+		if host == "" {
+			host = "-"
+		}
+		fmt.Fprintf(w, "  %s  %s  %s  %s\n", a.Time.Local().Format("2006-01-02 15:04:05"), host,
+			strings.Join(a.Rcpts, ","), oneLineCut(a.Reply, 300))
+	}
+	return nil
+}
+
+func cmdQueueRetry(e *cmdEnv) error {
+	id := e.Args[0]
+	if id != "all" {
+		var err error
+		if id, err = store.ParseQueueID(id); err != nil {
+			return err
+		}
+	}
+	n, err := e.St.RetryQueue(id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "%d message(s) due now\n", n)
+	return nil
+}
+
+func cmdQueueDelete(e *cmdEnv) error {
+	id, err := store.ParseQueueID(e.Args[0])
+	if err != nil {
+		return err
+	}
+	if err := e.St.DeleteQueue(id); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "deleted %s (no bounce is sent)\n", id)
+	return nil
+}
+
+func cmdQueueCaptured(e *cmdEnv) error {
+	login := ""
+	if len(e.Args) > 0 {
+		login = canonicalLogin(e.Args[0])
+	}
+	if _, clear := e.Flags["clear"]; clear {
+		n, err := e.St.ClearCaptured(login)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Out, "removed %d captured message(s)\n", n)
+		return nil
+	}
+	qs, err := e.St.ListCaptured(login)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tLOGIN\tFROM\tTO\tSUBJECT\tTIME")
+	for _, q := range qs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.Login, orNull(q.From), rcptSummary(q),
+			oneLineCut(q.Subject, 50), q.Created.Local().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+// canonicalLogin maps a login as typed to the form stored with captured
+// mail: an address or a domain, canonical; anything else as given.
+func canonicalLogin(s string) string {
+	if strings.Contains(s, "@") {
+		if a, err := store.NormalizeAddress(s); err == nil {
+			return a
+		}
+		return s
+	}
+	if d, err := store.DomainLogin(s); err == nil {
+		return d
+	}
+	return s
+}

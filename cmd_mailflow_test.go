@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/authsmtp/authsmtp/internal/mailtest"
+)
+
+// runCLI runs one admin command in-process on dir and returns its output.
+func runCLI(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestMailflowCommands(t *testing.T) {
+	dir := t.TempDir()
+	ok := func(stdin string, args ...string) string {
+		t.Helper()
+		out, errs, code := runCLI(t, dir, stdin, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+	fail := func(want string, args ...string) {
+		t.Helper()
+		_, errs, code := runCLI(t, dir, "", args...)
+		if code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("%v: exit %d, stderr %q, want failure with %q", args, code, errs, want)
+		}
+	}
+	ok("", "domain", "add", "a.test")
+	ok("password-123\n", "user", "add", "alice@a.test")
+	out := ok("", "alias", "add", "sales@a.test", "alice@a.test", "ext@other.test", "--send-as", "alice@a.test")
+	if !strings.Contains(out, "alice@a.test may send as sales@a.test") {
+		t.Errorf("alias add: %q", out)
+	}
+	if out := ok("", "alias", "list", "a.test"); !strings.Contains(out, "sales@a.test") || !strings.Contains(out, "ext@other.test") {
+		t.Errorf("alias list: %q", out)
+	}
+	fail("no such domain", "alias", "list", "nope.test")
+	fail("no such domain", "alias", "add", "x@nope.test", "alice@a.test")
+	fail("invalid email address", "alias", "add", "sales@a.test", "not-an-address")
+	ok("", "alias", "remove", "sales@a.test")
+	fail("not found", "alias", "remove", "sales@a.test")
+
+	ok("", "domain", "catchall", "a.test", "alice@a.test")
+	ok("", "domain", "catchall", "a.test", "off")
+	fail("not found", "domain", "catchall", "a.test", "ghost@a.test")
+	if out := ok("", "user", "forward", "alice@a.test", "me@other.test", "--keep"); !strings.Contains(out, "copy kept") {
+		t.Errorf("forward: %q", out)
+	}
+	ok("", "user", "forward", "alice@a.test", "off")
+	fail("itself", "user", "forward", "alice@a.test", "alice@a.test")
+	ok("Back on Monday.\n", "user", "vacation", "alice@a.test", "on")
+	fail("stdin", "user", "vacation", "alice@a.test", "on")
+	ok("", "user", "vacation", "alice@a.test", "off")
+
+	if out := ok("", "domain", "dns", "a.test"); !strings.Contains(out, "_dmarc.a.test.") || !strings.Contains(out, "k=ed25519") ||
+		!strings.Contains(out, "_submissions._tcp.a.test.") || !strings.Contains(out, "v=spf1 mx -all") {
+		t.Errorf("domain dns: %q", out)
+	}
+	if out := ok("", "domain", "dkim-rotate", "a.test"); strings.Count(out, "old, still published") != 2 {
+		t.Errorf("dkim-rotate: %q", out)
+	}
+	if out := ok("", "queue", "list"); !strings.HasPrefix(out, "ID") {
+		t.Errorf("queue list: %q", out)
+	}
+	fail("invalid queue id", "queue", "show", "zz")
+	fail("not found", "queue", "show", "00000000000000ff")
+	fail("not found", "queue", "retry", "00000000000000ff")
+	ok("", "queue", "retry", "all")
+	fail("not found", "queue", "delete", "00000000000000ff")
+	if out := ok("", "queue", "captured", "--clear"); !strings.Contains(out, "removed 0") {
+		t.Errorf("captured --clear: %q", out)
+	}
+	fail("unknown flag", "queue", "list", "--keep")
+}
+
+func TestDomainDNSCheck(t *testing.T) {
+	d := mailtest.StartDNS(t)
+	t.Setenv("AUTHSMTP_DNS", d.Addr)
+	t.Setenv("AUTHSMTP_HOSTNAME", "mx.a.test")
+	dir := t.TempDir()
+	runCLI(t, dir, "", "domain", "add", "a.test")
+	zone, _, _ := runCLI(t, dir, "", "domain", "dns", "a.test")
+	out, errs, code := runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 1 || !strings.Contains(errs, "12 of 12 records missing") || !strings.Contains(out, "missing  MX    a.test") {
+		t.Fatalf("nothing published: exit %d\n%s%s", code, out, errs)
+	}
+	// Publish everything exactly as printed (the test DNS takes zone lines;
+	// long TXT values are given whole).
+	quoted := regexp.MustCompile(`"([^"]*)"`)
+	for _, line := range strings.Split(strings.TrimSpace(zone), "\n") {
+		if strings.HasPrefix(line, ";") {
+			continue
+		}
+		f := strings.Fields(line)
+		if f[3] == "TXT" {
+			var v strings.Builder
+			for _, m := range quoted.FindAllStringSubmatch(line, -1) {
+				v.WriteString(m[1])
+			}
+			d.AddTXT(strings.TrimSuffix(f[0], "."), v.String())
+			continue
+		}
+		d.Add(t, line)
+	}
+	out, errs, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 0 || !strings.Contains(out, "all 12 records are published") {
+		t.Fatalf("all published: exit %d\n%s%s", code, out, errs)
+	}
+	// A wrong MX is reported as wrong.
+	d.Remove("a.test")
+	d.Add(t, "a.test. 60 IN MX 10 elsewhere.test.")
+	out, _, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 1 || !strings.Contains(out, "wrong    MX    a.test") || !strings.Contains(out, "missing  TXT   a.test") {
+		t.Errorf("wrong MX: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,131 @@
+// Package mailtest has test helpers for mail flow: a DNS server on
+// loopback answering from records the test sets, a scriptable receiving
+// SMTP server, and a self-signed certificate. Only tests import it.
+package mailtest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// DNS is an authoritative test DNS server on 127.0.0.1 (UDP and TCP, same
+// port). Names not set answer NXDOMAIN; set names answer what they have.
+type DNS struct {
+	Addr string
+
+	mu      sync.Mutex
+	records map[string][]dns.RR // lower-case FQDN
+	queries int
+}
+
+// StartDNS starts a server; it stops when the test ends.
+func StartDNS(t testing.TB) *DNS {
+	t.Helper()
+	d := &DNS{records: map[string][]dns.RR{}}
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	// The TCP port must match the UDP one, which another test may hold.
+	for i := 0; i < 20; i++ {
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listening for test DNS: %v", err)
+		}
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			break
+		}
+		pc.Close()
+	}
+	if err != nil {
+		t.Fatalf("listening for test DNS (tcp): %v", err)
+	}
+	d.Addr = pc.LocalAddr().String()
+	h := dns.HandlerFunc(d.serve)
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	tcp := &dns.Server{Listener: ln, Handler: h}
+	started := make(chan struct{}, 2)
+	udp.NotifyStartedFunc = func() { started <- struct{}{} }
+	tcp.NotifyStartedFunc = func() { started <- struct{}{} }
+	go udp.ActivateAndServe()
+	go tcp.ActivateAndServe()
+	<-started
+	<-started
+	t.Cleanup(func() {
+		udp.Shutdown()
+		tcp.Shutdown()
+	})
+	return d
+}
+
+// Add adds records in zone-file syntax, e.g. "b.test. MX 10 mx.b.test.".
+func (d *DNS) Add(t testing.TB, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("test DNS record %q: %v", l, err)
+		}
+		d.add(rr)
+	}
+}
+
+// AddTXT adds a TXT record of any length, split in 255-byte strings.
+func (d *DNS) AddTXT(name, value string) {
+	var parts []string
+	for len(value) > 255 {
+		parts = append(parts, value[:255])
+		value = value[255:]
+	}
+	parts = append(parts, value)
+	d.add(&dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: parts})
+}
+
+// Remove drops every record of name (any type).
+func (d *DNS) Remove(name string) {
+	d.mu.Lock()
+	delete(d.records, strings.ToLower(dns.Fqdn(name)))
+	d.mu.Unlock()
+}
+
+// Queries is how many queries were answered.
+func (d *DNS) Queries() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.queries
+}
+
+func (d *DNS) add(rr dns.RR) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	name := strings.ToLower(rr.Header().Name)
+	d.records[name] = append(d.records[name], rr)
+}
+
+func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	d.mu.Lock()
+	d.queries++
+	for _, q := range req.Question {
+		rrs, ok := d.records[strings.ToLower(q.Name)]
+		if !ok {
+			m.Rcode = dns.RcodeNameError
+			continue
+		}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == q.Qtype {
+				c := dns.Copy(rr)
+				c.Header().Name = q.Name
+				m.Answer = append(m.Answer, c)
+			}
+		}
+	}
+	d.mu.Unlock()
+	w.WriteMsg(m)
+}

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authsmtp/authsmtp/internal/mailtest"
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// End-to-end mail flow with real `authsmtp serve` processes on loopback
+// and a test DNS server answering every lookup they make.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// mailflowBinary builds authsmtp once for the tests of this file.
+func mailflowBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "authsmtp-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "authsmtp")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// instance is one authsmtp data directory and, when started, its process.
+type instance struct {
+	t       *testing.T
+	data    string
+	env     []string
+	args    []string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	mu      sync.Mutex
+	subAddr string
+}
+
+func newInstance(t *testing.T, env ...string) *instance {
+	return &instance{t: t, data: t.TempDir(), env: env}
+}
+
+// cli runs an admin command on the instance (through its socket if it runs).
+func (in *instance) cli(stdin string, args ...string) string {
+	in.t.Helper()
+	cmd := exec.Command(mailflowBinary(in.t), args...)
+	cmd.Env = append(os.Environ(), append(in.env, "AUTHSMTP_DATA="+in.data)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		in.t.Fatalf("authsmtp %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+type lockedBuf struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// start runs `authsmtp serve` and waits until it logs that it runs.
+func (in *instance) start(args ...string) {
+	in.t.Helper()
+	in.args = args
+	in.log = &bytes.Buffer{}
+	cmd := exec.Command(mailflowBinary(in.t), append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), append(in.env, "AUTHSMTP_DATA="+in.data)...)
+	w := lockedBuf{&in.mu, in.log}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	in.cmd = cmd
+	in.t.Cleanup(func() { in.kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(in.logs(), "authsmtp is running") {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			in.t.Fatalf("server did not start:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (in *instance) logs() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.log.String()
+}
+
+func (in *instance) kill() {
+	if in.cmd != nil && in.cmd.Process != nil {
+		in.cmd.Process.Signal(syscall.SIGKILL)
+		in.cmd.Wait()
+		in.cmd = nil
+	}
+}
+
+func (in *instance) stop() {
+	in.t.Helper()
+	if in.cmd == nil {
+		return
+	}
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { in.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		in.kill()
+		in.t.Fatalf("server did not stop on SIGTERM:\n%s", in.logs())
+	}
+	in.cmd = nil
+}
+
+// openStore opens the stopped instance's database.
+func (in *instance) openStore() *store.Store {
+	in.t.Helper()
+	st, err := store.Open(in.data, store.Options{})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	in.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// publishDKIM copies the DKIM TXT records `authsmtp domain dns` prints
+// into the test DNS.
+func publishDKIM(t *testing.T, d *mailtest.DNS, zone string) {
+	t.Helper()
+	quoted := regexp.MustCompile(`"([^"]*)"`)
+	n := 0
+	for _, line := range strings.Split(zone, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.Contains(f[0], "._domainkey.") {
+			continue
+		}
+		var v strings.Builder
+		for _, m := range quoted.FindAllStringSubmatch(line, -1) {
+			v.WriteString(m[1])
+		}
+		d.AddTXT(strings.TrimSuffix(f[0], "."), v.String())
+		n++
+	}
+	if n == 0 {
+		t.Fatalf("no DKIM records in:\n%s", zone)
+	}
+}
+
+// freePort finds a port free on both loopback addresses.
+func freePort(t *testing.T, ips ...string) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		ln, err := net.Listen("tcp", ips[0]+":0")
+		if err != nil {
+			t.Skipf("cannot listen on %s: %v", ips[0], err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ok := true
+		for _, ip := range ips[1:] {
+			l2, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+			if err != nil {
+				ok = false
+				break
+			}
+			l2.Close()
+		}
+		ln.Close()
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no common free port")
+	return 0
+}
+
+func TestTwoInstancesDKIMSPFDMARCPass(t *testing.T) {
+	d := mailtest.StartDNS(t)
+	port := freePort(t, "127.0.0.2", "127.0.0.3")
+	d.Add(t, "a.test. 60 IN MX 10 mx.a.test.", "mx.a.test. 60 IN A 127.0.0.2",
+		"b.test. 60 IN MX 10 mx.b.test.", "mx.b.test. 60 IN A 127.0.0.3")
+	// Outbound connections on loopback leave from 127.0.0.1.
+	d.AddTXT("a.test", "v=spf1 ip4:127.0.0.1 mx -all")
+	d.AddTXT("b.test", "v=spf1 ip4:127.0.0.1 mx -all")
+	d.AddTXT("_dmarc.a.test", "v=DMARC1; p=reject")
+	d.AddTXT("_dmarc.b.test", "v=DMARC1; p=reject")
+
+	env := []string{"AUTHSMTP_TEST_DELIVERY_PORT=" + strconv.Itoa(port), "AUTHSMTP_DNS=" + d.Addr}
+	a, b := newInstance(t, env...), newInstance(t, env...)
+	a.cli("", "domain", "add", "a.test")
+	a.cli("", "domain", "enable", "a.test", "smtp")
+	a.cli("alice-password-1\n", "user", "add", "alice@a.test")
+	b.cli("", "domain", "add", "b.test")
+	b.cli("bob-password-1\n", "user", "add", "bob@b.test")
+	publishDKIM(t, d, a.cli("", "domain", "dns", "a.test"))
+	publishDKIM(t, d, b.cli("", "domain", "dns", "b.test"))
+
+	subPort := freePort(t, "127.0.0.1")
+	common := []string{"--tls", "self-signed", "--submissions", "", "--imap", "", "--imaps", "", "--https", "", "--http", "",
+		"--retry-schedule", "200ms", "--log-level", "debug"}
+	a.start(append(common, "--hostname", "mx.a.test", "--mx", fmt.Sprintf("127.0.0.2:%d", port),
+		"--submission", fmt.Sprintf("127.0.0.1:%d", subPort))...)
+	b.start(append(common, "--hostname", "mx.b.test", "--mx", fmt.Sprintf("127.0.0.3:%d", port), "--submission", "")...)
+
+	msg := "From: Alice <alice@a.test>\r\nTo: Bob <bob@b.test>\r\nSubject: across\r\n\r\nHi Bob, from A.\r\n"
+	if err := submit(fmt.Sprintf("127.0.0.1:%d", subPort), "alice@a.test", "alice-password-1", "alice@a.test", []string{"bob@b.test"}, msg); err != nil {
+		t.Fatalf("submitting on A: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.logs(), "status=sent") {
+		if time.Now().After(deadline) {
+			t.Fatalf("A did not deliver:\nA:\n%s\nB:\n%s", a.logs(), b.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if q := a.cli("", "queue", "list"); strings.Count(q, "\n") != 1 {
+		t.Errorf("A's queue after delivery:\n%s", q)
+	}
+	b.stop()
+	st := b.openStore()
+	ms, err := st.ListMessages("bob@b.test", "INBOX")
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("bob's INBOX: %d messages, %v\nB:\n%s", len(ms), err, b.logs())
+	}
+	body, _ := st.Body(ms[0].BodyID)
+	got := string(body)
+	ar := got[strings.Index(got, "Authentication-Results:"):]
+	ar = ar[:strings.Index(ar, "\r\nReceived:")]
+	for _, want := range []string{"dkim=pass", "spf=pass", "dmarc=pass", "header.d=a.test"} {
+		if !strings.Contains(ar, want) {
+			t.Errorf("Authentication-Results lacks %q:\n%s", want, ar)
+		}
+	}
+	if strings.Count(got, "DKIM-Signature:") != 2 {
+		t.Errorf("want 2 DKIM signatures (ed25519, RSA):\n%s", got)
+	}
+	if !strings.Contains(got, "Hi Bob, from A.") {
+		t.Errorf("body lost:\n%s", got)
+	}
+}
+
+func TestKill9WhileDeliveringNoLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	d := mailtest.StartDNS(t)
+	d.Add(t, "remote.test. 60 IN MX 10 mx.remote.test.", "mx.remote.test. 60 IN A 127.0.0.1")
+	rcv := mailtest.StartReceiver(t, nil)
+	gate := make(chan struct{})
+	var gateOnce sync.Once
+	rcv.OnData = func(int, *mailtest.Received) error {
+		<-gate // hold deliveries until everything is queued
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	t.Cleanup(func() { gateOnce.Do(func() { close(gate) }) })
+
+	a := newInstance(t, "AUTHSMTP_TEST_DELIVERY_PORT="+strconv.Itoa(rcv.Port), "AUTHSMTP_DNS="+d.Addr)
+	a.cli("", "domain", "add", "a.test")
+	a.cli("", "domain", "enable", "a.test", "smtp")
+	a.cli("alice-password-1\n", "user", "add", "alice@a.test")
+	subPort := freePort(t, "127.0.0.1")
+	args := []string{"--tls", "self-signed", "--hostname", "mx.a.test", "--submission", fmt.Sprintf("127.0.0.1:%d", subPort),
+		"--submissions", "", "--mx", "", "--imap", "", "--imaps", "", "--https", "", "--http", "",
+		"--retry-schedule", "100ms", "--send-per-hour", "100000", "--send-per-day", "100000", "--rcpts-per-day", "100000"}
+	a.start(args...)
+
+	const n = 500
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	go func() {
+		for i := 0; i < n; i++ {
+			next <- i
+		}
+		close(next)
+	}()
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				id := fmt.Sprintf("m-%03d", i)
+				msg := "From: <alice@a.test>\r\nTo: <x@remote.test>\r\nSubject: " + id + "\r\n\r\nbody " + id + "\r\n"
+				if err := submit(fmt.Sprintf("127.0.0.1:%d", subPort), "alice@a.test", "alice-password-1", "alice@a.test", []string{"x@remote.test"}, msg); err == nil {
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(acked) != n {
+		t.Fatalf("only %d of %d submissions acknowledged", len(acked), n)
+	}
+	// Let deliveries run, and kill -9 in the middle of them.
+	gateOnce.Do(func() { close(gate) })
+	deadline := time.Now().Add(60 * time.Second)
+	for len(rcv.Messages()) < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries did not start:\n%s", a.logs())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	a.kill()
+	before := len(rcv.Messages())
+	a.start(args...)
+	subjectRe := regexp.MustCompile(`(?m)^Subject: (m-\d+)\r$`)
+	counts := map[string]int{}
+	deadline = time.Now().Add(120 * time.Second)
+	for {
+		counts = map[string]int{}
+		for _, m := range rcv.Messages() {
+			if sm := subjectRe.FindSubmatch(m.Data); sm != nil {
+				counts[string(sm[1])]++
+			}
+		}
+		if len(counts) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart only %d of %d messages arrived", len(counts), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dups := 0
+	for id := range acked {
+		switch c := counts[id]; {
+		case c == 0:
+			t.Errorf("acknowledged message %s lost", id)
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	t.Logf("killed after %d of %d deliveries; after restart all %d arrived, %d duplicate(s)", before, n, len(counts), dups)
+	// A duplicate is possible only for a message the remote side had
+	// accepted when the process died, before the queue recorded it: at
+	// most one per open connection (2 per destination).
+	if dups > 2 {
+		t.Errorf("%d duplicates, want at most 2", dups)
+	}
+	a.stop()
+	if q := a.cli("", "queue", "list"); strings.Count(q, "\n") != 1 {
+		t.Errorf("queue not empty at the end:\n%s", q)
+	}
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/internal/testutil"
+)
+
+// acmeServer is a whole server in --tls acme mode against an in-process
+// Pebble, with its certificate events.
+type acmeServer struct {
+	*testServer
+	events chan string // "kind name"
+	seen   map[string]bool
+}
+
+// acmeTestConfig points cfg at p, trusting its HTTPS via --acme-ca-root.
+func acmeTestConfig(t *testing.T, p *testutil.Pebble, host string) config {
+	cfg := tlsTestConfig(t, host)
+	root := filepath.Join(t.TempDir(), "pebble-root.pem")
+	if err := os.WriteFile(root, p.TLSPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLSMode, cfg.ACMECA, cfg.ACMECARoot, cfg.ACMEEmail = acme.ModeACME, p.URL, root, "postmaster@"+host
+	return cfg
+}
+
+func startACMEServer(t *testing.T, cfg config, tune func(*acme.Config)) *acmeServer {
+	t.Helper()
+	as := &acmeServer{events: make(chan string, 100), seen: map[string]bool{}}
+	as.testServer = startTestServer(t, cfg, func(c *acme.Config) {
+		c.OnChange = func(kind, name string) {
+			select {
+			case as.events <- kind + " " + name:
+			default:
+			}
+		}
+		if tune != nil {
+			tune(c)
+		}
+	})
+	return as
+}
+
+// needChallengeListener returns the port of the web service's --http or
+// --https listener, where the CA's challenges are answered.
+func (as *acmeServer) needChallengeListener(t *testing.T, svc string) int {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(as.addr(t, svc))
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// wait returns once the event has happened (events seen while waiting
+// for another are remembered), or fails the test.
+func (as *acmeServer) wait(t *testing.T, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for !as.seen[want] {
+		select {
+		case e := <-as.events:
+			as.seen[e] = true
+		case <-deadline:
+			t.Fatalf("no %q within %v; status %+v", want, d, as.srv.tls.Status())
+		}
+	}
+}
+
+// checkAllListeners asserts every TLS listener the server has presents a
+// certificate for host chained to roots.
+func checkAllListeners(t *testing.T, ts *testServer, host string, roots *x509.CertPool) {
+	t.Helper()
+	startTLSLeaf(t, ts.addr(t, "submission"), host, roots)
+	implicitTLSLeaf(t, ts.addr(t, "submissions"), host, roots)
+	checked := []string{"submission (STARTTLS)", "submissions"}
+	if a := ts.addrs["mx"]; a != "" {
+		startTLSLeaf(t, a, host, roots)
+		checked = append(checked, "mx (STARTTLS)")
+	}
+	if a := ts.addrs["imap"]; a != "" {
+		imapStartTLSLeaf(t, a, host, roots)
+		checked = append(checked, "imap (STARTTLS)")
+	}
+	if a := ts.addrs["imaps"]; a != "" {
+		implicitTLSLeaf(t, a, host, roots)
+		checked = append(checked, "imaps")
+	}
+	if a := ts.addrs["https"]; a != "" {
+		implicitTLSLeaf(t, a, host, roots, "h2", "http/1.1")
+		checked = append(checked, "https")
+	}
+	t.Logf("chained to Pebble's root for %s: %s", host, strings.Join(checked, ", "))
+}
+
+func TestServerACMEHTTP01(t *testing.T) {
+	t.Parallel()
+	host := "mail.http01.authsmtp.test"
+	p := testutil.StartPebble(t, 0)
+	cfg := acmeTestConfig(t, p, host)
+	cfg.HTTPS = "" // only HTTP-01 can work
+	as := startACMEServer(t, cfg, nil)
+	p.Validate(as.needChallengeListener(t, "http"), testutil.ClosedPort(t))
+	as.wait(t, "loaded "+host, time.Minute)
+	checkAllListeners(t, as.testServer, host, p.Roots)
+	// Names that are not ours start no order.
+	implicitTLSLeaf(t, as.addr(t, "submissions"), "random.example.org", nil)
+	startTLSLeaf(t, as.addr(t, "submission"), "", nil)
+	if n := p.Orders.Load(); n != 1 {
+		t.Errorf("orders = %d, want 1", n)
+	}
+}
+
+func TestServerACMETLSALPN01(t *testing.T) {
+	t.Parallel()
+	host := "mail.alpn01.authsmtp.test"
+	p := testutil.StartPebble(t, 0)
+	cfg := acmeTestConfig(t, p, host)
+	cfg.HTTP = "" // only TLS-ALPN-01 on --https can work
+	as := startACMEServer(t, cfg, nil)
+	p.Validate(testutil.ClosedPort(t), as.needChallengeListener(t, "https"))
+	as.wait(t, "loaded "+host, time.Minute)
+	checkAllListeners(t, as.testServer, host, p.Roots)
+	var out, errb strings.Builder
+	if rc := run([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 ||
+		!strings.Contains(out.String(), host) || !strings.Contains(out.String(), "acme") || !strings.Contains(out.String(), "Pebble") {
+		t.Errorf("tls status: rc %d\n%s%s", rc, out.String(), errb.String())
+	}
+}
+
+// TestServerACMERenewalAndRestart: 10-second certificates are renewed and
+// the SMTP listener serves the new one without a restart; a restart then
+// loads the stored certificate and orders nothing.
+func TestServerACMERenewalAndRestart(t *testing.T) {
+	t.Parallel()
+	host := "mail.renew.authsmtp.test"
+	p := testutil.StartPebble(t, 10)
+	cfg := acmeTestConfig(t, p, host)
+	cfg.HTTPS = ""
+	as := startACMEServer(t, cfg, func(c *acme.Config) { c.RenewCheckInterval = time.Second })
+	p.Validate(as.needChallengeListener(t, "http"), testutil.ClosedPort(t))
+	as.wait(t, "loaded "+host, time.Minute)
+	first := startTLSLeaf(t, as.addr(t, "submission"), host, p.Roots)
+	as.wait(t, "renewed "+host, 30*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for startTLSLeaf(t, as.addr(t, "submission"), host, p.Roots).SerialNumber.Cmp(first.SerialNumber) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("STARTTLS still serves the first certificate after renewal")
+		}
+		select { // the cache is updated just after the event
+		case <-as.events:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	// Restart with normal renewal timing: the stored certificate is used.
+	as.stop()
+	orders := p.Orders.Load()
+	as2 := startACMEServer(t, cfg, nil)
+	as2.wait(t, "loaded "+host, 10*time.Second)
+	startTLSLeaf(t, as2.addr(t, "submission"), host, p.Roots)
+	if n := p.Orders.Load(); n != orders {
+		t.Errorf("restart ordered: %d orders, want %d", n, orders)
+	}
+}
+
+// TestServerACMEUnreachableCA: the server starts on self-signed, and the
+// status (live and from the file) says why.
+func TestServerACMEUnreachableCA(t *testing.T) {
+	t.Parallel()
+	host := "mail.noca.authsmtp.test"
+	cfg := tlsTestConfig(t, host)
+	cfg.TLSMode, cfg.ACMECA = acme.ModeACME, "https://127.0.0.1:"+strconv.Itoa(testutil.ClosedPort(t))+"/dir"
+	as := startACMEServer(t, cfg, nil)
+	leaf := startTLSLeaf(t, as.addr(t, "submission"), host, nil)
+	if leaf.Issuer.CommonName != host || leaf.VerifyHostname(host) != nil {
+		t.Errorf("served %v issued by %v, want the self-signed one for %s", leaf.DNSNames, leaf.Issuer, host)
+	}
+	if as.addrs["http"] != "" || as.addrs["https"] != "" {
+		as.wait(t, "failed "+host, 30*time.Second)
+	}
+	st := as.srv.tls.Status()
+	if len(st) != 1 || st[0].Source != acme.ModeSelfSigned || st[0].LastError == "" {
+		t.Fatalf("status = %+v, want self-signed with a reason", st)
+	}
+	var out, errb strings.Builder
+	as.stop()
+	if rc := run([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 ||
+		!strings.Contains(out.String(), host) || !strings.Contains(out.String(), st[0].LastError) {
+		t.Errorf("tls status from the file: rc %d, want %q\n%s%s", rc, st[0].LastError, out.String(), errb.String())
+	}
+}
+
+// imapStartTLSLeaf runs STARTTLS on an IMAP port and returns the leaf,
+// verified against roots for name.
+func imapStartTLSLeaf(t *testing.T, addr, name string, roots *x509.CertPool) *x509.Certificate {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "* OK") {
+		t.Fatalf("IMAP greeting %q, %v", line, err)
+	}
+	fmt.Fprintf(c, "a1 STARTTLS\r\n")
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("IMAP STARTTLS: %v", err)
+		}
+		if strings.HasPrefix(line, "a1 ") {
+			if !strings.HasPrefix(line, "a1 OK") {
+				t.Fatalf("IMAP STARTTLS answered %q", line)
+			}
+			break
+		}
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: name, RootCAs: roots, InsecureSkipVerify: roots == nil})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("IMAP STARTTLS handshake: %v", err)
+	}
+	return tc.ConnectionState().PeerCertificates[0]
+}

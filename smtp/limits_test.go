@@ -1,0 +1,85 @@
+package smtp
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// TestSendCaps: over a login's cap the reply is 451 4.7.1 naming the limit
+// and when it resets; a domain login has its own counter.
+func TestSendCaps(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.st.UpdateUser("john@doe.com", func(u *store.User) error { u.Limits.PerHour = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := e.send(t, "john@doe.com", userPW, "john@doe.com", []string{"jane@doe.com"}, msg("From: john@doe.com")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := e.send(t, "john@doe.com", userPW, "john@doe.com", []string{"jane@doe.com"}, msg("From: john@doe.com"))
+	wantCode(t, err, "451 4.7.1", "john@doe.com", "2 messages per hour", "resets at")
+	// The domain login is counted on its own.
+	if err := e.send(t, "doe.com", domPW, "john@doe.com", []string{"jane@doe.com"}, msg("From: john@doe.com")); err != nil {
+		t.Fatalf("domain login after user cap: %v", err)
+	}
+	if err := e.st.UpdateDomain("doe.com", func(d *store.Domain) error { d.Limits.RcptsPerDay = 3; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err = e.send(t, "doe.com", domPW, "john@doe.com", []string{"jane@doe.com", "a@remote.example", "b@remote.example"}, msg("From: john@doe.com"))
+	wantCode(t, err, "451 4.7.1", "recipients per day")
+}
+
+// TestQuota: a full mailbox is refused at RCPT when SIZE says so, and at
+// the end of DATA otherwise (552 5.2.2).
+func TestQuota(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.st.UpdateUser("jane@doe.com", func(u *store.User) error { u.Quota = 2000; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.dial(t, "john@doe.com", userPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("john@doe.com", &gosmtp.MailOptions{Size: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, c.Rcpt("jane@doe.com", nil), "552 5.2.2", "jane@doe.com")
+	c.Reset()
+	big := msg("From: john@doe.com") + strings.Repeat("0123456789", 300) + "\r\n"
+	err = e.send(t, "john@doe.com", userPW, "john@doe.com", []string{"jane@doe.com"}, big)
+	wantCode(t, err, "552 5.2.2")
+	if n := len(e.inbox(t, "jane@doe.com")); n != 0 {
+		t.Fatalf("stored %d over quota", n)
+	}
+}
+
+// TestConnsPerIP: the connection over the limit gets 421 and a slot comes
+// back when a connection ends.
+func TestConnsPerIP(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxConnsPerIP = 2 })
+	a := dialRaw(t, e.sub)
+	dialRaw(t, e.sub)
+	over := rawNoBanner(t, e.sub)
+	if got := over.reply(); !strings.HasPrefix(got, "421 4.7.0") {
+		t.Fatalf("third connection: %q", got)
+	}
+	a.cmd("QUIT", "221")
+	io.Copy(io.Discard, a.conn) // closed by the server: the slot is free
+	dialRaw(t, e.sub).cmd("NOOP", "250")
+}
+
+// TestSizeAdvertised: EHLO carries SIZE and the recipient limit.
+func TestSizeAdvertised(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxSize = 1234567; c.MaxRecipients = 7 })
+	r := dialRaw(t, e.sub)
+	ehlo := r.cmd("EHLO client.test", "250")
+	if !strings.Contains(ehlo, "SIZE 1234567") || !strings.Contains(ehlo, "RCPTMAX=7") {
+		t.Fatalf("EHLO: %q", ehlo)
+	}
+}

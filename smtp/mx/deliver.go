@@ -1,0 +1,230 @@
+package mx
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dmarc"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// maxReceived is the most Received: fields a message may carry before it
+// is taken for a loop (RFC 5321 §6.3).
+const maxReceived = 50
+
+// field is one header field: its name and its raw lines (CRLF included).
+type field struct {
+	name string
+	raw  []byte
+}
+
+// splitHeader returns the header fields of msg and the offset of the body
+// (after the empty line). A message without an empty line is all header.
+func splitHeader(msg []byte) ([]field, int) {
+	var fs []field
+	off := 0
+	for off < len(msg) {
+		end := bytes.Index(msg[off:], []byte("\r\n"))
+		if end < 0 {
+			end = len(msg) - off
+		} else {
+			end += 2
+		}
+		line := msg[off : off+end]
+		if len(line) <= 2 && bytes.Equal(bytes.TrimRight(line, "\r\n"), nil) {
+			return fs, off + end
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(fs) > 0 {
+			f := &fs[len(fs)-1]
+			f.raw = msg[off-len(f.raw) : off+end]
+		} else {
+			name, _, _ := bytes.Cut(line, []byte(":"))
+			fs = append(fs, field{name: strings.TrimSpace(string(name)), raw: line})
+		}
+		off += end
+	}
+	return fs, off
+}
+
+func (f field) value() string {
+	_, v, _ := bytes.Cut(f.raw, []byte(":"))
+	return strings.TrimSpace(strings.NewReplacer("\r\n", "", "\r", "", "\n", "").Replace(string(v)))
+}
+
+func headerValue(fs []field, name string) string {
+	for _, f := range fs {
+		if strings.EqualFold(f.name, name) {
+			return f.value()
+		}
+	}
+	return ""
+}
+
+// deliver checks, stamps and stores an accepted message; it returns the
+// SMTP reply (an *SMTPError, 250 included).
+func (s *session) deliver(msg []byte) error {
+	fs, _ := splitHeader(msg)
+	received := 0
+	var deliveredTo []string
+	for _, f := range fs {
+		switch {
+		case strings.EqualFold(f.name, "Received"):
+			received++
+		case strings.EqualFold(f.name, "Delivered-To"):
+			if a, err := store.NormalizeAddress(f.value()); err == nil {
+				deliveredTo = append(deliveredTo, a)
+			}
+		}
+	}
+	if received > maxReceived {
+		s.log.Warn("mx message refused: loop", "received", received)
+		return smtpErr(554, gosmtp.EnhancedCode{5, 4, 6}, "too many Received: fields (%d): mail loop", received)
+	}
+	for _, rc := range s.rcpts {
+		if !rc.route.Forwarded {
+			continue
+		}
+		for _, d := range deliveredTo {
+			if d == rc.addr {
+				s.log.Warn("mx message refused: forwarding loop", "rcpt", rc.addr)
+				return smtpErr(554, gosmtp.EnhancedCode{5, 4, 6}, "mail loop: already forwarded by %s", rc.addr)
+			}
+		}
+	}
+
+	v := s.authenticate(msg)
+	if v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyReject {
+		s.log.Info("mx message refused: DMARC reject", "from_domain", v.fromDomain, "mail_from", s.from)
+		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "rejected by the DMARC policy of %s: the message is not authenticated (SPF/DKIM)", v.fromDomain)
+	}
+	junk := v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyQuarantine
+
+	// Our trace fields go on top; Authentication-Results from outside are
+	// dropped so nobody can claim a pass we did not see (RFC 8601 §5).
+	var out bytes.Buffer
+	out.Grow(len(msg) + 1024)
+	fmt.Fprintf(&out, "Authentication-Results: %s\r\n", foldAR(authres.Format(s.s.cfg.Hostname, v.results)))
+	out.WriteString(s.receivedField())
+	var subject, msgID, autoSub, precedence string
+	list := false
+	for _, f := range fs {
+		switch strings.ToLower(f.name) {
+		case "authentication-results":
+			continue
+		case "subject":
+			subject = f.value()
+		case "message-id":
+			msgID = f.value()
+		case "auto-submitted":
+			autoSub = strings.ToLower(f.value())
+		case "precedence":
+			precedence = strings.ToLower(f.value())
+		case "list-id", "list-unsubscribe", "list-post", "list-help":
+			list = true
+		}
+		out.Write(f.raw)
+	}
+	_, bodyOff := splitHeader(msg)
+	out.WriteString("\r\n")
+	out.Write(msg[bodyOff:])
+	stamped := out.Bytes()
+
+	var local []store.LocalRcpt
+	seen := map[string]bool{}
+	for _, rc := range s.rcpts {
+		for _, l := range rc.route.Local {
+			if seen[l.Address] {
+				continue
+			}
+			seen[l.Address] = true
+			if junk {
+				l.Mailbox = "Junk"
+			}
+			local = append(local, l)
+		}
+	}
+	var ids []string
+	if len(local) > 0 {
+		body := append([]byte("Return-Path: <"+s.from+">\r\n"), stamped...)
+		acc, err := s.s.st.Accept(&store.Incoming{From: s.from, Local: local, Body: body, Subject: subject})
+		if err != nil {
+			return s.acceptError(err)
+		}
+		for _, m := range acc.Local {
+			ids = append(ids, fmt.Sprint(m.UID))
+		}
+	}
+	for _, rc := range s.rcpts {
+		if len(rc.route.Remote) == 0 {
+			continue
+		}
+		in := &store.Incoming{From: s.from, Remote: rc.route.Remote, Subject: subject, Captured: s.s.cfg.Capture, Body: stamped}
+		if rc.route.Forwarded {
+			// Forwarded: our SRS sender keeps SPF passing at the next hop,
+			// and Delivered-To lets us spot the message coming back.
+			in.From = s.s.st.SRSForward(s.from, store.DomainOf(rc.addr))
+			in.Body = append([]byte("Delivered-To: "+rc.addr+"\r\n"), stamped...)
+		}
+		acc, err := s.s.st.Accept(in)
+		if err != nil {
+			return s.acceptError(err)
+		}
+		ids = append(ids, "q"+acc.QueueID)
+	}
+	s.log.Info("mx message accepted", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts), "size", len(msg),
+		"auth", authres.Format("", v.results), "junk", junk, "ids", strings.Join(ids, ","))
+	// RFC 3834 §2: no auto-reply to automatic, list, bulk or junk mail.
+	automatic := autoSub != "" && autoSub != "no"
+	bulk := precedence == "bulk" || precedence == "list" || precedence == "junk"
+	if !automatic && !bulk && !list && !junk {
+		s.vacation(local, subject, msgID)
+	}
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted " + strings.Join(ids, ",")}
+}
+
+// foldAR folds a long Authentication-Results value at "; ".
+func foldAR(v string) string { return strings.ReplaceAll(v, "; ", ";\r\n\t") }
+
+func (s *session) receivedField() string {
+	proto := "ESMTP"
+	tlsInfo := ""
+	if st, ok := s.c.TLSConnectionState(); ok {
+		proto = "ESMTPS"
+		tlsInfo = fmt.Sprintf(" (%s %s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+	}
+	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (authsmtp) with %s%s id %s;\r\n\t%s\r\n",
+		cleanToken(s.c.Hostname()), s.ip, cleanToken(s.s.cfg.Hostname), proto, tlsInfo, s.cid,
+		time.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+// cleanToken keeps a client-given name from breaking out of the field.
+func cleanToken(s string) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != ';' {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
+}
+
+func (s *session) acceptError(err error) error {
+	if errors.Is(err, store.ErrOverQuota) {
+		return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "a recipient's mailbox is full")
+	}
+	s.log.Error("mx storing message", "err", err)
+	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
+}

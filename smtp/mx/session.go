@@ -1,0 +1,171 @@
+package mx
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/smtp"
+	"github.com/authsmtp/authsmtp/store"
+)
+
+func smtpErr(code int, ec gosmtp.EnhancedCode, format string, args ...any) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: code, EnhancedCode: ec, Message: fmt.Sprintf(format, args...)}
+}
+
+var (
+	errRelay    = smtpErr(554, gosmtp.EnhancedCode{5, 7, 1}, "relay access denied: this server only takes mail for its own domains")
+	errNoAuth   = smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "no AUTH on the MX port: submit mail on port 587 or 465")
+	errInternal = smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "internal error, try again later")
+)
+
+// rcpt is one accepted recipient and where its mail goes.
+type rcpt struct {
+	addr  string
+	route store.Route
+}
+
+type session struct {
+	s   *Server
+	c   *gosmtp.Conn
+	ip  string
+	cid string
+	log *slog.Logger
+
+	from     string
+	hasFrom  bool
+	rcpts    []rcpt
+	unknown  int
+	accepted int
+}
+
+var _ gosmtp.AuthSession = (*session)(nil)
+
+func (s *session) AuthMechanisms() []string { return nil }
+
+func (s *session) Auth(string) (sasl.Server, error) { return nil, errNoAuth }
+
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	if from != "" {
+		// The sender is only evidence for SPF; a malformed one is refused.
+		if _, err := store.NormalizeAddress(from); err != nil {
+			return smtpErr(553, gosmtp.EnhancedCode{5, 1, 7}, "malformed sender address")
+		}
+	}
+	if !s.s.takeRate(s.ip) {
+		s.log.Warn("mx message refused: rate limit", "max_per_hour", s.s.cfg.PerIPPerHour)
+		return smtpErr(450, gosmtp.EnhancedCode{4, 7, 1}, "too many messages from your address, try again later")
+	}
+	s.from, s.hasFrom = from, true
+	s.rcpts = nil
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if !s.hasFrom {
+		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "MAIL first")
+	}
+	// Every form that is not a plain address at a hosted domain is refused
+	// as relaying: other domains, %-hacks, quoted local parts holding an
+	// @, source routes (go-smtp drops the route, leaving the real target),
+	// address literals, trailing dots.
+	local, domain, err := store.SplitAddress(to)
+	if err != nil || local == "" || !s.s.st.IsHosted(domain) {
+		s.log.Info("mx relay attempt refused", "rcpt", store.SanitizeLog(to))
+		return errRelay
+	}
+	addr := local + "@" + domain
+	r, err := s.s.st.Route(addr)
+	switch {
+	case errors.Is(err, store.ErrNoSuchUser):
+		s.unknown++
+		s.log.Info("mx unknown recipient", "rcpt", addr, "count", s.unknown)
+		if s.unknown >= s.s.cfg.UnknownMax {
+			s.hangUp("421 4.7.0 too many unknown recipients, closing connection")
+			return smtpErr(421, gosmtp.EnhancedCode{4, 7, 0}, "too many unknown recipients")
+		}
+		if s.unknown > s.s.cfg.UnknownSlow {
+			// Slow a directory harvest down; an honest sender rarely gets here.
+			d := time.Duration(s.unknown-s.s.cfg.UnknownSlow) * s.s.cfg.UnknownDelay
+			select {
+			case <-time.After(d):
+			case <-s.s.ctx.Done():
+			}
+		}
+		return smtpErr(550, gosmtp.EnhancedCode{5, 1, 1}, "no such user here: %s", addr)
+	case errors.Is(err, store.ErrAliasLoop):
+		s.log.Warn("mx recipient loops", "rcpt", addr)
+		return smtpErr(550, gosmtp.EnhancedCode{5, 4, 6}, "mail loop detected for %s", addr)
+	case err != nil:
+		s.log.Error("mx routing recipient", "rcpt", addr, "err", err)
+		return errInternal
+	}
+	for _, l := range r.Local {
+		if !s.s.st.QuotaLeft(l.Address, 0) {
+			return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "mailbox full: %s", addr)
+		}
+	}
+	for _, x := range s.rcpts {
+		if x.addr == addr {
+			return nil
+		}
+	}
+	s.rcpts = append(s.rcpts, rcpt{addr: addr, route: r})
+	return nil
+}
+
+// hangUp writes a last reply and closes the connection: go-smtp has no
+// way for a session to end it after a reply.
+func (s *session) hangUp(line string) {
+	conn := s.c.Conn()
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, line+"\r\n")
+	conn.Close()
+}
+
+func (s *session) Data(r io.Reader) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("mx panic in DATA", "panic", v, "stack", string(debug.Stack()))
+			err = errInternal
+		}
+	}()
+	if !s.hasFrom || len(s.rcpts) == 0 {
+		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "need MAIL and RCPT first")
+	}
+	s.c.Conn().SetReadDeadline(time.Now().Add(s.s.cfg.DataTimeout))
+	var buf bytes.Buffer
+	buf.Grow(16 << 10)
+	if _, err := buf.ReadFrom(r); err != nil {
+		var se *gosmtp.SMTPError
+		switch {
+		case errors.As(err, &se):
+			return se // over SIZE: 552 after the real end of data
+		case errors.Is(err, gosmtp.ErrTooLongLine):
+			return smtpErr(500, gosmtp.EnhancedCode{5, 5, 2}, "line too long")
+		}
+		s.log.Info("mx message aborted", "err", err)
+		return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "message data not received completely")
+	}
+	msg := buf.Bytes()
+	// SMTP smuggling: bare CR or LF is refused, never repaired.
+	// (NormalizeCRLF returns a longer message exactly when it finds one.)
+	if len(smtp.NormalizeCRLF(msg)) != len(msg) {
+		s.log.Info("mx message refused: bare CR or LF")
+		return smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message: lines must end with CRLF")
+	}
+	return s.deliver(msg)
+}
+
+func (s *session) Reset() {
+	s.from, s.hasFrom, s.rcpts = "", false, nil
+}
+
+func (s *session) Logout() error { return nil }

@@ -1,0 +1,326 @@
+package queue
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// outcome is the result for one recipient of one attempt.
+type outcome struct {
+	status string // store.RcptSent, store.RcptFailed, or store.RcptPending (temporary)
+	reply  string
+}
+
+// maxHosts bounds how many MX hosts (and addresses per host) one attempt
+// tries.
+const (
+	maxHosts     = 5
+	maxAddrsHost = 2
+)
+
+type target struct {
+	name        string
+	addrs       []string // ip:port
+	implicitTLS bool
+	relay       bool
+}
+
+// targets returns where to connect for dest, best first. A permanent
+// error (no such domain, null MX) fails the recipients at once.
+func (r *Runner) targets(dest string) ([]target, error, bool) {
+	if r.cfg.Relay != "" {
+		host, port, err := net.SplitHostPort(r.cfg.Relay)
+		if err != nil {
+			return nil, fmt.Errorf("--relay %q: want host:port", r.cfg.Relay), false
+		}
+		addrs := []string{r.cfg.Relay}
+		if net.ParseIP(host) == nil {
+			ips, err := r.cfg.Resolver.LookupHost(r.ctx, host)
+			if err != nil {
+				return nil, fmt.Errorf("looking up relay %s: %w", host, err), false
+			}
+			addrs = nil
+			for _, ip := range ips {
+				addrs = append(addrs, net.JoinHostPort(ip, port))
+			}
+		}
+		return []target{{name: host, addrs: addrs, implicitTLS: port == "465", relay: true}}, nil, false
+	}
+	hosts, err := r.cfg.Resolver.MailHosts(r.ctx, dest)
+	if err != nil {
+		perm := errors.Is(err, dnsx.ErrNullMX) || errors.Is(err, dnsx.ErrNoMailDomain)
+		return nil, err, perm
+	}
+	var out []target
+	for i, h := range hosts {
+		if i == maxHosts {
+			break
+		}
+		t := target{name: h.Name}
+		for j, a := range h.Addrs {
+			if j == maxAddrsHost {
+				break
+			}
+			t.addrs = append(t.addrs, net.JoinHostPort(a, strconv.Itoa(r.cfg.Port)))
+		}
+		out = append(out, t)
+	}
+	return out, nil, false
+}
+
+// deliver sends items to dest over as few connections as it can and
+// records an outcome for every recipient of every item.
+func (r *Runner) deliver(j *job) {
+	dest, items := j.dest, j.items
+	targets, err, perm := r.targets(dest)
+	if err != nil {
+		st := store.RcptPending
+		reply := "451 4.4.3 " + err.Error()
+		if perm {
+			st, reply = store.RcptFailed, "550 5.1.2 "+err.Error()
+		}
+		for _, it := range items {
+			r.applyAll(it, "", st, reply)
+		}
+		return
+	}
+	remaining := items
+	lastErr := "no mail host could be reached"
+	for _, t := range targets {
+		for _, addr := range t.addrs {
+			if len(remaining) == 0 || r.ctx.Err() != nil {
+				break
+			}
+			c, err := r.connect(t, addr)
+			if err != nil {
+				lastErr = fmt.Sprintf("%s [%s]: %v", t.name, addr, err)
+				r.log.Info("delivery connection failed", "dest", dest, "host", t.name, "addr", addr, "err", err)
+				continue
+			}
+			remaining = r.sendAll(c, t.name, remaining)
+			for len(remaining) == 0 {
+				// The connection is still good: take what else is due here.
+				j.sent += len(items)
+				items = r.more(j)
+				if len(items) == 0 {
+					break
+				}
+				remaining = r.sendAll(c, t.name, items)
+			}
+			c.quit()
+		}
+	}
+	if r.ctx.Err() != nil {
+		return // shutting down: the rest stays due and is tried at the next start
+	}
+	for _, it := range remaining {
+		r.applyAll(it, "", store.RcptPending, "451 4.4.1 "+lastErr)
+	}
+}
+
+// connect opens one connection, falling back to plain text when a
+// STARTTLS handshake fails (opportunistic TLS); the relay never falls back
+// when it has a login to send.
+func (r *Runner) connect(t target, addr string) (*client, error) {
+	o := dialOpts{helo: r.cfg.Hostname, host: t.name, implicitTLS: t.implicitTLS, startTLS: true, timeout: r.cfg.Timeout}
+	if t.relay {
+		o.tlsConfig = r.cfg.RelayTLS
+		if o.tlsConfig == nil {
+			// A relay is verified: we may hand it a password.
+			o.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	}
+	c, err := dial(r.ctx, addr, o)
+	if errors.Is(err, errTLS) && !t.implicitTLS && !(t.relay && r.cfg.RelayUser != "") {
+		o.startTLS = false
+		c, err = dial(r.ctx, addr, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.relay && r.cfg.RelayUser != "" {
+		if err := c.auth(r.cfg.RelayUser, r.cfg.RelayPassword); err != nil {
+			c.quit()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// sendAll sends items one after the other on c; it returns the items not
+// finished when the connection failed.
+func (r *Runner) sendAll(c *client, host string, items []item) []item {
+	for i, it := range items {
+		q, err := r.st.GetQueue(it.id)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		var rcpts []string
+		pending := map[string]bool{}
+		for _, p := range q.Pending() {
+			pending[p] = true
+		}
+		for _, rc := range it.rcpts {
+			if pending[rc] {
+				rcpts = append(rcpts, rc)
+			}
+		}
+		if len(rcpts) == 0 {
+			continue
+		}
+		body, err := r.st.Body(q.BodyID)
+		if err != nil {
+			r.log.Error("reading queued body", "id", it.id, "err", err)
+			continue
+		}
+		res, err := c.send(q.From, rcpts, body)
+		if err != nil && res.Data.Code == 0 {
+			r.log.Info("delivery connection broke", "id", it.id, "host", host, "err", err)
+			return items[i:]
+		}
+		out := map[string]outcome{}
+		for j, rc := range rcpts {
+			out[rc] = classify(res, j)
+		}
+		r.apply(it.id, host, out, q)
+		if err != nil {
+			return items[i+1:]
+		}
+	}
+	return nil
+}
+
+// classify turns the replies of one transaction into recipient j's outcome.
+func classify(res sendResult, j int) outcome {
+	pick := func(rep Reply) outcome {
+		switch {
+		case rep.OK():
+			return outcome{store.RcptSent, rep.String()}
+		case rep.Permanent():
+			return outcome{store.RcptFailed, rep.String()}
+		}
+		return outcome{store.RcptPending, rep.String()}
+	}
+	if !res.Mail.OK() {
+		return pick(res.Mail)
+	}
+	if j >= len(res.Rcpts) {
+		return outcome{store.RcptPending, "451 4.4.2 connection lost"}
+	}
+	if !res.Rcpts[j].OK() {
+		return pick(res.Rcpts[j])
+	}
+	if res.Data.Code == 0 {
+		return outcome{store.RcptPending, "451 4.4.2 connection lost before the end of data"}
+	}
+	if res.Data.Code == 354 {
+		return outcome{store.RcptPending, "451 4.4.2 " + res.Data.String()}
+	}
+	return pick(res.Data)
+}
+
+// applyAll records the same outcome for every recipient of an item.
+func (r *Runner) applyAll(it item, host, status, reply string) {
+	q, err := r.st.GetQueue(it.id)
+	if err != nil {
+		return
+	}
+	out := map[string]outcome{}
+	for _, rc := range it.rcpts {
+		out[rc] = outcome{status, reply}
+	}
+	r.apply(it.id, host, out, q)
+}
+
+// apply commits one attempt: the timeline, each recipient's status, the
+// next attempt time or expiry, and then bounces what failed for good.
+func (r *Runner) apply(id, host string, out map[string]outcome, before store.QueueEntry) {
+	now := time.Now().UTC()
+	var body []byte
+	for _, o := range out {
+		if o.status != store.RcptSent {
+			// A bounce quotes the original headers, and the body may be
+			// gone once the entry is finished: read it first.
+			body, _ = r.st.Body(before.BodyID)
+			break
+		}
+	}
+	var failed []store.QueueRcpt
+	var after store.QueueEntry
+	err := r.st.UpdateQueue(id, func(q *store.QueueEntry) error {
+		failed = nil
+		att := store.Attempt{Time: now, Host: host, OK: true}
+		var replies []string
+		temp := false
+		for i := range q.Rcpts {
+			rc := &q.Rcpts[i]
+			o, ok := out[rc.Address]
+			if !ok || rc.Status != store.RcptPending {
+				continue
+			}
+			att.Rcpts = append(att.Rcpts, rc.Address)
+			replies = append(replies, o.reply)
+			rc.Reply = o.reply
+			switch o.status {
+			case store.RcptSent:
+				rc.Status = store.RcptSent
+			case store.RcptFailed:
+				rc.Status = store.RcptFailed
+				att.OK = false
+				failed = append(failed, *rc)
+			default:
+				att.OK = false
+				temp = true
+				if now.Sub(q.Created) >= r.cfg.MaxAge {
+					rc.Status = store.RcptFailed
+					rc.Reply = fmt.Sprintf("%s (gave up after %s; last reply: %s)", "4.4.7 delivery time expired", r.cfg.MaxAge, o.reply)
+					failed = append(failed, *rc)
+				}
+			}
+		}
+		att.Reply = strings.Join(dedup(replies), " | ")
+		q.Attempts = append(q.Attempts, att)
+		if len(q.Attempts) > 100 {
+			// Keep the first attempts and the latest ones.
+			q.Attempts = append(q.Attempts[:10], q.Attempts[len(q.Attempts)-90:]...)
+		}
+		if temp {
+			q.Tries++
+			q.NextAttempt = now.Add(r.cfg.Schedule[min(q.Tries-1, len(r.cfg.Schedule)-1)])
+		}
+		after = *q
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Error("recording delivery", "id", id, "err", err)
+		}
+		return
+	}
+	for rc, o := range out {
+		r.log.Info("delivery attempt", "id", id, "rcpt", rc, "host", host, "status", o.status, "reply", o.reply)
+	}
+	if len(failed) > 0 {
+		r.bounce(after, failed, body)
+	}
+}
+
+func dedup(ss []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

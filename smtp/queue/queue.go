@@ -1,0 +1,338 @@
+// Package queue delivers the store's outbound queue: a pool of workers
+// that look up MX hosts through the one resolver (or use a smarthost),
+// deliver with opportunistic STARTTLS, record every attempt in the entry's
+// timeline, retry temporary failures on a growing schedule and send a DSN
+// to the sender for permanent failures and expiry.
+//
+// Durability: an entry is read, the message is sent with no transaction
+// open, and only then is the outcome committed. A crash after the remote
+// side said 250 and before that commit sends the message again on restart:
+// a duplicate, never a loss.
+//
+// Scheduling: due entries are grouped by destination (the recipient's
+// domain, or the relay). Each destination gets at most PerDest connections
+// at once, and each connection carries up to Batch messages, so a burst to
+// one domain reuses a few connections instead of opening one per message.
+package queue
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// Resolver finds the mail hosts of a domain (*dnsx.Resolver).
+type Resolver interface {
+	MailHosts(ctx context.Context, domain string) ([]dnsx.Host, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Config tunes a Runner. Store, Resolver and Hostname are required.
+type Config struct {
+	Store    *store.Store
+	Resolver Resolver
+	// Hostname is the EHLO name and the Reporting-MTA of DSNs.
+	Hostname string
+	// Workers is how many deliveries run at once (default 8).
+	Workers int
+	// PerDest caps simultaneous connections to one destination (default 2).
+	PerDest int
+	// Batch is the most messages sent over one connection (default 50).
+	Batch int
+	// Schedule is the delays between attempts; the last one repeats
+	// (default 1m, 5m, 15m, 30m, 1h).
+	Schedule []time.Duration
+	// MaxAge is when a message is given up and bounced (default 5 days).
+	MaxAge time.Duration
+	// Port is the MX port (default 25; tests use their own).
+	Port int
+	// Relay, if set, is a smarthost host:port that gets all mail. Port 465
+	// means implicit TLS; otherwise STARTTLS is required when a login is
+	// set. RelayUser/RelayPassword log in with AUTH PLAIN.
+	Relay         string
+	RelayUser     string
+	RelayPassword string
+	// RelayTLS verifies the relay's certificate (nil: system roots).
+	RelayTLS *tls.Config
+	// NoDelivery (capture/demo mode) never connects out: nothing is
+	// delivered, captured copies are filed for user logins.
+	NoDelivery bool
+	// Timeout is per SMTP command (default 2 minutes).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// ParseSchedule reads "1m,5m,15m,30m,1h".
+func ParseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--retry-schedule %q: %q is not a positive duration", s, f)
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--retry-schedule %q: no delays", s)
+	}
+	return out, nil
+}
+
+// Runner is the delivery worker pool.
+type Runner struct {
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+
+	kick chan struct{}
+	sem  chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	loopWG sync.WaitGroup
+
+	mu       sync.Mutex
+	inflight map[string]bool // entry id NUL destination
+	perDest  map[string]int
+}
+
+// New checks cfg and builds a Runner; Start runs it.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Store == nil || cfg.Resolver == nil || cfg.Hostname == "" {
+		return nil, errors.New("queue: Store, Resolver and Hostname are required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.PerDest <= 0 {
+		cfg.PerDest = 2
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 50
+	}
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 5 * 24 * time.Hour
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 25
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Runner{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("service", "queue"),
+		kick: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers),
+		ctx: ctx, cancel: cancel, inflight: map[string]bool{}, perDest: map[string]int{}}, nil
+}
+
+// Start runs the scheduler until Stop, and makes the store wake it after
+// every commit that queues mail.
+func (r *Runner) Start() {
+	r.st.OnQueued(r.Kick)
+	r.loopWG.Add(1)
+	go r.loop()
+}
+
+// Kick wakes the scheduler; it never blocks.
+func (r *Runner) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stop ends the scheduler and interrupts deliveries (they stay queued and
+// are retried at the next start), waiting for workers until ctx ends.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.cancel()
+	done := make(chan struct{})
+	go func() {
+		r.loopWG.Wait()
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Runner) loop() {
+	defer r.loopWG.Done()
+	for {
+		r.fileCaptured()
+		var next time.Time
+		if !r.cfg.NoDelivery {
+			next = r.dispatch()
+		}
+		wait := time.Minute
+		if !next.IsZero() {
+			if d := time.Until(next); d < wait {
+				wait = max(d, 10*time.Millisecond)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return
+		case <-r.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// item is one entry's recipients at one destination.
+type item struct {
+	id    string
+	rcpts []string
+}
+
+// destOf is the destination key of a recipient: its domain, or the relay.
+func (r *Runner) destOf(rcpt string) string {
+	if r.cfg.Relay != "" {
+		return "relay:" + r.cfg.Relay
+	}
+	return store.DomainOf(rcpt)
+}
+
+// dispatch starts jobs for due entries and returns when to look again.
+func (r *Runner) dispatch() time.Time {
+	entries, next, err := r.st.DueQueue(time.Now(), 0)
+	if err != nil {
+		r.log.Error("reading the queue", "err", err)
+		return time.Now().Add(time.Minute)
+	}
+	groups := map[string][]item{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range entries {
+		byDest := map[string][]string{}
+		var order []string
+		for _, rc := range q.Pending() {
+			d := r.destOf(rc)
+			if _, ok := byDest[d]; !ok {
+				order = append(order, d)
+			}
+			byDest[d] = append(byDest[d], rc)
+		}
+		for _, d := range order {
+			if r.inflight[q.ID+"\x00"+d] {
+				continue
+			}
+			groups[d] = append(groups[d], item{id: q.ID, rcpts: byDest[d]})
+		}
+	}
+	dests := make([]string, 0, len(groups))
+	for d := range groups {
+		dests = append(dests, d)
+	}
+	sort.Strings(dests)
+	for _, d := range dests {
+		items := groups[d]
+		for len(items) > 0 && r.perDest[d] < r.cfg.PerDest {
+			n := min(len(items), r.cfg.Batch)
+			job := items[:n]
+			items = items[n:]
+			for _, it := range job {
+				r.inflight[it.id+"\x00"+d] = true
+			}
+			r.perDest[d]++
+			r.wg.Add(1)
+			go r.runJob(d, job)
+		}
+	}
+	return next
+}
+
+// runJob delivers one batch to one destination, then frees its slot and
+// wakes the scheduler for what is left.
+func (r *Runner) runJob(dest string, items []item) {
+	defer r.wg.Done()
+	j := &job{dest: dest, items: items}
+	defer func() {
+		r.mu.Lock()
+		for _, it := range j.all {
+			delete(r.inflight, it.id+"\x00"+dest)
+		}
+		r.perDest[dest]--
+		r.mu.Unlock()
+		r.Kick()
+	}()
+	select {
+	case r.sem <- struct{}{}:
+	case <-r.ctx.Done():
+		return
+	}
+	defer func() { <-r.sem }()
+	j.all = append(j.all, items...)
+	r.deliver(j)
+}
+
+// job is one connection's work for one destination. It starts with the
+// items dispatched to it and, while its connection is open, takes more
+// items due for the same destination (job.more), so a trickle of messages
+// to one domain shares a connection.
+type job struct {
+	dest  string
+	items []item
+	all   []item // every item taken, to release at the end
+	sent  int
+}
+
+// more takes up to Batch more due items for the job's destination that no
+// other job holds. It returns nil when the job has sent its share.
+func (r *Runner) more(j *job) []item {
+	if j.sent >= 4*r.cfg.Batch || r.ctx.Err() != nil {
+		return nil
+	}
+	entries, _, err := r.st.DueQueue(time.Now(), 0)
+	if err != nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []item
+	for _, q := range entries {
+		var rcpts []string
+		for _, rc := range q.Pending() {
+			if r.destOf(rc) == j.dest {
+				rcpts = append(rcpts, rc)
+			}
+		}
+		if len(rcpts) == 0 || r.inflight[q.ID+"\x00"+j.dest] {
+			continue
+		}
+		r.inflight[q.ID+"\x00"+j.dest] = true
+		it := item{id: q.ID, rcpts: rcpts}
+		out = append(out, it)
+		j.all = append(j.all, it)
+		if len(out) == r.cfg.Batch {
+			break
+		}
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestNormalizeDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"Doe.COM":                 "doe.com",
+		" doe.com ":               "doe.com",
+		"bücher.example":          "xn--bcher-kva.example",
+		"XN--BCHER-KVA.example":   "xn--bcher-kva.example",
+		"a-b.doe.com":             "a-b.doe.com",
+		"doe.com.":                "",
+		"doe":                     "",
+		"":                        "",
+		"[127.0.0.1]":             "",
+		"-doe.com":                "",
+		"doe-.com":                "",
+		"do_e.com":                "",
+		"doe..com":                "",
+		"doe.com/x":               "",
+		"a.b.c.d.e.f.g.h.doe.com": "a.b.c.d.e.f.g.h.doe.com",
+	} {
+		got, err := NormalizeDomain(in)
+		if want == "" {
+			if !errors.Is(err, ErrBadDomain) {
+				t.Errorf("NormalizeDomain(%q) = %q, %v; want ErrBadDomain", in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestDomainLogin(t *testing.T) {
+	for in, want := range map[string]string{"doe.com": "doe.com", "WWW.Doe.Com": "doe.com", "www.www.doe.com": "www.doe.com", "wwwdoe.com": "wwwdoe.com"} {
+		if got, err := DomainLogin(in); err != nil || got != want {
+			t.Errorf("DomainLogin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := DomainLogin("www."); err == nil {
+		t.Error("DomainLogin(www.) accepted")
+	}
+}
+
+func TestNormalizeAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"John@Doe.COM":         "john@doe.com",
+		"<john@doe.com>":       "john@doe.com",
+		`"john"@doe.com`:       "john@doe.com",
+		"john.q+tag@doe.com":   "john.q+tag@doe.com",
+		"a@bücher.example":     "a@xn--bcher-kva.example",
+		"":                     "",
+		"john":                 "",
+		"@doe.com":             "",
+		"john@":                "",
+		"john@doe.com.":        "",
+		".john@doe.com":        "",
+		"jo..hn@doe.com":       "",
+		`"john doe"@doe.com`:   "",
+		`"john@x"@doe.com`:     "",
+		"john%x@doe.com":       "",
+		"x!john@doe.com":       "",
+		"<@r.test:john@d.com>": "",
+		"john@[127.0.0.1]":     "",
+		"john@doe.com@x.test":  "",
+		"jo hn@doe.com":        "",
+	} {
+		got, err := NormalizeAddress(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("NormalizeAddress(%q) = %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("NormalizeAddress(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if DomainOf("a@Doe.com") != "doe.com" || DomainOf("bad") != "" {
+		t.Error("DomainOf")
+	}
+}

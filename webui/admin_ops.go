@@ -1,0 +1,287 @@
+package webui
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+type securityData struct {
+	Recent  []store.Failure
+	ByIP    []countRow
+	ByLogin []countRow
+	Blocked []store.Blocked
+	Total   int
+}
+
+type countRow struct {
+	Key   string
+	Count int
+	Last  time.Time
+	Proto string
+}
+
+func countBy(fs []store.Failure, key func(store.Failure) string) []countRow {
+	m := map[string]*countRow{}
+	for _, f := range fs {
+		k := key(f)
+		r := m[k]
+		if r == nil {
+			r = &countRow{Key: k, Last: f.Time}
+			m[k] = r
+		}
+		r.Count++
+		if !strings.Contains(r.Proto, f.Protocol) {
+			r.Proto = strings.TrimPrefix(r.Proto+", "+f.Protocol, ", ")
+		}
+	}
+	out := make([]countRow, 0, len(m))
+	for _, r := range m {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Key < out[j].Key
+	})
+	if len(out) > 50 {
+		out = out[:50]
+	}
+	return out
+}
+
+func (s *Server) securityPage(c *gin.Context) {
+	rec := s.st.Throttle.Recent()
+	d := securityData{Total: len(rec), Blocked: s.st.Throttle.BlockedNow()}
+	d.ByIP = countBy(rec, func(f store.Failure) string { return f.IP })
+	d.ByLogin = countBy(rec, func(f store.Failure) string { return store.SanitizeLog(f.Login) })
+	if len(rec) > 100 {
+		rec = rec[:100]
+	}
+	d.Recent = rec
+	s.render(c, http.StatusOK, "admin_security", page{Title: "Security", Area: "admin", Nav: "security", Data: d})
+}
+
+func (s *Server) securityUnblock(c *gin.Context) {
+	key := c.PostForm("key")
+	if !strings.HasPrefix(key, "ip:") && !strings.HasPrefix(key, "login:") {
+		s.flash(c, "Unknown throttle key.", true)
+	} else if s.st.Throttle.Unblock(key) {
+		s.log.Info("web: unblocked", "key", store.SanitizeLog(key))
+		s.flash(c, "Unblocked "+key+".", false)
+	} else {
+		s.flash(c, key+" was not blocked any more.", false)
+	}
+	back(c, "/admin/security")
+}
+
+func (s *Server) adminPasswordPage(c *gin.Context) {
+	s.render(c, http.StatusOK, "admin_password", page{Title: "Admin password", Area: "admin", Nav: "password", Data: minPasswordBits})
+}
+
+func (s *Server) adminPasswordPost(c *gin.Context) {
+	cur, pw := c.PostForm("current"), c.PostForm("password")
+	if _, err := s.st.Login(c.Request.Context(), "web", clientIP(c.Request), store.AdminLogin, cur); err != nil {
+		status := http.StatusForbidden
+		if errors.Is(err, store.ErrThrottled) {
+			status = http.StatusTooManyRequests
+		}
+		s.render(c, status, "admin_password", page{Title: "Admin password", Area: "admin", Nav: "password",
+			Flash: "The current password is not right.", FlashErr: true, Data: minPasswordBits})
+		return
+	}
+	if err := checkNewPassword(pw, c.PostForm("confirm"), store.AdminLogin); err != nil {
+		s.flash(c, err.Error(), true)
+		back(c, "/admin/password")
+		return
+	}
+	if err := s.st.SetAdminPassword(pw); err != nil {
+		s.flash(c, "Could not change the password: "+err.Error(), true)
+		back(c, "/admin/password")
+		return
+	}
+	// SetAdminPassword ended every admin session, this one included.
+	s.log.Info("web: admin password changed")
+	s.setCookie(c, cookieSession, "", -1)
+	s.flash(c, "The admin password is changed. Sign in with the new one.", false)
+	back(c, "/admin/login")
+}
+
+type queueData struct {
+	Entries  []store.QueueEntry
+	Filter   string
+	Status   string
+	Capture  bool
+	Captured map[string]int
+	Total    int
+}
+
+func (s *Server) queuePage(c *gin.Context) {
+	all, err := s.st.ListQueue()
+	if err != nil {
+		s.errorPage(c, http.StatusInternalServerError, "Could not read the queue.")
+		return
+	}
+	d := queueData{Filter: strings.TrimSpace(c.Query("q")), Status: c.Query("status"), Capture: s.cfg.Capture, Captured: map[string]int{}, Total: len(all)}
+	f := strings.ToLower(d.Filter)
+	for i := len(all) - 1; i >= 0; i-- { // newest first
+		e := all[i]
+		if e.Captured {
+			d.Captured[e.Login]++
+		}
+		switch d.Status {
+		case "captured":
+			if !e.Captured {
+				continue
+			}
+		case "pending":
+			if e.Captured || len(e.Pending()) == 0 {
+				continue
+			}
+		case "failing":
+			if len(e.Attempts) == 0 || e.Attempts[len(e.Attempts)-1].OK {
+				continue
+			}
+		}
+		if f != "" && !queueMatches(e, f) {
+			continue
+		}
+		if len(d.Entries) < 500 {
+			d.Entries = append(d.Entries, e)
+		}
+	}
+	s.render(c, http.StatusOK, "admin_queue", page{Title: "Queue", Area: "admin", Nav: "queue", Data: d})
+}
+
+func queueMatches(e store.QueueEntry, f string) bool {
+	if strings.Contains(strings.ToLower(e.From+" "+e.Login+" "+e.Subject+" "+e.ID), f) {
+		return true
+	}
+	for _, r := range e.Rcpts {
+		if strings.Contains(strings.ToLower(r.Address), f) {
+			return true
+		}
+	}
+	return false
+}
+
+type queueShowData struct {
+	E       store.QueueEntry
+	Headers []headerLine
+}
+
+type headerLine struct{ Name, Value string }
+
+func (s *Server) queueEntry(c *gin.Context) (store.QueueEntry, bool) {
+	id, err := store.ParseQueueID(c.Param("id"))
+	if err == nil {
+		var e store.QueueEntry
+		if e, err = s.st.GetQueue(id); err == nil {
+			return e, true
+		}
+	}
+	s.errorPage(c, http.StatusNotFound, "There is no such message in the queue (it may have been delivered).")
+	return store.QueueEntry{}, false
+}
+
+func (s *Server) queueShow(c *gin.Context) {
+	e, ok := s.queueEntry(c)
+	if !ok {
+		return
+	}
+	d := queueShowData{E: e}
+	if body, err := s.st.Body(e.BodyID); err == nil {
+		d.Headers = rawHeaders(body, 200)
+	}
+	s.render(c, http.StatusOK, "admin_queue_show", page{Title: "Queued message", Area: "admin", Nav: "queue", Data: d})
+}
+
+// rawHeaders lists a message's header lines as they are (unfolded).
+func rawHeaders(body []byte, maxLines int) []headerLine {
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(body)))
+	h, _ := r.ReadMIMEHeader()
+	var out []headerLine
+	for k, vs := range h {
+		for _, v := range vs {
+			out = append(out, headerLine{k, v})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if len(out) > maxLines {
+		out = out[:maxLines]
+	}
+	return out
+}
+
+func (s *Server) queueRetry(c *gin.Context) {
+	e, ok := s.queueEntry(c)
+	if !ok {
+		return
+	}
+	if e.Captured {
+		s.flash(c, "Captured mail is never delivered (demo mode).", true)
+		back(c, "/admin/queue/"+e.ID)
+		return
+	}
+	err := s.st.UpdateQueue(e.ID, func(q *store.QueueEntry) error {
+		q.NextAttempt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		s.flash(c, "Could not retry: "+errText(err), true)
+	} else {
+		s.flash(c, "Message "+e.ID+" will be retried now.", false)
+	}
+	back(c, "/admin/queue/"+e.ID)
+}
+
+func (s *Server) queueDelete(c *gin.Context) {
+	e, ok := s.queueEntry(c)
+	if !ok {
+		return
+	}
+	if err := s.st.DeleteQueue(e.ID); err != nil {
+		s.flash(c, "Could not delete: "+errText(err), true)
+		back(c, "/admin/queue/"+e.ID)
+		return
+	}
+	s.log.Info("web: queue entry deleted", "id", e.ID)
+	s.flash(c, "Deleted message "+e.ID+" from the queue.", false)
+	back(c, "/admin/queue")
+}
+
+type dnsData struct {
+	D       store.Domain
+	Records []DNSRecord
+	Checked bool
+	Err     string
+	NoDNS   bool
+}
+
+func (s *Server) dnsPage(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	data := dnsData{D: d, Checked: c.Query("check") == "1"}
+	if s.cfg.DNS == nil {
+		data.NoDNS = true
+	} else {
+		recs, err := s.cfg.DNS(c.Request.Context(), d.Name, data.Checked)
+		if err != nil {
+			data.Err = err.Error()
+		}
+		data.Records = recs
+	}
+	s.render(c, http.StatusOK, "admin_dns", page{Title: "DNS · " + d.Name, Area: "admin", Nav: "domains", Data: data})
+}

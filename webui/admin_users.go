@@ -1,0 +1,261 @@
+package webui
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+type userRow struct {
+	store.User
+	Local string
+	Usage int64
+}
+
+type usersData struct {
+	D       store.Domain
+	Users   []userRow
+	Aliases []store.Alias
+}
+
+func (s *Server) usersPage(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	users, err := s.st.ListUsers(d.Name)
+	if err != nil {
+		s.errorPage(c, http.StatusInternalServerError, "Could not read the users.")
+		return
+	}
+	data := usersData{D: d, Aliases: s.aliasesOf(d.Name)}
+	for _, u := range users {
+		r := userRow{User: u, Local: strings.TrimSuffix(u.Address, "@"+d.Name)}
+		r.Usage, _, _ = s.st.Usage(u.Address)
+		data.Users = append(data.Users, r)
+	}
+	s.render(c, http.StatusOK, "admin_users", page{Title: "Users and Email Rules · " + d.Name, Area: "admin", Nav: "domains", Data: data})
+}
+
+// userParam reads the "address" form field and checks it belongs to d.
+func (s *Server) userParam(c *gin.Context, d store.Domain) (string, bool) {
+	addr, err := store.NormalizeAddress(c.PostForm("address"))
+	if err != nil || store.DomainOf(addr) != d.Name {
+		s.flash(c, "That user is not in "+d.Name+".", true)
+		back(c, "/admin/domains/"+d.Name+"/users")
+		return "", false
+	}
+	return addr, true
+}
+
+func (s *Server) userAdd(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	local := strings.TrimSpace(c.PostForm("local"))
+	if hasCRLF(local) || local == "" || strings.Contains(local, "@") {
+		s.flash(c, "Enter the part before the @ of the new address.", true)
+		back(c, to)
+		return
+	}
+	addr, err := store.NormalizeAddress(local + "@" + d.Name)
+	if err != nil {
+		s.flash(c, "That is not a valid address: "+err.Error(), true)
+		back(c, to)
+		return
+	}
+	pw := c.PostForm("password")
+	if err := checkNewPassword(pw, c.PostForm("confirm"), addr); err != nil {
+		s.flash(c, err.Error(), true)
+		back(c, to)
+		return
+	}
+	if _, err := s.st.AddUser(addr, pw); err != nil {
+		s.flash(c, "Could not add the user: "+err.Error(), true)
+		back(c, to)
+		return
+	}
+	s.log.Info("web: user added", "address", addr)
+	s.flash(c, "Added "+addr+". It can log in to IMAP, SMTP and webmail with its password.", false)
+	back(c, to)
+}
+
+func (s *Server) userRemove(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	addr, ok := s.userParam(c, d)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	if c.PostForm("confirm") != "yes" {
+		s.flash(c, "Tick the box to confirm removing "+addr+" and all of its mail.", true)
+		back(c, to)
+		return
+	}
+	if err := s.st.RemoveUser(addr); err != nil {
+		s.flash(c, "Could not remove "+addr+": "+errText(err), true)
+	} else {
+		s.log.Info("web: user removed", "address", addr)
+		s.flash(c, "Removed "+addr+" and its mail.", false)
+	}
+	back(c, to)
+}
+
+func (s *Server) userPassword(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	addr, ok := s.userParam(c, d)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	pw := c.PostForm("password")
+	if err := checkNewPassword(pw, c.PostForm("confirm"), addr); err != nil {
+		s.flash(c, err.Error(), true)
+		back(c, to)
+		return
+	}
+	if err := s.st.SetUserPassword(addr, pw); err != nil {
+		s.flash(c, "Could not set the password: "+errText(err), true)
+	} else {
+		s.log.Info("web: user password set", "address", addr)
+		s.flash(c, "New password set for "+addr+". Its open sessions have ended.", false)
+	}
+	back(c, to)
+}
+
+// parseSize reads "500M", "2G", "1024", "0" (unlimited) into bytes.
+func parseSize(v string) (int64, error) {
+	v = strings.ToUpper(strings.TrimSpace(v))
+	v = strings.TrimSuffix(strings.TrimSuffix(v, "B"), "I")
+	mult := int64(1)
+	if v != "" {
+		switch v[len(v)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			v = v[:len(v)-1]
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("%q is not a size: use a number with K, M or G, or 0 for the default", v)
+	}
+	return n * mult, nil
+}
+
+func (s *Server) userQuota(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	addr, ok := s.userParam(c, d)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	n, err := parseSize(c.PostForm("quota"))
+	if err != nil {
+		s.flash(c, err.Error(), true)
+		back(c, to)
+		return
+	}
+	if err := s.st.UpdateUser(addr, func(u *store.User) error { u.Quota = n; return nil }); err != nil {
+		s.flash(c, "Could not set the quota: "+errText(err), true)
+	} else {
+		msg := "Quota of " + addr + " is now " + humanSize(n) + "."
+		if n == 0 {
+			msg = addr + " now uses the server's default quota."
+		}
+		s.flash(c, msg, false)
+	}
+	back(c, to)
+}
+
+func (s *Server) userForward(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	addr, ok := s.userParam(c, d)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	target := strings.TrimSpace(c.PostForm("forward"))
+	keep := c.PostForm("keep") == "1"
+	if target != "" {
+		t, err := store.NormalizeAddress(target)
+		if err != nil || hasCRLF(target) {
+			s.flash(c, "The forwarding target is not a valid address.", true)
+			back(c, to)
+			return
+		}
+		if t == addr {
+			s.flash(c, "A user cannot forward to itself.", true)
+			back(c, to)
+			return
+		}
+		target = t
+	}
+	if err := s.setForward(addr, target, keep); err != nil {
+		s.flash(c, "Could not set forwarding: "+errText(err), true)
+	} else if target == "" {
+		s.flash(c, "Forwarding is off for "+addr+".", false)
+	} else {
+		s.flash(c, "Mail to "+addr+" is now forwarded to "+target+".", false)
+	}
+	back(c, to)
+}
+
+func (s *Server) domainCatchAll(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	target := strings.TrimSpace(c.PostForm("catchall"))
+	if target != "" && target != "off" {
+		t, err := store.NormalizeAddress(target)
+		if err != nil || store.DomainOf(t) != d.Name {
+			s.flash(c, "The catch-all must be a user of "+d.Name+".", true)
+			back(c, to)
+			return
+		}
+		if _, err := s.st.GetUser(t); err != nil {
+			s.flash(c, "The catch-all must be an existing user of "+d.Name+".", true)
+			back(c, to)
+			return
+		}
+		target = t
+	} else {
+		target = ""
+	}
+	if err := s.setCatchAll(d.Name, target); err != nil {
+		s.flash(c, "Could not set the catch-all: "+errText(err), true)
+	} else if target == "" {
+		s.flash(c, "Catch-all is off: mail to unknown addresses at "+d.Name+" is refused.", false)
+	} else {
+		s.flash(c, "Mail to unknown addresses at "+d.Name+" now goes to "+target+".", false)
+	}
+	back(c, to)
+}
