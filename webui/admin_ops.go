@@ -233,11 +233,10 @@ func (s *Server) queueRetry(c *gin.Context) {
 		back(c, "/admin/queue/"+e.ID)
 		return
 	}
-	err := s.st.UpdateQueue(e.ID, func(q *store.QueueEntry) error {
-		q.NextAttempt = time.Now().UTC()
-		return nil
-	})
-	if err != nil {
+	if n, err := s.st.RetryQueue(e.ID); err != nil || n == 0 {
+		if err == nil {
+			err = errors.New("nothing is waiting for delivery")
+		}
 		s.flash(c, "Could not retry: "+errText(err), true)
 	} else {
 		s.flash(c, "Message "+e.ID+" will be retried now.", false)

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"sort"
@@ -154,7 +155,20 @@ func (s *Server) folderPage(c *gin.Context) {
 // (case-insensitive), reading only header blocks.
 func (s *Server) searchHeaders(addr, mailbox, q string) ([]uint32, error) {
 	q = strings.ToLower(q)
+	ascii := isASCII(q)
+	qb := []byte(q)
 	return s.st.SearchMessages(addr, mailbox, nil, true, func(it *store.SearchItem) bool {
+		// Fast path: a plain-ASCII query that is nowhere in a header block
+		// without encoded words cannot match after decoding either.
+		if ascii {
+			hdr := it.Body
+			if i := bytes.Index(hdr, []byte("\r\n\r\n")); i >= 0 {
+				hdr = hdr[:i]
+			}
+			if !bytes.Contains(hdr, []byte("=?")) && !containsFold(hdr, qb) {
+				return false
+			}
+		}
 		var e envelope
 		if h, err := readEnvelope(it.Body); err == nil {
 			fillEnvelope(&e, h)
@@ -162,6 +176,39 @@ func (s *Server) searchHeaders(addr, mailbox, q string) ([]uint32, error) {
 		return strings.Contains(strings.ToLower(e.Subject), q) || strings.Contains(strings.ToLower(e.From), q) ||
 			strings.Contains(strings.ToLower(e.FromAddr), q) || strings.Contains(strings.ToLower(e.To), q)
 	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether lower-case ASCII needle is in hay, ignoring
+// ASCII case, without allocating.
+func containsFold(hay, needle []byte) bool {
+	if len(needle) == 0 {
+		return true
+	}
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		j := 0
+		for ; j < len(needle); j++ {
+			c := hay[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == len(needle) {
+			return true
+		}
+	}
+	return false
 }
 
 func envelopeOf(m *store.Message, raw []byte) envelope {

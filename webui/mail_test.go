@@ -214,6 +214,13 @@ func TestReadListPaginationSearch(t *testing.T) {
 	if !strings.Contains(s, "the needle") || strings.Contains(s, "note 1<") || !strings.Contains(s, "1 message(s) matching") {
 		t.Fatal("search wrong")
 	}
+	_, err := e.st.Append(testUser, "INBOX", []byte("From: a@remote.example\r\nSubject: =?utf-8?q?Caf=C3=A9_MENU?=\r\n\r\nbody\r\n"), nil, time.Now())
+	must(t, err)
+	for _, q := range []string{"caf%C3%A9", "menu"} {
+		if _, s := c.get("/mail/folder?name=INBOX&q=" + q); !strings.Contains(s, "Café MENU") {
+			t.Errorf("search %s misses the encoded subject", q)
+		}
+	}
 	resp, _ := c.get("/mail/folder?name=Nope")
 	wantStatus(t, "unknown folder", resp, 404)
 	resp, _ = c.get("/mail/msg?folder=INBOX&uid=999")
