@@ -178,6 +178,17 @@ func (s *Server) searchHeaders(addr, mailbox, q string) ([]uint32, error) {
 	})
 }
 
+// sameSite reports whether the browser says the request came from our own
+// pages or from the user (Sec-Fetch-Site); clients that send no such
+// header (not a browser) count as the user.
+func sameSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -259,7 +270,10 @@ func (s *Server) messagePage(c *gin.Context) {
 	if p.Date.IsZero() {
 		p.Date = m.Date
 	}
-	if !m.HasFlag(`\Seen`) {
+	// Opening a message marks it read, as every mail client does. GET must
+	// not change state for another site, so only a same-site navigation
+	// (or one the user typed) does it; the cookie is SameSite=Strict too.
+	if !m.HasFlag(`\Seen`) && sameSite(c.Request) {
 		s.markSeen(sess.Address, mb.Name, m.UID)
 	}
 	d := messageData{Current: mb, UID: m.UID, HasHTML: p.HTML != "", Remote: hasRemoteImages(p.HTML),

@@ -383,3 +383,65 @@ func TestAliasesFromAdmin(t *testing.T) {
 		t.Fatal("alias not removed")
 	}
 }
+
+func TestComposeAsAllowedAlias(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.AddAlias("sales@doe.test", []string{testUser}, testUser)
+	must(t, err)
+	_, err = e.st.AddAlias("info@doe.test", []string{testUser}, "")
+	must(t, err)
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	_, body := c.get("/mail/compose")
+	if !strings.Contains(body, `<option value="sales@doe.test"`) || strings.Contains(body, `value="info@doe.test"`) {
+		t.Fatal("From choices should offer exactly the aliases the user may send as")
+	}
+	c.post("/mail/compose", url.Values{"from": {"sales@doe.test"}, "to": {testUser}, "subject": {"as alias"}})
+	c.post("/mail/compose", url.Values{"from": {"info@doe.test"}, "to": {testUser}, "subject": {"not allowed"}})
+	inbox := e.mailbox(testUser, "INBOX")
+	if len(inbox) != 2 || !strings.Contains(inbox[0], "From: <sales@doe.test>") || !strings.Contains(inbox[1], "From: <john@doe.test>") {
+		t.Fatalf("inbox: %q", inbox)
+	}
+}
+
+func TestEvilFolderAndFileNamesEscaped(t *testing.T) {
+	e := newEnv(t)
+	const evil = `"><img src=x onerror=alert(1)>`
+	if _, err := e.st.CreateMailbox(testUser, "x"+evil, ""); err != nil {
+		t.Logf("store refused the folder name (fine): %v", err)
+	}
+	raw := "From: a@remote.example\r\nSubject: att\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/html\r\nContent-Disposition: attachment; filename=\"" + strings.ReplaceAll(evil, `"`, `'`) + ".html\"\r\n\r\n<script>alert(1)</script>\r\n--b--\r\n"
+	_, err := e.st.Append(testUser, "INBOX", []byte(raw), nil, time.Now())
+	must(t, err)
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	for _, path := range []string{"/mail/folder?name=INBOX", "/mail/msg?folder=INBOX&uid=1"} {
+		_, body := c.get(path)
+		if strings.Contains(body, "<img src=x") {
+			t.Fatalf("%s: unescaped name", path)
+		}
+	}
+	resp, b := c.get("/mail/msg/part?folder=INBOX&uid=1&part=1")
+	if resp.Header.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(b, "<script>") {
+		t.Fatalf("HTML attachment served inline: %v", resp.Header)
+	}
+}
+
+func TestReadingCrossSiteDoesNotMarkRead(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.Append(testUser, "INBOX", []byte("Subject: s\r\n\r\nx\r\n"), nil, time.Now())
+	must(t, err)
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	c.raw("GET", "/mail/msg?folder=INBOX&uid=1", nil, "Sec-Fetch-Site", "cross-site")
+	m, _, _ := e.st.GetMessage(testUser, "INBOX", 1)
+	if m.HasFlag(`\Seen`) {
+		t.Fatal("a cross-site GET changed state")
+	}
+	c.raw("GET", "/mail/msg?folder=INBOX&uid=1", nil, "Sec-Fetch-Site", "same-origin")
+	m, _, _ = e.st.GetMessage(testUser, "INBOX", 1)
+	if !m.HasFlag(`\Seen`) {
+		t.Fatal("opening a message did not mark it read")
+	}
+}
