@@ -97,6 +97,7 @@ func (srv *server) webConfig() webui.Config {
 		Certs:    srv.webCerts,
 		DNS:      srv.webDNS,
 	}
+	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
 	if srv.pipeline != nil {
 		wc.Submitter = srv.pipeline
