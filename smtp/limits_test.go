@@ -90,7 +90,7 @@ func TestSizeAdvertised(t *testing.T) {
 // client that stalls in DATA is dropped after the data timeout and
 // nothing is stored.
 func TestTimeouts(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.CmdTimeout = 300 * time.Millisecond; c.DataTimeout = 500 * time.Millisecond })
+	e := newEnv(t, func(c *Config) { c.CmdTimeout = time.Second; c.DataTimeout = 1500 * time.Millisecond })
 	idle := dialRaw(t, e.sub)
 	if got := idle.reply(); !strings.HasPrefix(got, "421") {
 		t.Fatalf("idle client got %q", got)
