@@ -74,7 +74,7 @@ type benchTB struct {
 }
 
 func (b *benchTB) TempDir() string { return b.dir }
-func (b *benchTB) Cleanup(func()) {} // the benchmark server lives until the process ends
+func (b *benchTB) Cleanup(func())  {} // the benchmark server lives until the process ends
 
 // benchServer fills a store once per test binary (without fsync, to be
 // quick) and starts a server on it.
