@@ -445,3 +445,22 @@ func TestReadingCrossSiteDoesNotMarkRead(t *testing.T) {
 		t.Fatal("opening a message did not mark it read")
 	}
 }
+
+func TestComposeBccHidden(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.AddUser("secret@doe.test", userPW)
+	must(t, err)
+	c := e.client()
+	c.login("mail", testDom, domPW)
+	resp, _ := c.post("/mail/compose", url.Values{"from": {"news@doe.test"}, "to": {testUser}, "bcc": {"secret@doe.test"}, "subject": {"hidden"}})
+	wantStatus(t, "send with bcc", resp, http.StatusSeeOther)
+	for _, who := range []string{testUser, "secret@doe.test"} {
+		box := e.mailbox(who, "INBOX")
+		if len(box) != 1 {
+			t.Fatalf("%s got %d messages", who, len(box))
+		}
+		if strings.Contains(strings.ToLower(box[0]), "bcc") || strings.Contains(box[0], "secret@") {
+			t.Fatalf("%s can see the Bcc: %q", who, box[0])
+		}
+	}
+}
