@@ -96,7 +96,9 @@ func (srv *server) webConfig() webui.Config {
 		Capture:  srv.cfg.Capture,
 		Certs:    srv.webCerts,
 		DNS:      srv.webDNS,
+		Metrics:  srv.metrics,
 	}
+	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
 	if srv.pipeline != nil {
 		wc.Submitter = srv.pipeline

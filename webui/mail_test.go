@@ -243,6 +243,16 @@ func TestReplyPrefill(t *testing.T) {
 			t.Errorf("reply-all form lacks %q", want)
 		}
 	}
+	resp, _ := c.post("/mail/compose", url.Values{"to": {"ann@remote.example"}, "subject": {"Re: plans"}, "body": {"yes"},
+		"in_reply_to": {"abc@remote.example"}, "references": {"<abc@remote.example>"}, "reply_folder": {"INBOX"}, "reply_uid": {"1"}})
+	wantStatus(t, "send reply", resp, http.StatusSeeOther)
+	if m, _, _ := e.st.GetMessage(testUser, "INBOX", 1); !m.HasFlag(`\Answered`) {
+		t.Error("the answered message is not flagged \\Answered")
+	}
+	sent := e.mailbox(testUser, "Sent")
+	if len(sent) != 1 || !strings.Contains(sent[0], "In-Reply-To: <abc@remote.example>") {
+		t.Errorf("reply headers: %q", sent)
+	}
 	_, body = c.get("/mail/compose?mode=forward&folder=INBOX&uid=1")
 	if !strings.Contains(body, `value="Fwd: plans"`) || !strings.Contains(body, "Forwarded message") {
 		t.Error("forward form wrong")
@@ -443,5 +453,24 @@ func TestReadingCrossSiteDoesNotMarkRead(t *testing.T) {
 	m, _, _ = e.st.GetMessage(testUser, "INBOX", 1)
 	if !m.HasFlag(`\Seen`) {
 		t.Fatal("opening a message did not mark it read")
+	}
+}
+
+func TestComposeBccHidden(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.AddUser("secret@doe.test", userPW)
+	must(t, err)
+	c := e.client()
+	c.login("mail", testDom, domPW)
+	resp, _ := c.post("/mail/compose", url.Values{"from": {"news@doe.test"}, "to": {testUser}, "bcc": {"secret@doe.test"}, "subject": {"hidden"}})
+	wantStatus(t, "send with bcc", resp, http.StatusSeeOther)
+	for _, who := range []string{testUser, "secret@doe.test"} {
+		box := e.mailbox(who, "INBOX")
+		if len(box) != 1 {
+			t.Fatalf("%s got %d messages", who, len(box))
+		}
+		if strings.Contains(strings.ToLower(box[0]), "bcc") || strings.Contains(box[0], "secret@") {
+			t.Fatalf("%s can see the Bcc: %q", who, box[0])
+		}
 	}
 }
