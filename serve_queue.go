@@ -50,7 +50,7 @@ func (srv *server) startQueue(ctx context.Context) error {
 		Store: srv.st, Resolver: res, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Schedule: sched, MaxAge: cfg.QueueMaxAge, Port: port,
 		Relay: cfg.Relay, RelayUser: cfg.RelayUser, RelayPassword: cfg.RelayPassword,
-		NoDelivery: cfg.Capture, Logger: srv.log,
+		NoDelivery: cfg.Capture, Logger: srv.log, Metrics: srv.metrics,
 	})
 	if err != nil {
 		return err

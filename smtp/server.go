@@ -15,6 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Config holds the submission server's settings; zero fields get the
@@ -28,6 +29,7 @@ type Config struct {
 	DataTimeout   time.Duration // time to send one message's data (10m)
 	MaxConnsPerIP int           // simultaneous connections per remote IP (20)
 	Logger        *slog.Logger
+	Metrics       *metrics.Metrics // counts connections, logins, messages (nil: off)
 }
 
 func (c *Config) defaults() {
@@ -72,6 +74,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	perIP   map[string]int
+	conns   map[*trackedConn]struct{}
 	servers []*gosmtp.Server
 }
 
@@ -81,7 +84,7 @@ func NewServer(cfg Config, st *store.Store, pipe *Pipeline, tlsConfig *tls.Confi
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, st: st, pipe: pipe, tls: tlsConfig, log: cfg.Logger,
-		ctx: ctx, cancel: cancel, perIP: map[string]int{}}
+		ctx: ctx, cancel: cancel, perIP: map[string]int{}, conns: map[*trackedConn]struct{}{}}
 }
 
 func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
@@ -122,25 +125,54 @@ func (s *Server) serve(g *gosmtp.Server, ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting, lets sessions finish until ctx ends, then
-// closes what is left.
+// Shutdown stops accepting and closes idle sessions at once; a session in
+// a mail transaction may finish it until ctx ends. Then what is left is
+// closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := append([]*gosmtp.Server(nil), s.servers...)
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, g := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if g.Shutdown(ctx) != nil {
-				g.Close()
-			}
-		}()
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, g := range servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if g.Shutdown(ctx) != nil {
+					g.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			s.cancel()
+			return nil
+		case <-tick.C:
+		}
 	}
-	wg.Wait()
-	s.cancel()
-	return nil
+}
+
+// closeIdle closes connections that are not in a mail transaction.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	var idle []*trackedConn
+	for c := range s.conns {
+		if !c.busy.Load() {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
 }
 
 // Close stops everything at once.
@@ -181,6 +213,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		id := strconv.FormatUint(s.nextID.Add(1), 36)
 		if !ok {
 			s.log.Warn("smtp connection refused: too many from this address", "cid", id, "ip", ip, "max", s.cfg.MaxConnsPerIP)
+			s.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonRate)
 			go func() {
 				if l.plain {
 					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -190,7 +223,12 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
-		return &trackedConn{Conn: c, id: id, ip: ip, srv: s}, nil
+		s.cfg.Metrics.Connection(metrics.ProtoSubmission)
+		tc := &trackedConn{Conn: c, id: id, ip: ip, srv: s}
+		s.mu.Lock()
+		s.conns[tc] = struct{}{}
+		s.mu.Unlock()
+		return tc, nil
 	}
 }
 
@@ -202,11 +240,13 @@ type trackedConn struct {
 	ip   string
 	srv  *Server
 	once sync.Once
+	busy atomic.Bool // in a mail transaction: not closed by Shutdown
 }
 
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.srv.mu.Lock()
+		delete(c.srv.conns, c)
 		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
 			delete(c.srv.perIP, c.ip)
 		}

@@ -18,6 +18,7 @@ package queue
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,12 +29,14 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Resolver finds the mail hosts of a domain (*dnsx.Resolver).
 type Resolver interface {
 	MailHosts(ctx context.Context, domain string) ([]dnsx.Host, error)
 	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
 // Config tunes a Runner. Store, Resolver and Hostname are required.
@@ -66,9 +69,18 @@ type Config struct {
 	// NoDelivery (capture/demo mode) never connects out: nothing is
 	// delivered, captured copies are filed for user logins.
 	NoDelivery bool
+	// NoMTASTS skips MTA-STS policies (delivery stays opportunistic).
+	NoMTASTS bool
+	// RootCAs verifies MTA-STS policy servers and the MX hosts of
+	// enforcing domains (nil: the system's roots).
+	RootCAs *x509.CertPool
+	// STSPort is the HTTPS port of policy servers (443; tests use others).
+	STSPort int
 	// Timeout is per SMTP command (default 2 minutes).
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// Metrics counts delivery attempts by result (nil: off).
+	Metrics *metrics.Metrics
 }
 
 // ParseSchedule reads "1m,5m,15m,30m,1h".
@@ -104,6 +116,8 @@ type Runner struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	loopWG sync.WaitGroup
+
+	sts stsCache
 
 	mu       sync.Mutex
 	inflight map[string]bool // entry id NUL destination
