@@ -10,9 +10,19 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/queue"
 )
 
-// newResolver builds the resolver every lookup goes through (--dns).
+// newResolver returns the resolver every lookup goes through (--dns),
+// made once so the queue and the MX share it and its answer cache.
 func (srv *server) newResolver() (*dnsx.Resolver, error) {
-	return dnsx.New(srv.cfg.DNS)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.resolver == nil {
+		r, err := dnsx.New(srv.cfg.DNS)
+		if err != nil {
+			return nil, err
+		}
+		srv.resolver = r
+	}
+	return srv.resolver, nil
 }
 
 // deliveryPort is the MX port outbound delivery connects to: 25, or
