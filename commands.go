@@ -23,6 +23,10 @@ type cmdEnv struct {
 	// Server is set when the command runs inside serve; commands that need
 	// the live server (backup, tls status) use it.
 	Server *server
+	// Cfg is the configuration (of the server, or of the CLI process).
+	Cfg config
+	// TTY says the user's output is a terminal (progress bars).
+	TTY bool
 }
 
 // command is one admin command: its words ("domain add"), usage, whether
@@ -36,6 +40,10 @@ type command struct {
 	Run    func(e *cmdEnv) error
 	Extras []string // its own flags: "keep" (boolean) or "send-as=" (takes a value)
 	Paths  []int    // indexes of arguments that are file paths (made absolute)
+
+	// NoStore: a Local command that opens no store itself (restore puts a
+	// file in place; healthcheck talks to the server over the network).
+	NoStore bool
 }
 
 // commands is the whole admin command set, in help order. Each area keeps
@@ -46,6 +54,7 @@ func commands() []command {
 	cmds = append(cmds, tlsCommands()...)
 	cmds = append(cmds, imapCommands()...)
 	cmds = append(cmds, mailflowCommands()...)
+	cmds = append(cmds, opsCommands()...)
 	return cmds
 }
 

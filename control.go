@@ -26,6 +26,7 @@ type controlRequest struct {
 	Args  []string          `json:"args"`
 	Flags map[string]string `json:"flags,omitempty"`
 	Stdin []byte            `json:"stdin,omitempty"`
+	TTY   bool              `json:"tty,omitempty"` // the client's output is a terminal
 }
 
 func socketPath(dataDir string) string { return filepath.Join(dataDir, socketName) }
@@ -38,6 +39,14 @@ func (f frameWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// Flush sends what is buffered now (progress output of long commands).
+func (f frameWriter) Flush() error {
+	if fl, ok := f.w.(interface{ Flush() error }); ok {
+		return fl.Flush()
+	}
+	return nil
 }
 
 func writeFrame(w io.Writer, typ byte, p []byte) error {
@@ -78,7 +87,7 @@ func (srv *server) handleControl(c net.Conn) {
 		return
 	}
 	bw := bufio.NewWriter(c)
-	env := &cmdEnv{St: srv.st, Args: req.Args, Flags: req.Flags, Stdin: bytesReader(req.Stdin), Out: frameWriter{bw}, Server: srv}
+	env := &cmdEnv{St: srv.st, Args: req.Args, Flags: req.Flags, Stdin: bytesReader(req.Stdin), Out: frameWriter{bw}, Server: srv, Cfg: srv.cfg, TTY: req.TTY}
 	err := runGuarded(cmd, env)
 	if err != nil {
 		writeFrame(bw, 'e', []byte(err.Error()))

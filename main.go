@@ -106,7 +106,7 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// Paths are resolved here, where the user's working directory is.
 	for i, a := range cargs {
-		if cmd.pathArg(i) && a != "" && !filepath.IsAbs(a) {
+		if cmd.pathArg(i) && a != "" && a != "-" && !filepath.IsAbs(a) {
 			if abs, err := filepath.Abs(a); err == nil {
 				cargs[i] = abs
 			}
@@ -122,8 +122,17 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	tty := isTerminal(stdout)
+	if cmd.NoStore {
+		env := &cmdEnv{Args: cargs, Flags: flags, Stdin: bytes.NewReader(in), Out: stdout, Cfg: cfg, TTY: tty}
+		if err := runGuarded(cmd, env); err != nil {
+			fmt.Fprintf(stderr, "authsmtp: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if !cmd.Local {
-		req := controlRequest{Words: cmd.Words, Args: cargs, Flags: flags, Stdin: in}
+		req := controlRequest{Words: cmd.Words, Args: cargs, Flags: flags, Stdin: in, TTY: tty}
 		code, err := callServer(cfg.Data, req, stdout, stderr)
 		if err == nil {
 			return code
@@ -139,7 +148,7 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	env := &cmdEnv{St: st, Args: cargs, Flags: flags, Stdin: bytes.NewReader(in), Out: stdout}
+	env := &cmdEnv{St: st, Args: cargs, Flags: flags, Stdin: bytes.NewReader(in), Out: stdout, Cfg: cfg, TTY: tty}
 	if err := runGuarded(cmd, env); err != nil {
 		fmt.Fprintf(stderr, "authsmtp: %v\n", err)
 		return 1

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // server is the running program: the store, the certificate source and
@@ -37,6 +37,12 @@ type server struct {
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse
+
+	// metrics is built in serve and passed to every service (nil-safe).
+	metrics *metrics.Metrics
+	// addrs are the addresses the listeners really got, by service name
+	// (":0" in tests becomes a port): autoconfig advertises these.
+	addrs map[string]string
 }
 
 // stopper is a started service: Stop lets it finish within ctx.
@@ -60,6 +66,12 @@ func (srv *server) listen(name, addr string) (net.Listener, error) {
 		if srv.tls != nil {
 			srv.tls.Listening(name, ln.Addr()) // ACME answers challenges on http/https
 		}
+		srv.mu.Lock()
+		if srv.addrs == nil {
+			srv.addrs = map[string]string{}
+		}
+		srv.addrs[name] = ln.Addr().String()
+		srv.mu.Unlock()
 		return ln, nil
 	}
 	switch {
@@ -144,19 +156,8 @@ func serve(cfg config, out io.Writer) error {
 	st.SetDefaultQuota(cfg.DefaultQuota)
 
 	srv := &server{cfg: cfg, st: st, log: logger, out: out}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer cancel()
-	if err := srv.start(ctx); err != nil {
-		srv.stopAll(context.Background())
-		return err
-	}
-	<-ctx.Done()
-	logger.Info("shutting down", "grace", cfg.Grace.String())
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.Grace)
-	defer scancel()
-	srv.stopAll(sctx)
-	logger.Info("stopped")
-	return nil
+	srv.metrics = srv.newMetrics()
+	return srv.run()
 }
 
 // start brings every service up; on error the caller stops those started.
@@ -214,19 +215,6 @@ func (srv *server) startControl() error {
 		return nil
 	})
 	return nil
-}
-
-// stopAll stops services in reverse start order.
-func (srv *server) stopAll(ctx context.Context) {
-	srv.mu.Lock()
-	ss := srv.stoppers
-	srv.stoppers = nil
-	srv.mu.Unlock()
-	for i := len(ss) - 1; i >= 0; i-- {
-		if err := ss[i].stop(ctx); err != nil {
-			srv.log.Warn("stopping", "service", ss[i].name, "err", err)
-		}
-	}
 }
 
 // setupDemo creates the demo domain and user (once) with fresh random

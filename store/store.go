@@ -161,6 +161,10 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init() error {
+	// An older file is upgraded first (migrate.go); a newer one is refused below.
+	if err := s.migrate(); err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// TestBackupRestoreCLI: backup through a running server (to a file and to
+// stdout), restore refused while it runs, then restored into a fresh data
+// directory where the accounts and mail are found.
+func TestBackupRestoreCLI(t *testing.T) {
+	bin := opsBinary(t)
+	data := t.TempDir()
+	srv := startOpsServe(t, bin, data, nil)
+	opsMustCLI(t, bin, data, "", "domain", "add", "b.test")
+	opsMustCLI(t, bin, data, "dom-secret\n", "domain", "password", "b.test")
+	opsMustCLI(t, bin, data, "user-secret\n", "user", "add", "ann@b.test")
+	mbox := filepath.Join(t.TempDir(), "mbox")
+	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: hi\n\nbody\n"), 0o600)
+	out := opsMustCLI(t, bin, data, "", "import", "ann@b.test", mbox)
+	if !strings.Contains(out, "imported 1 messages") || !strings.Contains(out, "INBOX") {
+		t.Fatalf("import output: %s", out)
+	}
+
+	bk := filepath.Join(t.TempDir(), "b.db")
+	out = opsMustCLI(t, bin, data, "", "backup", bk)
+	if !strings.Contains(out, "backup written to "+bk) || !strings.Contains(out, "1 domains, 1 users, 1 messages") {
+		t.Fatalf("backup output: %s", out)
+	}
+	// backup - streams the file over the control socket to stdout.
+	raw := opsMustCLI(t, bin, data, "", "backup", "-")
+	streamed := filepath.Join(t.TempDir(), "streamed.db")
+	os.WriteFile(streamed, []byte(raw), 0o600)
+	if info, err := store.CheckBackup(streamed); err != nil || info.Users != 1 {
+		t.Fatalf("streamed backup: %+v %v", info, err)
+	}
+
+	_, errs, code := opsCLI(t, bin, data, "", "restore", bk)
+	if code != 1 || !strings.Contains(errs, "is running") || !strings.Contains(errs, "stop it first") {
+		t.Fatalf("restore while running: exit %d %q", code, errs)
+	}
+	if err := srv.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("serve exit: %v\n%s", err, srv.Logs())
+	}
+
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	out = opsMustCLI(t, bin, fresh, "", "restore", bk)
+	if !strings.Contains(out, "restored") || strings.Contains(out, "kept as") {
+		t.Fatalf("restore output: %s", out)
+	}
+	if out := opsMustCLI(t, bin, fresh, "", "user", "list"); !strings.Contains(out, "ann@b.test") {
+		t.Fatalf("restored user list: %s", out)
+	}
+	st, err := store.Open(fresh, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Authenticate("ann@b.test", "user-secret"); err != nil {
+		t.Fatalf("restored password: %v", err)
+	}
+	if _, err := st.Authenticate("b.test", "dom-secret"); err != nil {
+		t.Fatalf("restored domain password: %v", err)
+	}
+	if ms, err := st.ListMessages("ann@b.test", "INBOX"); err != nil || len(ms) != 1 {
+		t.Fatalf("restored mail: %v %v", ms, err)
+	}
+
+	// A damaged backup is refused and nothing changes.
+	bad := filepath.Join(t.TempDir(), "bad.db")
+	os.WriteFile(bad, []byte(strings.Repeat("junk", 4096)), 0o600)
+	st.Close()
+	_, errs, code = opsCLI(t, bin, fresh, "", "restore", bad)
+	if code != 1 || !strings.Contains(errs, "not a usable authsmtp backup") {
+		t.Fatalf("bad restore: exit %d %q", code, errs)
+	}
+}
+
+// TestExportCLI exports through the running server and imports the
+// Maildir into another user directly on the file after it stops.
+func TestExportCLI(t *testing.T) {
+	bin := opsBinary(t)
+	data := t.TempDir()
+	srv := startOpsServe(t, bin, data, nil)
+	opsMustCLI(t, bin, data, "", "domain", "add", "e.test")
+	opsMustCLI(t, bin, data, "pw\n", "user", "add", "ann@e.test")
+	opsMustCLI(t, bin, data, "pw\n", "user", "add", "bob@e.test")
+	mbox := filepath.Join(t.TempDir(), "Lists.mbox")
+	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: 1\n\none\n\nFrom y Mon Jan  2 15:04:06 2006\nSubject: 2\nStatus: RO\n\ntwo\n"), 0o600)
+	opsMustCLI(t, bin, data, "", "import", "ann@e.test", mbox)
+	dir := filepath.Join(t.TempDir(), "md")
+	out := opsMustCLI(t, bin, data, "", "export", "ann@e.test", dir)
+	if !strings.Contains(out, "exported 2 messages") {
+		t.Fatalf("export output: %s", out)
+	}
+	if _, errs, code := opsCLI(t, bin, data, "", "export", "ann@e.test", dir); code != 1 || !strings.Contains(errs, "already holds a Maildir") {
+		t.Fatalf("second export: %d %s", code, errs)
+	}
+	srv.Stop(syscall.SIGTERM)
+	out = opsMustCLI(t, bin, data, "", "import", "bob@e.test", dir)
+	if !strings.Contains(out, "imported 2 messages") || !strings.Contains(out, "Lists") {
+		t.Fatalf("re-import: %s", out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, ".Lists", "cur", "*:2,S"))
+	if len(files) != 1 {
+		t.Fatalf("seen flag not in the Maildir name: %v", files)
+	}
+}
+
+// TestMetricsListener scrapes the real server's --metrics listener and
+// parses it with the Prometheus text parser.
+func TestMetricsListener(t *testing.T) {
+	bin := opsBinary(t)
+	data := t.TempDir()
+	srv := startOpsServe(t, bin, data, []string{"metrics"})
+	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
+	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	gauge := func(name string) float64 {
+		f := fams[name]
+		if f == nil || len(f.Metric) == 0 {
+			t.Fatalf("no %s", name)
+		}
+		return f.Metric[0].GetGauge().GetValue()
+	}
+	if gauge("authsmtp_domains") != 1 || gauge("authsmtp_store_bytes") < 4096 || gauge("authsmtp_queue_messages") != 0 {
+		t.Fatalf("domains %v size %v queue %v", gauge("authsmtp_domains"), gauge("authsmtp_store_bytes"), gauge("authsmtp_queue_messages"))
+	}
+	var cert *dto.Metric
+	if f := fams["authsmtp_cert_expiry_timestamp_seconds"]; f != nil && len(f.Metric) == 1 {
+		cert = f.Metric[0]
+	}
+	if cert == nil || cert.GetGauge().GetValue() < 1e9 || cert.Label[0].GetValue() != "localhost" {
+		t.Fatalf("certificate expiry: %v", cert)
+	}
+	for _, name := range []string{"authsmtp_connections_total", "authsmtp_auth_total", "authsmtp_messages_accepted_total"} {
+		if fams[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
+	if r, err := http.Post("http://"+srv.Addr("metrics")+"/metrics", "text/plain", nil); err == nil {
+		r.Body.Close()
+		if r.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST /metrics: %s", r.Status)
+		}
+	}
+	if err := srv.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSignals: SIGHUP keeps the server running and says what it did;
+// SIGTERM stops it cleanly: exit 0, socket removed, file unlocked.
+func TestSignals(t *testing.T) {
+	bin := opsBinary(t)
+	data := t.TempDir()
+	srv := startOpsServe(t, bin, data, []string{"metrics"})
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	// The server still answers after SIGHUP, and logged the reload.
+	opsMustCLI(t, bin, data, "", "domain", "add", "s.test")
+	if err := srv.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit: %v\n%s", err, srv.Logs())
+	}
+	logs := srv.Logs()
+	for _, want := range []string{"SIGHUP", `"msg":"shutting down"`, `"signal":"terminated"`, `"msg":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	if _, err := os.Stat(socketPath(data)); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind: %v", err)
+	}
+	st, err := store.Open(data, store.Options{})
+	if err != nil {
+		t.Fatalf("store after stop: %v", err)
+	}
+	st.Close()
+}
