@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/authsmtp/authsmtp/internal/mailtest"
+	"github.com/authsmtp/authsmtp/smtp"
+	"github.com/authsmtp/authsmtp/smtp/dkim"
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // runCLI runs one admin command in-process on dir and returns its output.
@@ -121,5 +125,43 @@ func TestDomainDNSCheck(t *testing.T) {
 	out, _, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
 	if code != 1 || !strings.Contains(out, "wrong    MX    a.test") || !strings.Contains(out, "missing  TXT   a.test") {
 		t.Errorf("wrong MX: exit %d\n%s", code, out)
+	}
+}
+
+// The alias send-as grant reaches the one submission pipeline.
+func TestAliasSendAsThroughPipeline(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.AddDomain("a.test")
+	st.SetDomainSwitch("a.test", "smtp", true)
+	st.AddUser("alice@a.test", "password-123")
+	st.AddUser("bob@a.test", "password-123")
+	p := smtp.NewPipeline(st, "mx.a.test", quietLogger())
+	p.Signer = dkim.New(st)
+	alice := store.Principal{Kind: store.KindUser, Domain: "a.test", Address: "alice@a.test"}
+	msg := []byte("From: Sales <sales@a.test>\r\nTo: <bob@a.test>\r\nSubject: offer\r\n\r\nhi\r\n")
+	st.AddAlias("sales@a.test", []string{"alice@a.test", "bob@a.test"}, "")
+	if _, err := p.Submit(context.Background(), alice, "sales@a.test", []string{"bob@a.test"}, msg); err == nil {
+		t.Fatal("alias member sent as the alias without a grant")
+	}
+	st.AddAlias("sales@a.test", []string{"alice@a.test", "bob@a.test"}, "alice@a.test")
+	acc, err := p.Submit(context.Background(), alice, "sales@a.test", []string{"bob@a.test", "x@remote.test"}, msg)
+	if err != nil {
+		t.Fatalf("granted send-as refused: %v", err)
+	}
+	q, err := st.GetQueue(acc.QueueID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := st.Body(q.BodyID)
+	if bytes.Count(body, []byte("DKIM-Signature:")) != 2 || !bytes.Contains(body, []byte("d=a.test")) {
+		t.Errorf("outbound mail not DKIM-signed twice:\n%s", body)
+	}
+	if _, err := p.Submit(context.Background(), store.Principal{Kind: store.KindUser, Domain: "a.test", Address: "bob@a.test"},
+		"sales@a.test", []string{"x@remote.test"}, msg); err == nil {
+		t.Error("the grant for alice let bob send as the alias")
 	}
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/xml"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -193,4 +196,75 @@ func TestSignals(t *testing.T) {
 		t.Fatalf("store after stop: %v", err)
 	}
 	st.Close()
+}
+
+// TestAutoconfigServedPorts fetches the Thunderbird and Outlook answers
+// from the real HTTPS listener with curl and checks every advertised port
+// against the ports the server logged it listens on.
+func TestAutoconfigServedPorts(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl is missing")
+		}
+		t.Skip("curl not installed")
+	}
+	bin := opsBinary(t)
+	data := t.TempDir()
+	srv := startOpsServe(t, bin, data, []string{"submission", "submissions", "imap", "imaps", "https"})
+	opsMustCLI(t, bin, data, "", "domain", "add", "auto.test")
+	served := map[string]string{}
+	srv.mu.Lock()
+	for k, v := range srv.addrs {
+		_, p, _ := net.SplitHostPort(v)
+		served[k] = p
+	}
+	srv.mu.Unlock()
+	if served["submission"] == "" || served["submissions"] == "" {
+		t.Fatalf("submission listeners not up: %v", served)
+	}
+	base := "https://" + srv.Addr("https")
+	out, err := exec.Command(curl, "-sSfk", base+"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ann@auto.test").Output()
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, srv.Logs())
+	}
+	var tb struct {
+		Servers []struct {
+			Type   string `xml:"type,attr"`
+			Port   string `xml:"port"`
+			Socket string `xml:"socketType"`
+		} `xml:"emailProvider>incomingServer"`
+		Out []struct {
+			Port   string `xml:"port"`
+			Socket string `xml:"socketType"`
+		} `xml:"emailProvider>outgoingServer"`
+	}
+	if err := xml.Unmarshal(out, &tb); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, s := range tb.Servers {
+		got[map[string]string{"SSL": "imaps", "STARTTLS": "imap"}[s.Socket]] = s.Port
+	}
+	for _, s := range tb.Out {
+		got[map[string]string{"SSL": "submissions", "STARTTLS": "submission"}[s.Socket]] = s.Port
+	}
+	for _, svc := range []string{"imap", "imaps", "submission", "submissions"} {
+		if got[svc] != served[svc] {
+			t.Errorf("%s: advertised port %q, served %q", svc, got[svc], served[svc])
+		}
+	}
+	// Outlook's POST through the same listener.
+	req := `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>ann@auto.test</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`
+	out, err = exec.Command(curl, "-sSfk", "-H", "Content-Type: text/xml", "--data-binary", req, base+"/autodiscover/autodiscover.xml").Output()
+	if err != nil {
+		t.Fatalf("curl autodiscover: %v", err)
+	}
+	if !strings.Contains(string(out), "<Port>"+served["submissions"]+"</Port>") {
+		t.Errorf("autodiscover lacks the submissions port %s:\n%s", served["submissions"], out)
+	}
+	// A domain that is not hosted gets nothing.
+	if err := exec.Command(curl, "-sSfk", base+"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ann@elsewhere.test").Run(); err == nil {
+		t.Error("autoconfig answered for a domain not hosted here")
+	}
 }

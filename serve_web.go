@@ -41,9 +41,12 @@ func (srv *server) startWeb(ctx context.Context) error {
 			Handler:           ui.Handler(),
 			TLSConfig:         srv.tls.TLSConfig("h2", "http/1.1"),
 			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          errLog,
+			// Bounds a slow upload; no WriteTimeout, since the new-mail
+			// stream of webmail stays open for as long as the page does.
+			ReadTimeout:    5 * time.Minute,
+			IdleTimeout:    2 * time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ErrorLog:       errLog,
 		}
 		go func() {
 			if err := hs.Serve(tls.NewListener(ln, hs.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -94,6 +97,7 @@ func (srv *server) webConfig() webui.Config {
 		Certs:    srv.webCerts,
 		DNS:      srv.webDNS,
 	}
+	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
 	if srv.pipeline != nil {
 		wc.Submitter = srv.pipeline

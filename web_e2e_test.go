@@ -295,6 +295,17 @@ func TestWebBrowserEndToEnd(t *testing.T) {
 	shot(t, ctx, "admin-security")
 	do(t, ctx, "dns", chromedp.Navigate(base+"/admin/domains/shop.test/dns"), chromedp.WaitVisible(chromedp.CSS(".dns")))
 	shot(t, ctx, "admin-dns")
-	do(t, ctx, "queue", chromedp.Navigate(base+"/admin/queue"), chromedp.WaitVisible(chromedp.CSS("#queue-filter")))
+	// Outbound mail (captured: the test server runs like --demo) shows in the queue.
+	out, err = exec.Command(swaks, "--server", sub, "--tls", "--auth", "PLAIN", "--auth-user", "anna@shop.test", "--auth-password", userPW,
+		"--from", "anna@shop.test", "--to", "bob@remote.test", "--header", "Subject: Quarterly report").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks to a remote address: %v\n%s", err, out)
+	}
+	do(t, ctx, "queue", chromedp.Navigate(base+"/admin/queue"), chromedp.WaitVisible(chromedp.CSS("#queue")))
+	if q := text(t, ctx, "#queue"); !strings.Contains(q, "bob@remote.test") || !strings.Contains(q, "Quarterly report") {
+		t.Fatalf("queue page: %q", q)
+	}
 	shot(t, ctx, "admin-queue")
+	do(t, ctx, "queue entry", chromedp.Click(chromedp.CSS("#queue a")), chromedp.WaitVisible(chromedp.CSS(".timeline")))
+	shot(t, ctx, "admin-queue-entry")
 }

@@ -139,17 +139,29 @@ func parseAddressList(v string) ([]string, error) {
 // not preceded by CR, or -1. Such line endings are how SMTP smuggling
 // hides a second message; they are refused, never repaired.
 func bareNewline(msg []byte) int {
+	lines := 0
 	for off := 0; ; {
-		i := bytes.IndexAny(msg[off:], "\r\n")
+		i := bytes.IndexByte(msg[off:], '\n')
 		if i < 0 {
-			return -1
+			break
 		}
 		i += off
-		if msg[i] == '\n' || i+1 >= len(msg) || msg[i+1] != '\n' {
+		if i == 0 || msg[i-1] != '\r' {
 			return i
 		}
-		off = i + 2
+		lines++
+		off = i + 1
 	}
+	// Every LF has its CR; any other CR is bare.
+	if bytes.Count(msg, []byte{'\r'}) == lines {
+		return -1
+	}
+	for i, c := range msg {
+		if c == '\r' && (i+1 >= len(msg) || msg[i+1] != '\n') {
+			return i
+		}
+	}
+	return -1
 }
 
 // NormalizeCRLF returns msg with every line ending as CRLF, for messages

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -81,5 +82,29 @@ func TestSizeAdvertised(t *testing.T) {
 	ehlo := r.cmd("EHLO client.test", "250")
 	if !strings.Contains(ehlo, "SIZE 1234567") || !strings.Contains(ehlo, "RCPTMAX=7") {
 		t.Fatalf("EHLO: %q", ehlo)
+	}
+}
+
+// TestTimeouts: an idle client is dropped after the command timeout; a
+// client that stalls in DATA is dropped after the data timeout and
+// nothing is stored.
+func TestTimeouts(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CmdTimeout = 300 * time.Millisecond; c.DataTimeout = 500 * time.Millisecond })
+	idle := dialRaw(t, e.sub)
+	if got := idle.reply(); !strings.HasPrefix(got, "421") {
+		t.Fatalf("idle client got %q", got)
+	}
+	r := e.authed(t, "john@doe.com", userPW)
+	r.cmd("MAIL FROM:<john@doe.com>", "250")
+	r.cmd("RCPT TO:<jane@doe.com>", "250")
+	r.cmd("DATA", "354")
+	start := time.Now()
+	r.send("From: john@doe.com\r\n\r\nstalled")
+	io.Copy(io.Discard, r.conn) // whatever the server says, it closes
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("stalled DATA lasted %v", d)
+	}
+	if n := len(e.inbox(t, "jane@doe.com")); n != 0 {
+		t.Fatalf("stored %d", n)
 	}
 }

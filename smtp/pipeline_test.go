@@ -138,6 +138,7 @@ func TestHeaderBombs(t *testing.T) {
 		start := time.Now()
 		_, err := p.Submit(context.Background(), john, "john@doe.com", []string{"jane@doe.com"}, m)
 		wantCode(t, err, "550 5.6.0")
+		t.Logf("%s: %v", name, time.Since(start))
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("%s took %v", name, d)
 		}

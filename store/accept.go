@@ -35,7 +35,7 @@ type Accepted struct {
 }
 
 // Accept stores a message for all its recipients in one transaction,
-// shared with concurrent acceptances through bbolt's Batch (group commit),
+// shared with concurrent acceptances (group commit, groupcommit.go),
 // and returns after the commit is fsynced. Only then may the caller
 // acknowledge the message. Events are published after the commit.
 func (s *Store) Accept(in *Incoming) (*Accepted, error) {
@@ -44,8 +44,8 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	}
 	now := time.Now().UTC()
 	var res *Accepted
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		// Batch may run this more than once: only tx state and res here.
+	err := s.commits.do(func(tx *bolt.Tx) error {
+		// This may run more than once: only tx state and res here.
 		res = &Accepted{}
 		recordTrafficTx(tx, in, now)
 		refs := uint32(len(in.Local))

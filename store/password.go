@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -78,15 +77,15 @@ type authCache struct {
 	entries map[[32]byte]time.Time
 	ttl     time.Duration
 	max     int
-	// slots bounds concurrent argon2 runs (19 MiB each): a burst of logins
-	// cannot blow memory, and logins that waited find the cache filled by
-	// the first one.
+	// slots lets one argon2 run (19 MiB) happen at a time: a burst of
+	// logins cannot blow memory (8 at once took the server from 40 to 170
+	// MiB), and logins that waited find the cache filled by the first.
 	slots chan struct{}
 }
 
 func newAuthCache() *authCache {
 	return &authCache{entries: map[[32]byte]time.Time{}, ttl: 10 * time.Minute, max: 10000,
-		slots: make(chan struct{}, max(1, min(runtime.GOMAXPROCS(0), 4)))}
+		slots: make(chan struct{}, 1)}
 }
 
 func cacheKey(login, hash, pw string) [32]byte {

@@ -30,6 +30,8 @@ type TrafficHour struct {
 func recordTrafficTx(tx *bolt.Tx, in *Incoming, now time.Time) {
 	sent, recv := 0, 0
 	switch {
+	case in.Login != "" && len(in.Remote) == 0 && allCapturedFolder(in.Local):
+		return // a demo copy of mail already counted when it was sent
 	case in.Login != "":
 		sent = 1
 	case !in.DSN:
@@ -77,4 +79,13 @@ func (s *Store) Traffic(n int) []TrafficHour {
 		}
 	}
 	return out
+}
+
+func allCapturedFolder(local []LocalRcpt) bool {
+	for _, r := range local {
+		if r.Mailbox != "Captured" {
+			return false
+		}
+	}
+	return len(local) > 0
 }

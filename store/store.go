@@ -118,6 +118,9 @@ type Store struct {
 	// only widen a user login's scope to addresses an admin allowed.
 	sendAsHooks []func(p Principal, address string) bool
 
+	// commits shares fsynced commits among concurrent acceptances.
+	commits *groupCommit
+
 	defaultQuota atomic.Int64
 	queueKick    func()
 
@@ -148,6 +151,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = 2 * time.Millisecond
 	db.MaxBatchSize = 256
 	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache()}
+	s.commits = &groupCommit{db: db, max: db.MaxBatchSize}
 	s.Events = newNotifier()
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()

@@ -26,6 +26,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/domains/:domain/users/password", s.userPassword)
 	g.POST("/domains/:domain/users/quota", s.userQuota)
 	g.POST("/domains/:domain/users/forward", s.userForward)
+	g.POST("/domains/:domain/users/vacation", s.userVacation)
 	g.POST("/domains/:domain/catchall", s.domainCatchAll)
 	g.POST("/domains/:domain/aliases", s.aliasAdd)
 	g.POST("/domains/:domain/aliases/remove", s.aliasRemove)

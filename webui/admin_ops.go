@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"net/textproto"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
@@ -206,19 +206,15 @@ func (s *Server) queueShow(c *gin.Context) {
 	s.render(c, http.StatusOK, "admin_queue_show", page{Title: "Queued message", Area: "admin", Nav: "queue", Data: d})
 }
 
-// rawHeaders lists a message's header lines as they are (unfolded).
+// rawHeaders lists a message's header fields in their order, unfolded.
 func rawHeaders(body []byte, maxLines int) []headerLine {
-	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(body)))
-	h, _ := r.ReadMIMEHeader()
-	var out []headerLine
-	for k, vs := range h {
-		for _, v := range vs {
-			out = append(out, headerLine{k, v})
-		}
+	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
+	if err != nil {
+		return nil
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	if len(out) > maxLines {
-		out = out[:maxLines]
+	var out []headerLine
+	for f := th.Fields(); f.Next() && len(out) < maxLines; {
+		out = append(out, headerLine{f.Key(), f.Value()})
 	}
 	return out
 }
@@ -233,11 +229,10 @@ func (s *Server) queueRetry(c *gin.Context) {
 		back(c, "/admin/queue/"+e.ID)
 		return
 	}
-	err := s.st.UpdateQueue(e.ID, func(q *store.QueueEntry) error {
-		q.NextAttempt = time.Now().UTC()
-		return nil
-	})
-	if err != nil {
+	if n, err := s.st.RetryQueue(e.ID); err != nil || n == 0 {
+		if err == nil {
+			err = errors.New("nothing is waiting for delivery")
+		}
 		s.flash(c, "Could not retry: "+errText(err), true)
 	} else {
 		s.flash(c, "Message "+e.ID+" will be retried now.", false)

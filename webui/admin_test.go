@@ -69,7 +69,11 @@ func TestAdminDomainAndUserFlow(t *testing.T) {
 	c.post("/admin/domains/shop.example/users/quota", url.Values{"address": {"anna@shop.example"}, "quota": {"2G"}})
 	c.post("/admin/domains/shop.example/users/forward", url.Values{"address": {"anna@shop.example"}, "forward": {"anna@elsewhere.example"}, "keep": {"1"}})
 	c.post("/admin/domains/shop.example/catchall", url.Values{"catchall": {"anna@shop.example"}})
+	c.post("/admin/domains/shop.example/users/vacation", url.Values{"address": {"anna@shop.example"}, "vacation": {"Away until Monday."}})
 	u, _ := e.st.GetUser("anna@shop.example")
+	if u.Vacation != "Away until Monday." {
+		t.Fatalf("vacation not saved: %q", u.Vacation)
+	}
 	if u.Quota != 2<<30 || u.Forward != "anna@elsewhere.example" || !u.ForwardKeep {
 		t.Fatalf("user rules not saved: %+v", u)
 	}

@@ -44,7 +44,7 @@ func (r routeSubmitter) Submit(ctx context.Context, who store.Principal, from st
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	ui  *Server
 	ts  *httptest.Server
@@ -59,7 +59,9 @@ const (
 	testUser = "john@doe.test"
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -84,7 +86,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func (c *client) sessionCookie() *http.Cookie {
 	return nil
 }
 
-func wantStatus(t *testing.T, what string, resp *http.Response, want int) {
+func wantStatus(t testing.TB, what string, resp *http.Response, want int) {
 	t.Helper()
 	if resp.StatusCode != want {
 		t.Fatalf("%s: status %d, want %d", what, resp.StatusCode, want)

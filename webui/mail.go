@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"sort"
@@ -154,7 +155,20 @@ func (s *Server) folderPage(c *gin.Context) {
 // (case-insensitive), reading only header blocks.
 func (s *Server) searchHeaders(addr, mailbox, q string) ([]uint32, error) {
 	q = strings.ToLower(q)
+	ascii := isASCII(q)
+	qb := []byte(q)
 	return s.st.SearchMessages(addr, mailbox, nil, true, func(it *store.SearchItem) bool {
+		// Fast path: a plain-ASCII query that is nowhere in a header block
+		// without encoded words cannot match after decoding either.
+		if ascii {
+			hdr := it.Body
+			if i := bytes.Index(hdr, []byte("\r\n\r\n")); i >= 0 {
+				hdr = hdr[:i]
+			}
+			if !bytes.Contains(hdr, []byte("=?")) && !containsFold(hdr, qb) {
+				return false
+			}
+		}
 		var e envelope
 		if h, err := readEnvelope(it.Body); err == nil {
 			fillEnvelope(&e, h)
@@ -162,6 +176,50 @@ func (s *Server) searchHeaders(addr, mailbox, q string) ([]uint32, error) {
 		return strings.Contains(strings.ToLower(e.Subject), q) || strings.Contains(strings.ToLower(e.From), q) ||
 			strings.Contains(strings.ToLower(e.FromAddr), q) || strings.Contains(strings.ToLower(e.To), q)
 	})
+}
+
+// sameSite reports whether the browser says the request came from our own
+// pages or from the user (Sec-Fetch-Site); clients that send no such
+// header (not a browser) count as the user.
+func sameSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether lower-case ASCII needle is in hay, ignoring
+// ASCII case, without allocating.
+func containsFold(hay, needle []byte) bool {
+	if len(needle) == 0 {
+		return true
+	}
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		j := 0
+		for ; j < len(needle); j++ {
+			c := hay[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == len(needle) {
+			return true
+		}
+	}
+	return false
 }
 
 func envelopeOf(m *store.Message, raw []byte) envelope {
@@ -212,7 +270,10 @@ func (s *Server) messagePage(c *gin.Context) {
 	if p.Date.IsZero() {
 		p.Date = m.Date
 	}
-	if !m.HasFlag(`\Seen`) {
+	// Opening a message marks it read, as every mail client does. GET must
+	// not change state for another site, so only a same-site navigation
+	// (or one the user typed) does it; the cookie is SameSite=Strict too.
+	if !m.HasFlag(`\Seen`) && sameSite(c.Request) {
 		s.markSeen(sess.Address, mb.Name, m.UID)
 	}
 	d := messageData{Current: mb, UID: m.UID, HasHTML: p.HTML != "", Remote: hasRemoteImages(p.HTML),

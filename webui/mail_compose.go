@@ -25,7 +25,8 @@ const maxComposeRcpts = 100
 
 type composeData struct {
 	From, To, Cc, Bcc, Subject, Body string
-	FromFixed                        bool   // a user login: From is its address
+	FromFixed                        bool // a user login: From is its address (or an alias it may send as)
+	FromChoices                      []string
 	Domain                           string // a domain login's domain
 	WebmailOff                       bool
 	InReplyTo, References            string
@@ -37,6 +38,14 @@ func (s *Server) composeDefaults(sess *store.Session) composeData {
 	d := composeData{Domain: p.Domain}
 	if p.Kind == store.KindUser {
 		d.From, d.FromFixed = p.Address, true
+		d.FromChoices = []string{p.Address}
+		for _, a := range s.aliasesOf(p.Domain) {
+			for _, u := range a.SendAs {
+				if u == p.Address {
+					d.FromChoices = append(d.FromChoices, a.Address)
+				}
+			}
+		}
 	} else {
 		d.From = "@" + p.Domain
 	}
@@ -72,6 +81,12 @@ func (s *Server) composePost(c *gin.Context) {
 	}
 	if !d.FromFixed {
 		d.From = strings.TrimSpace(c.PostForm("from"))
+	} else if f := c.PostForm("from"); f != "" {
+		for _, ch := range d.FromChoices {
+			if f == ch {
+				d.From = ch // one of the offered addresses; anything else stays the user's own
+			}
+		}
 	}
 	d.To, d.Cc, d.Bcc = c.PostForm("to"), c.PostForm("cc"), c.PostForm("bcc")
 	d.Subject, d.Body = c.PostForm("subject"), c.PostForm("body")

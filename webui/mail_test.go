@@ -214,6 +214,13 @@ func TestReadListPaginationSearch(t *testing.T) {
 	if !strings.Contains(s, "the needle") || strings.Contains(s, "note 1<") || !strings.Contains(s, "1 message(s) matching") {
 		t.Fatal("search wrong")
 	}
+	_, err := e.st.Append(testUser, "INBOX", []byte("From: a@remote.example\r\nSubject: =?utf-8?q?Caf=C3=A9_MENU?=\r\n\r\nbody\r\n"), nil, time.Now())
+	must(t, err)
+	for _, q := range []string{"caf%C3%A9", "menu"} {
+		if _, s := c.get("/mail/folder?name=INBOX&q=" + q); !strings.Contains(s, "Café MENU") {
+			t.Errorf("search %s misses the encoded subject", q)
+		}
+	}
 	resp, _ := c.get("/mail/folder?name=Nope")
 	wantStatus(t, "unknown folder", resp, 404)
 	resp, _ = c.get("/mail/msg?folder=INBOX&uid=999")
@@ -374,5 +381,86 @@ func TestAliasesFromAdmin(t *testing.T) {
 	c.post("/admin/domains/doe.test/aliases/remove", url.Values{"address": {"sales@doe.test"}})
 	if as, _ := e.st.ListAliases(testDom); len(as) != 0 {
 		t.Fatal("alias not removed")
+	}
+}
+
+func TestComposeAsAllowedAlias(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.AddAlias("sales@doe.test", []string{testUser}, testUser)
+	must(t, err)
+	_, err = e.st.AddAlias("info@doe.test", []string{testUser}, "")
+	must(t, err)
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	_, body := c.get("/mail/compose")
+	if !strings.Contains(body, `<option value="sales@doe.test"`) || strings.Contains(body, `value="info@doe.test"`) {
+		t.Fatal("From choices should offer exactly the aliases the user may send as")
+	}
+	c.post("/mail/compose", url.Values{"from": {"sales@doe.test"}, "to": {testUser}, "subject": {"as alias"}})
+	c.post("/mail/compose", url.Values{"from": {"info@doe.test"}, "to": {testUser}, "subject": {"not allowed"}})
+	inbox := e.mailbox(testUser, "INBOX")
+	if len(inbox) != 2 || !strings.Contains(inbox[0], "From: <sales@doe.test>") || !strings.Contains(inbox[1], "From: <john@doe.test>") {
+		t.Fatalf("inbox: %q", inbox)
+	}
+}
+
+func TestEvilFolderAndFileNamesEscaped(t *testing.T) {
+	e := newEnv(t)
+	const evil = `"><img src=x onerror=alert(1)>`
+	if _, err := e.st.CreateMailbox(testUser, "x"+evil, ""); err != nil {
+		t.Logf("store refused the folder name (fine): %v", err)
+	}
+	raw := "From: a@remote.example\r\nSubject: att\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/html\r\nContent-Disposition: attachment; filename=\"" + strings.ReplaceAll(evil, `"`, `'`) + ".html\"\r\n\r\n<script>alert(1)</script>\r\n--b--\r\n"
+	_, err := e.st.Append(testUser, "INBOX", []byte(raw), nil, time.Now())
+	must(t, err)
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	for _, path := range []string{"/mail/folder?name=INBOX", "/mail/msg?folder=INBOX&uid=1"} {
+		_, body := c.get(path)
+		if strings.Contains(body, "<img src=x") {
+			t.Fatalf("%s: unescaped name", path)
+		}
+	}
+	resp, b := c.get("/mail/msg/part?folder=INBOX&uid=1&part=1")
+	if resp.Header.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(b, "<script>") {
+		t.Fatalf("HTML attachment served inline: %v", resp.Header)
+	}
+}
+
+func TestReadingCrossSiteDoesNotMarkRead(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.Append(testUser, "INBOX", []byte("Subject: s\r\n\r\nx\r\n"), nil, time.Now())
+	must(t, err)
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	c.raw("GET", "/mail/msg?folder=INBOX&uid=1", nil, "Sec-Fetch-Site", "cross-site")
+	m, _, _ := e.st.GetMessage(testUser, "INBOX", 1)
+	if m.HasFlag(`\Seen`) {
+		t.Fatal("a cross-site GET changed state")
+	}
+	c.raw("GET", "/mail/msg?folder=INBOX&uid=1", nil, "Sec-Fetch-Site", "same-origin")
+	m, _, _ = e.st.GetMessage(testUser, "INBOX", 1)
+	if !m.HasFlag(`\Seen`) {
+		t.Fatal("opening a message did not mark it read")
+	}
+}
+
+func TestComposeBccHidden(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.st.AddUser("secret@doe.test", userPW)
+	must(t, err)
+	c := e.client()
+	c.login("mail", testDom, domPW)
+	resp, _ := c.post("/mail/compose", url.Values{"from": {"news@doe.test"}, "to": {testUser}, "bcc": {"secret@doe.test"}, "subject": {"hidden"}})
+	wantStatus(t, "send with bcc", resp, http.StatusSeeOther)
+	for _, who := range []string{testUser, "secret@doe.test"} {
+		box := e.mailbox(who, "INBOX")
+		if len(box) != 1 {
+			t.Fatalf("%s got %d messages", who, len(box))
+		}
+		if strings.Contains(strings.ToLower(box[0]), "bcc") || strings.Contains(box[0], "secret@") {
+			t.Fatalf("%s can see the Bcc: %q", who, box[0])
+		}
 	}
 }

@@ -15,6 +15,7 @@ var adminRoutes = []struct{ method, path string }{
 	{"GET", "/admin/domains/doe.test/users"}, {"POST", "/admin/domains/doe.test/users"},
 	{"POST", "/admin/domains/doe.test/users/remove"}, {"POST", "/admin/domains/doe.test/users/password"},
 	{"POST", "/admin/domains/doe.test/users/quota"}, {"POST", "/admin/domains/doe.test/users/forward"},
+	{"POST", "/admin/domains/doe.test/users/vacation"},
 	{"POST", "/admin/domains/doe.test/catchall"}, {"POST", "/admin/domains/doe.test/aliases"},
 	{"POST", "/admin/domains/doe.test/aliases/remove"}, {"GET", "/admin/domains/doe.test/dns"},
 	{"GET", "/admin/queue"}, {"GET", "/admin/queue/0000000000000001"},

@@ -81,3 +81,30 @@ func (s *Server) aliasesOf(domain string) []store.Alias {
 	}
 	return as
 }
+
+// userVacation sets or clears a user's auto-reply text.
+func (s *Server) userVacation(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	addr, ok := s.userParam(c, d)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/users"
+	text := strings.TrimSpace(strings.ReplaceAll(c.PostForm("vacation"), "\r\n", "\n"))
+	if len(text) > 4000 {
+		s.flash(c, "The auto-reply is too long (4,000 characters at most).", true)
+		back(c, to)
+		return
+	}
+	if err := s.st.SetVacation(addr, text); err != nil {
+		s.flash(c, "Could not set the auto-reply: "+errText(err), true)
+	} else if text == "" {
+		s.flash(c, "Auto-reply is off for "+addr+".", false)
+	} else {
+		s.flash(c, "Auto-reply is on for "+addr+".", false)
+	}
+	back(c, to)
+}

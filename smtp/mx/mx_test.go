@@ -31,7 +31,7 @@ type mxEnv struct {
 	key  ed25519.PrivateKey // DKIM key of sender.test, selector "s1"
 }
 
-func newMX(t *testing.T, mod func(*Config)) *mxEnv {
+func newMX(t testing.TB, mod func(*Config)) *mxEnv {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -105,7 +105,7 @@ func (r *Runner) deliver(j *job) {
 				r.log.Info("delivery connection failed", "dest", dest, "host", t.name, "addr", addr, "err", err)
 				continue
 			}
-			remaining = r.sendAll(c, t.name, remaining)
+			remaining = r.sendAll(j, c, t.name, remaining)
 			for len(remaining) == 0 {
 				// The connection is still good: take what else is due here.
 				j.sent += len(items)
@@ -113,7 +113,7 @@ func (r *Runner) deliver(j *job) {
 				if len(items) == 0 {
 					break
 				}
-				remaining = r.sendAll(c, t.name, items)
+				remaining = r.sendAll(j, c, t.name, items)
 			}
 			c.quit()
 		}
@@ -157,7 +157,7 @@ func (r *Runner) connect(t target, addr string) (*client, error) {
 
 // sendAll sends items one after the other on c; it returns the items not
 // finished when the connection failed.
-func (r *Runner) sendAll(c *client, host string, items []item) []item {
+func (r *Runner) sendAll(j *job, c *client, host string, items []item) []item {
 	for i, it := range items {
 		q, err := r.st.GetQueue(it.id)
 		if err != nil {
@@ -190,6 +190,9 @@ func (r *Runner) sendAll(c *client, host string, items []item) []item {
 		for j, rc := range rcpts {
 			out[rc] = classify(res, j)
 		}
+		// Commit the outcome before the next message: the time between
+		// the remote 250 and this commit is the only window in which a
+		// crash makes a duplicate, so it is kept to one fsync.
 		r.apply(it.id, host, out, q)
 		if err != nil {
 			return items[i+1:]

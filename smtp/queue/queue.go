@@ -44,7 +44,7 @@ type Config struct {
 	Hostname string
 	// Workers is how many deliveries run at once (default 8).
 	Workers int
-	// PerDest caps simultaneous connections to one destination (default 2).
+	// PerDest caps simultaneous connections to one destination (default 4).
 	PerDest int
 	// Batch is the most messages sent over one connection (default 50).
 	Batch int
@@ -119,7 +119,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Workers = 8
 	}
 	if cfg.PerDest <= 0 {
-		cfg.PerDest = 2
+		cfg.PerDest = 4
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 50

@@ -24,7 +24,7 @@ type env struct {
 	res *dnsx.Resolver
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -47,7 +47,7 @@ func newEnv(t *testing.T) *env {
 	return &env{st: st, dns: d, res: res}
 }
 
-func (e *env) runner(t *testing.T, port int, mod func(*Config)) *Runner {
+func (e *env) runner(t testing.TB, port int, mod func(*Config)) *Runner {
 	t.Helper()
 	cfg := Config{Store: e.st, Resolver: e.res, Hostname: "a-mx.a.test", Port: port,
 		Schedule: []time.Duration{30 * time.Millisecond}, MaxAge: time.Hour, Timeout: 5 * time.Second,
@@ -76,7 +76,7 @@ func msg(from, to, subject string) []byte {
 
 // waitQueueEmpty waits until the queue has no entry left, watching the
 // store; it fails the test after the deadline.
-func waitQueueEmpty(t *testing.T, st *store.Store, d time.Duration) {
+func waitQueueEmpty(t testing.TB, st *store.Store, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestGroupCommit: concurrent functions commit together; a failing one
+// gets its own error and does not take the others down; a panic is an
+// error, not a crash of the committer.
+func TestGroupCommit(t *testing.T) {
+	st := authTestStore(t)
+	g := st.commits
+	bad := errors.New("bad call")
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.do(func(tx *bolt.Tx) error {
+				if i == 7 {
+					return bad
+				}
+				return tx.Bucket(bucketMeta).Put([]byte(fmt.Sprintf("gc-%d", i)), []byte("x"))
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 7) != errors.Is(err, bad) || i != 7 && err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	st.db.View(func(tx *bolt.Tx) error {
+		for i := range errs {
+			if got := tx.Bucket(bucketMeta).Get([]byte(fmt.Sprintf("gc-%d", i))); (got != nil) == (i == 7) {
+				t.Errorf("key %d stored=%v", i, got != nil)
+			}
+		}
+		return nil
+	})
+	func() {
+		defer func() { recover() }() // the solo re-run panics in the caller, like bbolt's Batch
+		g.do(func(tx *bolt.Tx) error { panic("boom") })
+	}()
+	if err := g.do(func(tx *bolt.Tx) error { return nil }); err != nil {
+		t.Fatalf("committer broken after a panic: %v", err)
+	}
+}
