@@ -1,7 +1,47 @@
 package main
 
-import "context"
+import (
+	"context"
+	"net"
 
-// startIMAP starts this service and registers its shutdown with srv.onStop.
-// (Not built yet.)
-func (srv *server) startIMAP(ctx context.Context) error { return nil }
+	"github.com/authsmtp/authsmtp/imap"
+)
+
+// startIMAP starts --imap (STARTTLS) and --imaps (implicit TLS); an empty
+// address is off. Both offer only the "imap" ALPN id, so a browser
+// offering http/1.1 fails the handshake (ALPACA).
+func (srv *server) startIMAP(ctx context.Context) error {
+	cfg := srv.cfg
+	if cfg.IMAP == "" && cfg.IMAPS == "" {
+		return nil
+	}
+	is := imap.New(imap.Config{
+		Store:         srv.st,
+		TLS:           srv.tls.TLSConfig("imap"),
+		MaxSize:       cfg.MaxSize,
+		MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Logger:        srv.log,
+	})
+	srv.onStop("imap", func(context.Context) error { return is.Close() })
+	for _, l := range []struct {
+		name, addr string
+		serve      func(ln net.Listener) error
+	}{
+		{"imap", cfg.IMAP, is.Serve},
+		{"imaps", cfg.IMAPS, is.ServeTLS},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := srv.listen(l.name, l.addr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := l.serve(ln); err != nil {
+				srv.log.Error("imap listener stopped", "service", l.name, "err", err)
+			}
+		}()
+	}
+	return nil
+}

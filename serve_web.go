@@ -96,6 +96,7 @@ func (srv *server) webConfig() webui.Config {
 		Capture:  srv.cfg.Capture,
 		Certs:    srv.webCerts,
 		DNS:      srv.webDNS,
+		Metrics:  srv.metrics,
 	}
 	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.

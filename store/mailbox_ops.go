@@ -313,3 +313,27 @@ func sortedUIDs(uids []uint32) []uint32 {
 	}
 	return out[:n]
 }
+
+// EnsureDefaultMailboxes creates any of DefaultMailboxes a user lacks
+// (the IMAP login calls it, so users created before a default was added
+// get it too).
+func (s *Store) EnsureDefaultMailboxes(address string) error {
+	addr, err := NormalizeAddress(address)
+	if err != nil {
+		return err
+	}
+	missing := false
+	s.db.View(func(tx *bolt.Tx) error {
+		ub := tx.Bucket(bucketMailboxes).Bucket([]byte(addr))
+		for _, d := range DefaultMailboxes {
+			if ub == nil || ub.Get([]byte(d.Name)) == nil {
+				missing = true
+			}
+		}
+		return nil
+	})
+	if !missing {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return ensureDefaultMailboxes(tx, addr) })
+}

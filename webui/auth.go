@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 type loginData struct {
@@ -59,6 +60,7 @@ func (s *Server) loginPost(area string) gin.HandlerFunc {
 			return
 		}
 		p, err := s.st.Login(c.Request.Context(), "web", clientIP(c.Request), login, pw)
+		s.cfg.Metrics.Auth(metrics.ProtoWeb, err == nil)
 		switch {
 		case errors.Is(err, store.ErrThrottled):
 			s.showLogin(c, area, http.StatusTooManyRequests, login, "Too many failed sign-ins. Wait a while and try again.")

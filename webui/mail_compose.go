@@ -10,6 +10,7 @@ import (
 	"net/http"
 	netmail "net/mail"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // maxComposeRcpts bounds To+Cc+Bcc of one webmail message.
@@ -30,6 +32,7 @@ type composeData struct {
 	Domain                           string // a domain login's domain
 	WebmailOff                       bool
 	InReplyTo, References            string
+	ReplyFolder, ReplyUID            string // the message answered, flagged \Answered once sent
 	Sent                             bool
 }
 
@@ -64,6 +67,19 @@ func (s *Server) composePage(c *gin.Context) {
 
 // composeErr shows the form again with what was typed and why it failed.
 func (s *Server) composeErr(c *gin.Context, status int, d composeData, msg string) {
+	reason := metrics.ReasonSyntax
+	switch status {
+	case http.StatusForbidden:
+		reason = metrics.ReasonSendAs
+		if d.WebmailOff {
+			reason = metrics.ReasonPolicy
+		}
+	case http.StatusRequestEntityTooLarge:
+		reason = metrics.ReasonSize
+	case http.StatusServiceUnavailable:
+		reason = metrics.ReasonOther
+	}
+	s.cfg.Metrics.Refused(metrics.ProtoWeb, reason)
 	s.render(c, status, "mail_compose", page{Title: "Compose", Area: "mail", Nav: "compose", Flash: msg, FlashErr: true, Data: d})
 }
 
@@ -91,6 +107,7 @@ func (s *Server) composePost(c *gin.Context) {
 	d.To, d.Cc, d.Bcc = c.PostForm("to"), c.PostForm("cc"), c.PostForm("bcc")
 	d.Subject, d.Body = c.PostForm("subject"), c.PostForm("body")
 	d.InReplyTo, d.References = c.PostForm("in_reply_to"), c.PostForm("references")
+	d.ReplyFolder, d.ReplyUID = c.PostForm("reply_folder"), c.PostForm("reply_uid")
 
 	// Header fields may never carry a line break: "\r\nBcc: x" must not
 	// become a header of its own. Refuse rather than repair.
@@ -162,9 +179,13 @@ func (s *Server) composePost(c *gin.Context) {
 		s.composeErr(c, http.StatusBadRequest, d, text)
 		return
 	}
+	s.cfg.Metrics.Accepted(metrics.ProtoWeb)
 	if p.Kind == store.KindUser {
 		if _, err := s.st.Append(p.Address, "Sent", msg, []string{`\Seen`}, time.Now()); err != nil {
 			s.log.Warn("web: saving to Sent", "login", p.Login(), "err", err)
+		}
+		if uid, err := strconv.ParseUint(d.ReplyUID, 10, 32); err == nil && uid > 0 {
+			s.st.SetFlags(p.Address, d.ReplyFolder, []uint32{uint32(uid)}, store.FlagsAdd, []string{`\Answered`})
 		}
 	}
 	qid := ""

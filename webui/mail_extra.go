@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // prefillReply fills the compose form for ?mode=reply|all|forward of
@@ -59,6 +60,7 @@ func (s *Server) prefillReply(c *gin.Context, sess *store.Session, d *composeDat
 			}
 			d.Cc = strings.Join(cc, ", ")
 		}
+		d.ReplyFolder, d.ReplyUID = c.Query("folder"), c.Query("uid")
 		d.InReplyTo = p.MessageID
 		d.References = strings.TrimSpace(p.References + " <" + p.MessageID + ">")
 		if p.MessageID == "" {
@@ -93,6 +95,7 @@ func (s *Server) mailEvents(c *gin.Context) {
 	sess := sessionOf(c)
 	ch, cancel := s.st.Events.Subscribe(sess.Address)
 	defer cancel()
+	defer s.cfg.Metrics.Session(metrics.ProtoWeb)()
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

@@ -243,6 +243,16 @@ func TestReplyPrefill(t *testing.T) {
 			t.Errorf("reply-all form lacks %q", want)
 		}
 	}
+	resp, _ := c.post("/mail/compose", url.Values{"to": {"ann@remote.example"}, "subject": {"Re: plans"}, "body": {"yes"},
+		"in_reply_to": {"abc@remote.example"}, "references": {"<abc@remote.example>"}, "reply_folder": {"INBOX"}, "reply_uid": {"1"}})
+	wantStatus(t, "send reply", resp, http.StatusSeeOther)
+	if m, _, _ := e.st.GetMessage(testUser, "INBOX", 1); !m.HasFlag(`\Answered`) {
+		t.Error("the answered message is not flagged \\Answered")
+	}
+	sent := e.mailbox(testUser, "Sent")
+	if len(sent) != 1 || !strings.Contains(sent[0], "In-Reply-To: <abc@remote.example>") {
+		t.Errorf("reply headers: %q", sent)
+	}
 	_, body = c.get("/mail/compose?mode=forward&folder=INBOX&uid=1")
 	if !strings.Contains(body, `value="Fwd: plans"`) || !strings.Contains(body, "Forwarded message") {
 		t.Error("forward form wrong")

@@ -33,6 +33,7 @@ import (
 
 	assets "github.com/authsmtp/authsmtp/embed"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Submitter is the one submission pipeline SMTP also uses (send rule,
@@ -80,6 +81,8 @@ type Config struct {
 	// Autoconfig, when set, answers mail client autoconfiguration
 	// (/.well-known/autoconfig/, /autodiscover/, /mail/config-v1.1.xml).
 	Autoconfig http.Handler
+	// Metrics counts web logins and webmail sends (nil: off).
+	Metrics *metrics.Metrics
 	// Insecure drops the Secure attribute and __Host- prefix of cookies. Only
 	// for handler tests over plain HTTP; never set by main.
 	Insecure bool

@@ -21,11 +21,16 @@ type Resolver struct {
 	*net.Resolver
 	// Timeout bounds each lookup made through the helpers below.
 	Timeout time.Duration
+	// CacheTTL is how long TXT, MX and address answers are reused (see
+	// cache.go); 0 turns the cache off.
+	CacheTTL time.Duration
+
+	cache answerCache
 }
 
 // New returns a resolver for server "host:port"; "" uses the system's.
 func New(server string) (*Resolver, error) {
-	r := &Resolver{Resolver: &net.Resolver{}, Timeout: 20 * time.Second}
+	r := &Resolver{Resolver: &net.Resolver{}, Timeout: 20 * time.Second, CacheTTL: time.Minute}
 	if server == "" {
 		return r, nil
 	}

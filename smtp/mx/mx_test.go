@@ -57,6 +57,7 @@ func newMX(t testing.TB, mod func(*Config)) *mxEnv {
 	}
 	res, _ := dnsx.New(d.Addr)
 	res.Timeout = 5 * time.Second
+	res.CacheTTL = 0 // tests change records between messages
 	serverTLS, _ := mailtest.SelfSigned(t, "mx.a.test")
 	cfg := Config{Hostname: "mx.a.test", Resolver: res, UnknownDelay: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -1,0 +1,308 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+)
+
+// meta is the parse of a body cached beside it in the store (see
+// store.AppendMeta), so FETCH ENVELOPE and BODYSTRUCTURE and SEARCH never
+// parse a body twice.
+type meta struct {
+	Envelope  *goimap.Envelope
+	Structure goimap.BodyStructure
+	// HeaderLen is where the body text starts (after the blank line).
+	HeaderLen int
+	// Plain is true when no part uses base64 or quoted-printable, so a
+	// raw scan of the bytes finds every word a decoded scan would.
+	Plain bool
+}
+
+// maxMultipartMarkers bounds how much MIME nesting we parse: a message
+// with more multipart headers is shown as one opaque part (the parser is
+// recursive and a Go stack overflow cannot be recovered).
+const maxMultipartMarkers = 200
+
+// parseMeta parses a raw message once.
+func parseMeta(body []byte) *meta {
+	m := &meta{Plain: true}
+	br := bufio.NewReader(bytes.NewReader(body))
+	hdr, err := textproto.ReadHeader(br)
+	if err != nil {
+		hdr = textproto.Header{}
+	}
+	m.HeaderLen = headerLen(body)
+	m.Envelope = imapserver.ExtractEnvelope(hdr)
+	if m.Envelope == nil {
+		m.Envelope = &goimap.Envelope{}
+	}
+	if countFold(body, []byte("multipart/"), maxMultipartMarkers+1) > maxMultipartMarkers {
+		m.Structure = &goimap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream", Encoding: "7bit", Size: uint32(len(body) - m.HeaderLen)}
+		m.Plain = false
+		return m
+	}
+	m.Structure = imapserver.ExtractBodyStructure(bytes.NewReader(body))
+	m.Structure.Walk(func(path []int, part goimap.BodyStructure) bool {
+		if sp, ok := part.(*goimap.BodyStructureSinglePart); ok {
+			switch strings.ToLower(sp.Encoding) {
+			case "base64", "quoted-printable":
+				m.Plain = false
+			}
+		}
+		return true
+	})
+	return m
+}
+
+// headerLen returns the offset of the first byte after the header's
+// terminating empty line (len(body) when there is none).
+func headerLen(body []byte) int {
+	if bytes.HasPrefix(body, []byte("\r\n")) {
+		return 2
+	}
+	if i := bytes.Index(body, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	if i := bytes.Index(body, []byte("\n\n")); i >= 0 {
+		return i + 2
+	}
+	return len(body)
+}
+
+// Encoding: version 1 | uvarint header length | plain byte | envelope |
+// uvarint n | n bytes of body structure JSON. The envelope is binary
+// because FETCH of every envelope in a large mailbox is the hot path.
+const metaV1 = 1
+
+func encodeMeta(m *meta) []byte {
+	b := []byte{metaV1}
+	b = binary.AppendUvarint(b, uint64(m.HeaderLen))
+	if m.Plain {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendEnvelope(b, m.Envelope)
+	bs, _ := json.Marshal(toBSNode(m.Structure))
+	b = binary.AppendUvarint(b, uint64(len(bs)))
+	return append(b, bs...)
+}
+
+var errBadMeta = errors.New("corrupt cached message parse")
+
+// metaReader decodes an encoded meta lazily: the envelope alone for FETCH
+// ENVELOPE, the structure only when asked.
+type metaReader struct{ p []byte }
+
+func (r *metaReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.p)
+	if n <= 0 {
+		r.p = nil
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *metaReader) str() string {
+	n := r.uvarint()
+	if uint64(len(r.p)) < n {
+		r.p = nil
+		return ""
+	}
+	s := string(r.p[:n])
+	r.p = r.p[n:]
+	return s
+}
+
+// decodeMeta decodes all of an encoded meta; structure is skipped when
+// withStructure is false.
+func decodeMeta(b []byte, withStructure bool) (*meta, error) {
+	if len(b) < 3 || b[0] != metaV1 {
+		return nil, errBadMeta
+	}
+	r := &metaReader{p: b[1:]}
+	m := &meta{HeaderLen: int(r.uvarint())}
+	if len(r.p) < 1 {
+		return nil, errBadMeta
+	}
+	m.Plain = r.p[0] == 1
+	r.p = r.p[1:]
+	m.Envelope = readEnvelope(r)
+	if r.p == nil {
+		return nil, errBadMeta
+	}
+	if withStructure {
+		n := r.uvarint()
+		if uint64(len(r.p)) < n {
+			return nil, errBadMeta
+		}
+		var node bsNode
+		if err := json.Unmarshal(r.p[:n], &node); err != nil {
+			return nil, errBadMeta
+		}
+		m.Structure = node.structure()
+	}
+	return m, nil
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendEnvelope(b []byte, e *goimap.Envelope) []byte {
+	if e.Date.IsZero() {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, e.Date.Unix())
+		_, off := e.Date.Zone()
+		b = binary.AppendVarint(b, int64(off))
+	}
+	b = appendStr(b, e.Subject)
+	for _, l := range [][]goimap.Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, a := range l {
+			b = appendStr(appendStr(appendStr(b, a.Name), a.Mailbox), a.Host)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.InReplyTo)))
+	for _, s := range e.InReplyTo {
+		b = appendStr(b, s)
+	}
+	return appendStr(b, e.MessageID)
+}
+
+func readEnvelope(r *metaReader) *goimap.Envelope {
+	e := &goimap.Envelope{}
+	if len(r.p) < 1 {
+		r.p = nil
+		return e
+	}
+	hasDate := r.p[0] == 1
+	r.p = r.p[1:]
+	if hasDate {
+		sec, n := binary.Varint(r.p)
+		if n <= 0 {
+			r.p = nil
+			return e
+		}
+		r.p = r.p[n:]
+		off, n := binary.Varint(r.p)
+		if n <= 0 {
+			r.p = nil
+			return e
+		}
+		r.p = r.p[n:]
+		e.Date = time.Unix(sec, 0).In(time.FixedZone("", int(off)))
+	}
+	e.Subject = r.str()
+	for _, l := range []*[]goimap.Address{&e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc} {
+		n := r.uvarint()
+		if n > uint64(len(r.p)) {
+			r.p = nil
+			return e
+		}
+		if n > 0 {
+			*l = make([]goimap.Address, n)
+			for i := range *l {
+				(*l)[i] = goimap.Address{Name: r.str(), Mailbox: r.str(), Host: r.str()}
+			}
+		}
+	}
+	n := r.uvarint()
+	if n > uint64(len(r.p)) {
+		r.p = nil
+		return e
+	}
+	for i := uint64(0); i < n; i++ {
+		e.InReplyTo = append(e.InReplyTo, r.str())
+	}
+	e.MessageID = r.str()
+	return e
+}
+
+// bsNode is a body structure in a form encoding/json can round-trip.
+type bsNode struct {
+	Single   *goimap.BodyStructureSinglePart `json:"s,omitempty"`
+	RFC822   *rfc822Node                     `json:"r,omitempty"`
+	Subtype  string                          `json:"m,omitempty"`
+	Children []bsNode                        `json:"c,omitempty"`
+	MultiExt *goimap.BodyStructureMultiPartExt
+}
+
+type rfc822Node struct {
+	Envelope *goimap.Envelope
+	Body     *bsNode
+	NumLines int64
+}
+
+func toBSNode(bs goimap.BodyStructure) bsNode {
+	switch x := bs.(type) {
+	case *goimap.BodyStructureSinglePart:
+		c := *x
+		var n bsNode
+		if c.MessageRFC822 != nil {
+			inner := toBSNode(c.MessageRFC822.BodyStructure)
+			n.RFC822 = &rfc822Node{Envelope: c.MessageRFC822.Envelope, Body: &inner, NumLines: c.MessageRFC822.NumLines}
+			c.MessageRFC822 = nil
+		}
+		n.Single = &c
+		return n
+	case *goimap.BodyStructureMultiPart:
+		n := bsNode{Subtype: x.Subtype, MultiExt: x.Extended}
+		for _, ch := range x.Children {
+			n.Children = append(n.Children, toBSNode(ch))
+		}
+		return n
+	}
+	return bsNode{Single: &goimap.BodyStructureSinglePart{Type: "text", Subtype: "plain", Encoding: "7bit"}}
+}
+
+func (n *bsNode) structure() goimap.BodyStructure {
+	if n.Single != nil {
+		sp := *n.Single
+		if n.RFC822 != nil {
+			var inner goimap.BodyStructure = &goimap.BodyStructureSinglePart{Type: "text", Subtype: "plain"}
+			if n.RFC822.Body != nil {
+				inner = n.RFC822.Body.structure()
+			}
+			env := n.RFC822.Envelope
+			if env == nil {
+				env = &goimap.Envelope{}
+			}
+			sp.MessageRFC822 = &goimap.BodyStructureMessageRFC822{Envelope: env, BodyStructure: inner, NumLines: n.RFC822.NumLines}
+		}
+		return &sp
+	}
+	mp := &goimap.BodyStructureMultiPart{Subtype: n.Subtype, Extended: n.MultiExt}
+	for i := range n.Children {
+		mp.Children = append(mp.Children, n.Children[i].structure())
+	}
+	return mp
+}
+
+// countFold counts ASCII case-insensitive occurrences of lower-case needle
+// in b, stopping at limit.
+func countFold(b, needle []byte, limit int) int {
+	n := 0
+	for len(b) > 0 && n < limit {
+		i := indexFold(b, needle)
+		if i < 0 {
+			break
+		}
+		n++
+		b = b[i+len(needle):]
+	}
+	return n
+}

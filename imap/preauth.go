@@ -1,0 +1,513 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// The not-authenticated state is handled here, not by go-imap: its
+// decoder, refusing a literal before login, goes on to read the next line
+// instead of answering, and lets pipelined bytes reach the TLS handshake.
+// This small, strict parser allows only CAPABILITY, NOOP, ID, LOGOUT,
+// STARTTLS, LOGIN and AUTHENTICATE PLAIN; literals before login are
+// limited to maxPreauthLiteral bytes (a larger one is answered BAD, with
+// no "+"). After a login the connection is handed to go-imap, which
+// starts it as PREAUTH (its greeting is swallowed: the client already
+// had ours).
+const (
+	maxPreauthLine    = 8 << 10
+	maxPreauthLiteral = 1 << 10
+	maxPreauthErrors  = 5
+	preauthCmdTimeout = 30 * time.Second
+	preauthTimeout    = 3 * time.Minute
+)
+
+var errTooLong = errors.New("command line too long")
+
+// preauth is one connection before login.
+type preauth struct {
+	srv      *Server
+	conn     net.Conn
+	br       *bufio.Reader
+	ip       string
+	isTLS    bool
+	canStart bool // a STARTTLS listener, before STARTTLS
+	errors   int
+}
+
+// servePreauth runs the not-authenticated state of one connection.
+func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
+	p := &preauth{srv: s, conn: c, ip: remoteIP(c), isTLS: implicitTLS, canStart: !implicitTLS}
+	handed := false
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("imap: panic before login", "ip", p.ip, "panic", v, "stack", string(debug.Stack()))
+		}
+		if !handed {
+			p.conn.Close()
+			if s.onSessionClose != nil {
+				s.onSessionClose("")
+			}
+		}
+		s.untrack(c)
+	}()
+	deadline := time.Now().Add(preauthTimeout)
+	if implicitTLS {
+		tc := tls.Server(c, s.cfg.TLS)
+		tc.SetDeadline(time.Now().Add(preauthCmdTimeout))
+		if err := tc.Handshake(); err != nil {
+			s.log.Debug("imap: TLS handshake failed", "ip", p.ip, "err", err)
+			return
+		}
+		p.conn = tc
+	}
+	p.br = bufio.NewReaderSize(p.conn, 4096)
+	p.reply("* OK [CAPABILITY %s] authsmtp IMAP ready", p.caps())
+	for {
+		p.conn.SetDeadline(minTime(time.Now().Add(preauthCmdTimeout), deadline))
+		user, done := p.command()
+		if user != "" {
+			p.conn.SetDeadline(time.Time{})
+			handed = s.handOff(&handoffConn{Conn: p.conn, r: p.br, user: user, ip: p.ip})
+			return
+		}
+		if done {
+			return
+		}
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (p *preauth) caps() string {
+	c := "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL- ID"
+	if p.canStart && !p.isTLS {
+		c += " STARTTLS"
+	}
+	if p.isTLS {
+		c += " AUTH=PLAIN"
+	} else {
+		c += " LOGINDISABLED"
+	}
+	return c
+}
+
+func (p *preauth) reply(format string, args ...any) {
+	p.conn.Write([]byte(fmt.Sprintf(format, args...) + "\r\n"))
+}
+
+// command reads and answers one command. It returns the user on a
+// successful login, or done when the connection should end.
+func (p *preauth) command() (user string, done bool) {
+	tag, name, args, err := p.read()
+	if tag == "" && err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, errTooLong) {
+			p.srv.log.Debug("imap: reading command before login", "ip", p.ip, "err", err)
+		}
+		if errors.Is(err, errTooLong) {
+			p.reply("* BYE command line too long")
+		}
+		return "", true
+	}
+	bad := func(text string) (string, bool) {
+		p.reply("%s BAD %s", tag, text)
+		p.errors++
+		if p.errors >= maxPreauthErrors {
+			p.reply("* BYE too many bad commands")
+			return "", true
+		}
+		return "", false
+	}
+	if err != nil {
+		var lit literalError
+		if errors.As(err, &lit) {
+			if lit.nonSync {
+				// The client sends the data anyway: we cannot find the
+				// next command, so the connection ends.
+				p.reply("%s BAD literal too large before login", tag)
+				return "", true
+			}
+			return bad("literal too large before login (limit " + strconv.Itoa(maxPreauthLiteral) + " bytes)")
+		}
+		if errors.Is(err, errTooLong) {
+			p.reply("* BYE command line too long")
+			return "", true
+		}
+		return bad("syntax error: " + err.Error())
+	}
+	switch name {
+	case "CAPABILITY":
+		p.reply("* CAPABILITY %s", p.caps())
+		p.reply("%s OK CAPABILITY completed", tag)
+	case "NOOP":
+		p.reply("%s OK NOOP completed", tag)
+	case "ID":
+		p.reply(`* ID ("name" "authsmtp")`)
+		p.reply("%s OK ID completed", tag)
+	case "LOGOUT":
+		p.reply("* BYE logging out")
+		p.reply("%s OK LOGOUT completed", tag)
+		return "", true
+	case "STARTTLS":
+		if !p.canStart || p.isTLS || p.srv.cfg.TLS == nil {
+			return bad("STARTTLS not available")
+		}
+		p.reply("%s OK Begin TLS negotiation now", tag)
+		// Whatever the client sent after STARTTLS in plaintext is dropped
+		// unread: it must never run as a command.
+		p.br.Discard(p.br.Buffered())
+		tc := tls.Server(p.conn, p.srv.cfg.TLS)
+		if err := tc.Handshake(); err != nil {
+			p.srv.log.Debug("imap: STARTTLS handshake failed", "ip", p.ip, "err", err)
+			return "", true
+		}
+		p.conn, p.isTLS, p.canStart = tc, true, false
+		p.br = bufio.NewReaderSize(tc, 4096)
+	case "LOGIN":
+		if len(args) != 2 {
+			return bad("LOGIN takes a user name and a password")
+		}
+		return p.login(tag, args[0], args[1])
+	case "AUTHENTICATE":
+		if len(args) < 1 || len(args) > 2 {
+			return bad("AUTHENTICATE takes a mechanism and an optional initial response")
+		}
+		return p.authenticate(tag, args)
+	case "STATUS", "SELECT", "EXAMINE", "LIST", "LSUB", "CREATE", "DELETE", "RENAME", "APPEND", "SUBSCRIBE",
+		"UNSUBSCRIBE", "NAMESPACE", "ENABLE", "IDLE", "FETCH", "STORE", "SEARCH", "COPY", "MOVE", "UID",
+		"EXPUNGE", "CLOSE", "UNSELECT", "CHECK", "GETQUOTAROOT", "GETQUOTA":
+		return bad(name + " is not allowed before login")
+	default:
+		return bad("unknown command")
+	}
+	return "", false
+}
+
+func (p *preauth) login(tag, login, password string) (string, bool) {
+	if !p.isTLS {
+		p.reply("%s NO [PRIVACYREQUIRED] TLS is required to log in: use STARTTLS or the IMAPS port", tag)
+		return "", false
+	}
+	user, err := p.srv.checkLogin(p.ip, login, password)
+	if err != nil {
+		p.reply("%s NO %s", tag, err.Error())
+		return "", false
+	}
+	p.reply("%s OK Logged in", tag)
+	return user, false
+}
+
+// authenticate runs AUTHENTICATE PLAIN (RFC 4616), with or without an
+// initial response (SASL-IR).
+func (p *preauth) authenticate(tag string, args []string) (string, bool) {
+	if !strings.EqualFold(args[0], "PLAIN") {
+		p.reply("%s NO unsupported mechanism: use PLAIN", tag)
+		return "", false
+	}
+	if !p.isTLS {
+		p.reply("%s NO [PRIVACYREQUIRED] TLS is required to log in: use STARTTLS or the IMAPS port", tag)
+		return "", false
+	}
+	resp := ""
+	if len(args) == 2 {
+		resp = args[1]
+		if resp == "=" {
+			resp = ""
+		}
+	} else {
+		p.reply("+ ")
+		line, err := p.line()
+		if err != nil {
+			return "", true
+		}
+		if line == "*" {
+			p.reply("%s BAD AUTHENTICATE cancelled", tag)
+			return "", false
+		}
+		resp = line
+	}
+	raw, err := base64.StdEncoding.DecodeString(resp)
+	if err != nil {
+		p.reply("%s BAD invalid base64", tag)
+		return "", false
+	}
+	parts := bytes.Split(raw, []byte{0})
+	if len(parts) != 3 || len(parts[1]) == 0 {
+		p.reply("%s BAD malformed PLAIN response", tag)
+		return "", false
+	}
+	authz, authc, pw := string(parts[0]), string(parts[1]), string(parts[2])
+	if authz != "" && authz != authc {
+		// The identity is always the one that authenticated.
+		p.reply("%s NO [AUTHORIZATIONFAILED] logging in as another user is not supported", tag)
+		return "", false
+	}
+	return p.login(tag, authc, pw)
+}
+
+// line reads one CRLF- or LF-terminated line of at most maxPreauthLine.
+func (p *preauth) line() (string, error) {
+	var b []byte
+	for {
+		chunk, isPrefix, err := p.br.ReadLine()
+		if err != nil {
+			return "", err
+		}
+		b = append(b, chunk...)
+		if len(b) > maxPreauthLine {
+			return "", errTooLong
+		}
+		if !isPrefix {
+			return string(b), nil
+		}
+	}
+}
+
+type literalError struct {
+	size    int64
+	nonSync bool
+}
+
+func (e literalError) Error() string { return "literal too large" }
+
+// read parses one command: tag, upper-case name, and arguments (atoms,
+// quoted strings and small literals).
+func (p *preauth) read() (tag, name string, args []string, err error) {
+	line, err := p.line()
+	if err != nil {
+		return "", "", nil, err
+	}
+	var toks []string
+	for {
+		rest, lit, nonSync, perr := tokenize(line, &toks)
+		if perr != nil {
+			return firstTok(toks, line), "", nil, perr
+		}
+		if lit < 0 {
+			break
+		}
+		if lit > maxPreauthLiteral {
+			return firstTok(toks, line), "", nil, literalError{lit, nonSync}
+		}
+		_ = rest
+		if !nonSync {
+			p.reply("+ Ready for literal data")
+		}
+		buf := make([]byte, lit)
+		if _, err := io.ReadFull(p.br, buf); err != nil {
+			return "", "", nil, err
+		}
+		toks = append(toks, string(buf))
+		if line, err = p.line(); err != nil {
+			return "", "", nil, err
+		}
+		line = strings.TrimPrefix(line, " ")
+		if line == "" {
+			break
+		}
+	}
+	if len(toks) < 2 {
+		return firstTok(toks, line), "", nil, errors.New("expected a tag and a command")
+	}
+	if !isTag(toks[0]) {
+		return "", "", nil, errors.New("invalid tag")
+	}
+	return toks[0], strings.ToUpper(toks[1]), toks[2:], nil
+}
+
+func firstTok(toks []string, line string) string {
+	if len(toks) > 0 && isTag(toks[0]) {
+		return toks[0]
+	}
+	if i := strings.IndexByte(line, ' '); i > 0 && isTag(line[:i]) {
+		return line[:i]
+	}
+	return "*"
+}
+
+func isTag(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`(){%*"\+`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenize splits a line into tokens appended to toks. If the line ends
+// with a literal announcement {n} or {n+}, it returns n (else -1).
+func tokenize(line string, toks *[]string) (rest string, lit int64, nonSync bool, err error) {
+	for {
+		line = strings.TrimLeft(line, " ")
+		if line == "" {
+			return "", -1, false, nil
+		}
+		switch line[0] {
+		case '"':
+			var sb strings.Builder
+			i := 1
+			for ; i < len(line); i++ {
+				c := line[i]
+				if c == '\\' && i+1 < len(line) {
+					i++
+					sb.WriteByte(line[i])
+					continue
+				}
+				if c == '"' {
+					break
+				}
+				sb.WriteByte(c)
+			}
+			if i >= len(line) {
+				return "", -1, false, errors.New("unterminated quoted string")
+			}
+			*toks = append(*toks, sb.String())
+			line = line[i+1:]
+		case '{':
+			end := strings.IndexByte(line, '}')
+			if end < 0 || end != len(line)-1 {
+				return "", -1, false, errors.New("literal announcement must end the line")
+			}
+			num := line[1:end]
+			if nonSync = strings.HasSuffix(num, "+"); nonSync {
+				num = num[:len(num)-1]
+			}
+			n, perr := strconv.ParseInt(num, 10, 64)
+			if perr != nil || n < 0 {
+				return "", -1, false, errors.New("invalid literal size")
+			}
+			return "", n, nonSync, nil
+		default:
+			i := strings.IndexByte(line, ' ')
+			if i < 0 {
+				i = len(line)
+			}
+			*toks = append(*toks, line[:i])
+			line = line[i:]
+		}
+	}
+}
+
+// checkLogin is the one login check of IMAP: the shared throttle and
+// password check, then only user logins (a domain login has no mailbox).
+func (s *Server) checkLogin(ip, login, password string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	p, err := s.cfg.Store.Login(ctx, "imap", ip, login, password)
+	switch {
+	case errors.Is(err, store.ErrThrottled):
+		return "", errors.New("[UNAVAILABLE] " + err.Error())
+	case err != nil:
+		return "", errors.New("[AUTHENTICATIONFAILED] invalid login or password")
+	case p.Kind == store.KindDomain:
+		return "", errors.New("[AUTHENTICATIONFAILED] " + store.ErrNoMailbox.Error())
+	case p.Kind != store.KindUser:
+		return "", errors.New("[AUTHENTICATIONFAILED] this login has no mailbox: log in with an email address")
+	}
+	if err := s.cfg.Store.EnsureDefaultMailboxes(p.Address); err != nil {
+		s.log.Error("imap: creating default mailboxes", "user", p.Address, "err", err)
+		return "", errors.New("[SERVERBUG] internal error, see the server log")
+	}
+	return p.Address, nil
+}
+
+// handoffConn is a logged-in connection given to go-imap: reads continue
+// from our buffered reader, and go-imap's PREAUTH greeting is swallowed.
+type handoffConn struct {
+	net.Conn
+	r    io.Reader
+	user string
+	ip   string
+
+	mu          sync.Mutex
+	greetingOut bool
+}
+
+func (c *handoffConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (c *handoffConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	if !c.greetingOut {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.mu.Unlock()
+			return len(b), nil
+		}
+		c.greetingOut = true
+		c.mu.Unlock()
+		if _, err := c.Conn.Write(b[i+1:]); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// handoffListener feeds logged-in connections to go-imap's Serve.
+type handoffListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+	// started is closed at the first Accept: go-imap's Serve is running,
+	// so its Close may run (Close racing Serve's start is a data race in
+	// go-imap).
+	started     chan struct{}
+	startedOnce sync.Once
+}
+
+func newHandoffListener() *handoffListener {
+	return &handoffListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: &net.TCPAddr{}, started: make(chan struct{})}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	l.startedOnce.Do(func() { close(l.started) })
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// handOff gives a logged-in connection to go-imap; false if the server
+// is closing.
+func (s *Server) handOff(c *handoffConn) bool {
+	select {
+	case s.handoff.ch <- c:
+		return true
+	case <-s.handoff.done:
+		return false
+	}
+}
