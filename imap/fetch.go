@@ -19,6 +19,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 	if len(idx) == 0 {
 		return nil
 	}
+	if len(idx) > 1 {
+		defer s.batch()()
+	}
 	uids := sel.uidsOf(idx)
 	withBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	markSeen := false
@@ -203,6 +206,9 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet goimap.NumSet, flags *
 	if flags.Silent {
 		return nil
 	}
+	if len(msgs) > 1 {
+		defer s.batch()()
+	}
 	for _, m := range msgs {
 		i := sel.index(m.UID)
 		if i < 0 {
@@ -308,4 +314,19 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *goimap.UIDSet) erro
 		return s.fail("EXPUNGE", err, false)
 	}
 	return s.expunged(gone, w.WriteExpunge)
+}
+
+// batch gathers the answers of one command into large writes; the
+// returned func ends it (and flushes) before the tagged answer.
+func (s *session) batch() func() {
+	hc, ok := s.conn.NetConn().(*handoffConn)
+	if !ok {
+		return func() {}
+	}
+	hc.batch(true)
+	return func() {
+		if err := hc.batch(false); err != nil {
+			s.log.Debug("imap: writing answers", "err", err)
+		}
+	}
 }

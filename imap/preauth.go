@@ -444,27 +444,64 @@ type handoffConn struct {
 
 	mu          sync.Mutex
 	greetingOut bool
+	// While batching (a FETCH or STORE answering many messages), writes
+	// are gathered and sent in large chunks: go-imap flushes after every
+	// message, which would cost a TLS record and a system call each.
+	batching bool
+	buf      []byte
 }
+
+const batchFlushSize = 64 << 10
 
 func (c *handoffConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 func (c *handoffConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.greetingOut {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			c.mu.Unlock()
 			return len(b), nil
 		}
 		c.greetingOut = true
-		c.mu.Unlock()
 		if _, err := c.Conn.Write(b[i+1:]); err != nil {
 			return 0, err
 		}
 		return len(b), nil
 	}
-	c.mu.Unlock()
+	if c.batching {
+		c.buf = append(c.buf, b...)
+		if len(c.buf) >= batchFlushSize {
+			if err := c.flushLocked(); err != nil {
+				return 0, err
+			}
+		}
+		return len(b), nil
+	}
 	return c.Conn.Write(b)
+}
+
+// batch starts or ends gathering writes; ending flushes.
+func (c *handoffConn) batch(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = on
+	if !on {
+		return c.flushLocked()
+	}
+	return nil
+}
+
+func (c *handoffConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > 4*batchFlushSize {
+		c.buf = nil
+	}
+	return err
 }
 
 // handoffListener feeds logged-in connections to go-imap's Serve.
