@@ -165,3 +165,52 @@ func TestAliasSendAsThroughPipeline(t *testing.T) {
 		t.Error("the grant for alice let bob send as the alias")
 	}
 }
+
+func TestQueueCommands(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AddDomain("a.test")
+	st.AddUser("alice@a.test", "password-123")
+	acc, _ := st.Accept(&store.Incoming{From: "alice@a.test", Subject: "hello", Remote: []string{"x@remote.test", "y@remote.test"}, Body: []byte("Subject: hello\r\n\r\nx\r\n")})
+	st.UpdateQueue(acc.QueueID, func(q *store.QueueEntry) error {
+		q.Attempts = append(q.Attempts, store.Attempt{Time: q.Created, Host: "mx.remote.test", Rcpts: []string{"x@remote.test"}, Reply: "451 4.7.1 greylisted"})
+		q.Tries = 1
+		return nil
+	})
+	cap1, _ := st.Accept(&store.Incoming{From: "alice@a.test", Login: "alice@a.test", Captured: true, Remote: []string{"z@remote.test"}, Body: []byte("Subject: c\r\n\r\nx\r\n")})
+	st.Accept(&store.Incoming{From: "info@a.test", Login: "a.test", Captured: true, Remote: []string{"z@remote.test"}, Body: []byte("Subject: d\r\n\r\nx\r\n")})
+	st.Close()
+
+	out, _, _ := runCLI(t, dir, "", "queue", "list")
+	if !strings.Contains(out, acc.QueueID) || !strings.Contains(out, "x@remote.test (+1)") || !strings.Contains(out, "greylisted") || !strings.Contains(out, "captured for alice@a.test") {
+		t.Errorf("queue list:\n%s", out)
+	}
+	out, _, _ = runCLI(t, dir, "", "queue", "show", acc.QueueID)
+	for _, want := range []string{"from:      alice@a.test", "pending  x@remote.test", "timeline:", "mx.remote.test  x@remote.test  451 4.7.1 greylisted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("queue show lacks %q:\n%s", want, out)
+		}
+	}
+	if out, _, code := runCLI(t, dir, "", "queue", "retry", acc.QueueID); code != 0 || !strings.Contains(out, "1 message(s) due now") {
+		t.Errorf("queue retry: %d %s", code, out)
+	}
+	out, _, _ = runCLI(t, dir, "", "queue", "captured", "Alice@A.test")
+	if !strings.Contains(out, cap1.QueueID) || strings.Contains(out, "info@a.test") {
+		t.Errorf("queue captured LOGIN:\n%s", out)
+	}
+	if out, _, _ := runCLI(t, dir, "", "queue", "captured"); strings.Count(out, "\n") != 3 {
+		t.Errorf("queue captured (all):\n%s", out)
+	}
+	if out, _, _ := runCLI(t, dir, "", "queue", "captured", "a.test", "--clear"); !strings.Contains(out, "removed 1") {
+		t.Errorf("captured --clear for the domain login: %s", out)
+	}
+	if out, _, code := runCLI(t, dir, "", "queue", "delete", acc.QueueID); code != 0 || !strings.Contains(out, "deleted") {
+		t.Errorf("queue delete: %d %s", code, out)
+	}
+	if out, _, _ := runCLI(t, dir, "", "queue", "list"); strings.Contains(out, acc.QueueID) {
+		t.Errorf("deleted entry still listed:\n%s", out)
+	}
+}

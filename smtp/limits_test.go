@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestSizeAdvertised(t *testing.T) {
 // client that stalls in DATA is dropped after the data timeout and
 // nothing is stored.
 func TestTimeouts(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.CmdTimeout = 300 * time.Millisecond; c.DataTimeout = 500 * time.Millisecond })
+	e := newEnv(t, func(c *Config) { c.CmdTimeout = time.Second; c.DataTimeout = 1500 * time.Millisecond })
 	idle := dialRaw(t, e.sub)
 	if got := idle.reply(); !strings.HasPrefix(got, "421") {
 		t.Fatalf("idle client got %q", got)
@@ -105,6 +106,34 @@ func TestTimeouts(t *testing.T) {
 		t.Fatalf("stalled DATA lasted %v", d)
 	}
 	if n := len(e.inbox(t, "jane@doe.com")); n != 0 {
+		t.Fatalf("stored %d", n)
+	}
+}
+
+// TestShutdown: idle sessions are closed at once; a message being
+// received is finished and acknowledged.
+func TestShutdown(t *testing.T) {
+	e := newEnv(t, nil)
+	idle := dialRaw(t, e.sub)
+	idle.cmd("EHLO client.test", "250")
+	r := e.startData(t, "john@doe.com", userPW)
+	r.send("From: john@doe.com\r\nSubject: during shutdown\r\n\r\nfirst half\r\n")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	idle.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, idle.conn); err != nil {
+		t.Fatalf("idle session not closed promptly: %v", err)
+	}
+	r.send("second half\r\n.\r\n")
+	r.expect("250")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.inbox(t, "jane@doe.com")); n != 1 {
 		t.Fatalf("stored %d", n)
 	}
 }

@@ -72,6 +72,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	perIP   map[string]int
+	conns   map[*trackedConn]struct{}
 	servers []*gosmtp.Server
 }
 
@@ -81,7 +82,7 @@ func NewServer(cfg Config, st *store.Store, pipe *Pipeline, tlsConfig *tls.Confi
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, st: st, pipe: pipe, tls: tlsConfig, log: cfg.Logger,
-		ctx: ctx, cancel: cancel, perIP: map[string]int{}}
+		ctx: ctx, cancel: cancel, perIP: map[string]int{}, conns: map[*trackedConn]struct{}{}}
 }
 
 func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
@@ -122,25 +123,54 @@ func (s *Server) serve(g *gosmtp.Server, ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting, lets sessions finish until ctx ends, then
-// closes what is left.
+// Shutdown stops accepting and closes idle sessions at once; a session in
+// a mail transaction may finish it until ctx ends. Then what is left is
+// closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := append([]*gosmtp.Server(nil), s.servers...)
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, g := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if g.Shutdown(ctx) != nil {
-				g.Close()
-			}
-		}()
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, g := range servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if g.Shutdown(ctx) != nil {
+					g.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			s.cancel()
+			return nil
+		case <-tick.C:
+		}
 	}
-	wg.Wait()
-	s.cancel()
-	return nil
+}
+
+// closeIdle closes connections that are not in a mail transaction.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	var idle []*trackedConn
+	for c := range s.conns {
+		if !c.busy.Load() {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
 }
 
 // Close stops everything at once.
@@ -190,7 +220,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
-		return &trackedConn{Conn: c, id: id, ip: ip, srv: s}, nil
+		tc := &trackedConn{Conn: c, id: id, ip: ip, srv: s}
+		s.mu.Lock()
+		s.conns[tc] = struct{}{}
+		s.mu.Unlock()
+		return tc, nil
 	}
 }
 
@@ -202,11 +236,13 @@ type trackedConn struct {
 	ip   string
 	srv  *Server
 	once sync.Once
+	busy atomic.Bool // in a mail transaction: not closed by Shutdown
 }
 
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.srv.mu.Lock()
+		delete(c.srv.conns, c)
 		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
 			delete(c.srv.perIP, c.ip)
 		}

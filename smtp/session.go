@@ -138,6 +138,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	s.from = from
 	s.size = 0
+	s.setBusy(true) // in a transaction: Shutdown lets it finish
 	if opts != nil {
 		s.size = opts.Size
 	}
@@ -228,9 +229,17 @@ func (s *session) trace() Trace {
 
 func (s *session) Reset() {
 	s.from, s.rcpts, s.size = "", nil, 0
+	s.setBusy(false)
+}
+
+func (s *session) setBusy(b bool) {
+	if tc := tracked(s.conn.Conn()); tc != nil {
+		tc.busy.Store(b)
+	}
 }
 
 func (s *session) Logout() error {
+	s.setBusy(false)
 	s.cancel()
 	return nil
 }

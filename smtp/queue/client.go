@@ -49,6 +49,7 @@ type dialOpts struct {
 	host        string // name for SNI and certificate checks
 	implicitTLS bool
 	startTLS    bool        // use STARTTLS when offered
+	requireTLS  bool        // fail unless STARTTLS is offered and works (MTA-STS)
 	tlsConfig   *tls.Config // nil: opportunistic, any certificate
 	timeout     time.Duration
 }
@@ -98,6 +99,10 @@ func dial(ctx context.Context, addr string, o dialOpts) (*client, error) {
 	if err := c.hello(o.helo); err != nil {
 		c.close()
 		return nil, err
+	}
+	if _, ok := c.ext["STARTTLS"]; !ok && o.requireTLS && !c.tls {
+		c.close()
+		return nil, fmt.Errorf("%w: the MTA-STS policy requires TLS and the server offers no STARTTLS", errTLS)
 	}
 	if _, ok := c.ext["STARTTLS"]; ok && o.startTLS && !c.tls {
 		r, err := c.cmd("STARTTLS")

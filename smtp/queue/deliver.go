@@ -31,6 +31,7 @@ type target struct {
 	addrs       []string // ip:port
 	implicitTLS bool
 	relay       bool
+	verify      bool // MTA-STS enforce: verified TLS or nothing
 }
 
 // targets returns where to connect for dest, best first. A permanent
@@ -59,12 +60,17 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 		perm := errors.Is(err, dnsx.ErrNullMX) || errors.Is(err, dnsx.ErrNoMailDomain)
 		return nil, err, perm
 	}
+	policy := r.stsPolicyFor(r.ctx, dest)
+	enforce := policy != nil && policy.mode == "enforce"
 	var out []target
-	for i, h := range hosts {
-		if i == maxHosts {
+	for _, h := range hosts {
+		if len(out) == maxHosts {
 			break
 		}
-		t := target{name: h.Name}
+		if enforce && !policy.matches(h.Name) {
+			continue
+		}
+		t := target{name: h.Name, verify: enforce}
 		for j, a := range h.Addrs {
 			if j == maxAddrsHost {
 				break
@@ -72,6 +78,9 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 			t.addrs = append(t.addrs, net.JoinHostPort(a, strconv.Itoa(r.cfg.Port)))
 		}
 		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the MTA-STS policy of %s allows none of its MX hosts", dest), false
 	}
 	return out, nil, false
 }
@@ -138,8 +147,12 @@ func (r *Runner) connect(t target, addr string) (*client, error) {
 			o.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 	}
+	if t.verify {
+		o.tlsConfig = &tls.Config{ServerName: t.name, RootCAs: r.cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		o.requireTLS = true
+	}
 	c, err := dial(r.ctx, addr, o)
-	if errors.Is(err, errTLS) && !t.implicitTLS && !(t.relay && r.cfg.RelayUser != "") {
+	if errors.Is(err, errTLS) && !t.implicitTLS && !t.verify && !(t.relay && r.cfg.RelayUser != "") {
 		o.startTLS = false
 		c, err = dial(r.ctx, addr, o)
 	}

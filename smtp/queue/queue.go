@@ -18,6 +18,7 @@ package queue
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ import (
 type Resolver interface {
 	MailHosts(ctx context.Context, domain string) ([]dnsx.Host, error)
 	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
 // Config tunes a Runner. Store, Resolver and Hostname are required.
@@ -66,6 +68,13 @@ type Config struct {
 	// NoDelivery (capture/demo mode) never connects out: nothing is
 	// delivered, captured copies are filed for user logins.
 	NoDelivery bool
+	// NoMTASTS skips MTA-STS policies (delivery stays opportunistic).
+	NoMTASTS bool
+	// RootCAs verifies MTA-STS policy servers and the MX hosts of
+	// enforcing domains (nil: the system's roots).
+	RootCAs *x509.CertPool
+	// STSPort is the HTTPS port of policy servers (443; tests use others).
+	STSPort int
 	// Timeout is per SMTP command (default 2 minutes).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -104,6 +113,8 @@ type Runner struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	loopWG sync.WaitGroup
+
+	sts stsCache
 
 	mu       sync.Mutex
 	inflight map[string]bool // entry id NUL destination
