@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,6 +246,31 @@ func TestTwoInstancesDKIMSPFDMARCPass(t *testing.T) {
 	}
 	if q := a.cli("", "queue", "list"); strings.Count(q, "\n") != 1 {
 		t.Errorf("A's queue after delivery:\n%s", q)
+	}
+	// Relay attempts from outside on B's MX: every form refused, nothing queued.
+	relayForms := []string{"user@a.test", "user%a.test@b.test", "@b.test:user@a.test", `"user@a.test"@b.test`,
+		"USER@A.TEST", "bob@b.test.", "user@a.test@b.test", "user@[127.0.0.2]"}
+	for _, sender := range []string{"bob@b.test", ""} {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.3:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := textproto.NewConn(c)
+		tp.ReadResponse(220)
+		tp.PrintfLine("EHLO outside.test")
+		tp.ReadResponse(250)
+		tp.PrintfLine("MAIL FROM:<%s>", sender)
+		tp.ReadResponse(250)
+		for _, f := range relayForms {
+			tp.PrintfLine("RCPT TO:<%s>", f)
+			if code, msg, _ := tp.ReadResponse(0); code != 554 {
+				t.Errorf("B relayed RCPT %s (sender %q): %d %s", f, sender, code, msg)
+			}
+		}
+		c.Close()
+	}
+	if q := b.cli("", "queue", "list"); strings.Count(q, "\n") != 1 {
+		t.Errorf("B queued relay attempts:\n%s", q)
 	}
 	b.stop()
 	st := b.openStore()

@@ -125,8 +125,21 @@ func TestExportCLI(t *testing.T) {
 func TestMetricsListener(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startOpsServe(t, bin, data, []string{"metrics"})
+	srv := startOpsServe(t, bin, data, []string{"metrics", "submission"})
 	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
+	opsMustCLI(t, bin, data, "", "domain", "enable", "m.test", "smtp")
+	opsMustCLI(t, bin, data, "pw-mo\n", "user", "add", "mo@m.test")
+	msg := "From: mo@m.test\r\nTo: mo@m.test\r\nSubject: m\r\n\r\nhi\r\n"
+	if err := submit(srv.Addr("submission"), "mo@m.test", "pw-mo", "mo@m.test", []string{"mo@m.test"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(srv.Addr("submission"), "mo@m.test", "wrong", "mo@m.test", []string{"mo@m.test"}, msg); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	// Sending as someone else is refused (the send rule).
+	if err := submit(srv.Addr("submission"), "mo@m.test", "pw-mo", "other@m.test", []string{"mo@m.test"}, msg); err == nil {
+		t.Fatal("send as another address accepted")
+	}
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -154,9 +167,35 @@ func TestMetricsListener(t *testing.T) {
 	if cert == nil || cert.GetGauge().GetValue() < 1e9 || cert.Label[0].GetValue() != "localhost" {
 		t.Fatalf("certificate expiry: %v", cert)
 	}
-	for _, name := range []string{"authsmtp_connections_total", "authsmtp_auth_total", "authsmtp_messages_accepted_total"} {
-		if fams[name] == nil {
-			t.Errorf("no %s", name)
+	counter := func(name string, labels ...string) float64 {
+	next:
+		for _, m := range fams[name].GetMetric() {
+			for i := 0; i < len(labels); i += 2 {
+				found := false
+				for _, l := range m.Label {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+		return -1
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"authsmtp_connections_total", []string{"proto", "submission"}, 3},
+		{"authsmtp_auth_total", []string{"proto", "submission", "result", "ok"}, 2},
+		{"authsmtp_auth_total", []string{"proto", "submission", "result", "fail"}, 1},
+		{"authsmtp_messages_accepted_total", []string{"proto", "submission"}, 1},
+		{"authsmtp_messages_refused_total", []string{"proto", "submission", "reason", "send_as"}, 1},
+	} {
+		if got := counter(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
 	if r, err := http.Post("http://"+srv.Addr("metrics")+"/metrics", "text/plain", nil); err == nil {

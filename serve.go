@@ -15,6 +15,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/smtp"
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
@@ -34,6 +35,9 @@ type server struct {
 	// pipeline is the one submission pipeline (SMTP and webmail), set by
 	// startSMTP.
 	pipeline *smtp.Pipeline
+
+	// resolver is the one DNS resolver (--dns), made by newResolver.
+	resolver *dnsx.Resolver
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse

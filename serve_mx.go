@@ -22,7 +22,7 @@ func (srv *server) startMX(ctx context.Context) error {
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLine: cfg.MaxLine,
 		CmdTimeout: cfg.CmdTimeout, DataTimeout: cfg.DataTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
-		Logger: srv.log,
+		Logger: srv.log, Metrics: srv.metrics,
 	}, srv.st, srv.tls.TLSConfig("smtp"))
 	if err != nil {
 		return err

@@ -10,9 +10,19 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/queue"
 )
 
-// newResolver builds the resolver every lookup goes through (--dns).
+// newResolver returns the resolver every lookup goes through (--dns),
+// made once so the queue and the MX share it and its answer cache.
 func (srv *server) newResolver() (*dnsx.Resolver, error) {
-	return dnsx.New(srv.cfg.DNS)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.resolver == nil {
+		r, err := dnsx.New(srv.cfg.DNS)
+		if err != nil {
+			return nil, err
+		}
+		srv.resolver = r
+	}
+	return srv.resolver, nil
 }
 
 // deliveryPort is the MX port outbound delivery connects to: 25, or
@@ -50,7 +60,7 @@ func (srv *server) startQueue(ctx context.Context) error {
 		Store: srv.st, Resolver: res, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Schedule: sched, MaxAge: cfg.QueueMaxAge, Port: port,
 		Relay: cfg.Relay, RelayUser: cfg.RelayUser, RelayPassword: cfg.RelayPassword,
-		NoDelivery: cfg.Capture, Logger: srv.log,
+		NoDelivery: cfg.Capture, Logger: srv.log, Metrics: srv.metrics,
 	})
 	if err != nil {
 		return err

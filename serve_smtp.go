@@ -31,6 +31,7 @@ func (srv *server) startSMTP(ctx context.Context) error {
 		DataTimeout:   cfg.DataTimeout,
 		MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Logger:        srv.log,
+		Metrics:       srv.metrics,
 	}, srv.st, srv.pipeline, tlsConfig)
 	srv.onStop("smtp", sub.Shutdown)
 	for _, l := range []struct {

@@ -122,6 +122,8 @@ func TestWebBrowserEndToEnd(t *testing.T) {
 
 	// 1. The admin adds a domain, sets its password with Generate, turns
 	// on Authenticated SMTP and Webmail, and adds a user.
+	do(t, ctx, "webmail login page", chromedp.Navigate(base+"/mail/login"), chromedp.WaitVisible(chromedp.CSS("#login")))
+	shot(t, ctx, "webmail-login")
 	signIn(t, ctx, base, "admin", "admin", adminPW, "#n-domains")
 	shot(t, ctx, "admin-dashboard-empty")
 	do(t, ctx, "add domain",

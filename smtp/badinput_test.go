@@ -278,3 +278,30 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestBDAT: CHUNKING (advertised by go-smtp) goes through the same checks.
+func TestBDAT(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.authed(t, "john@doe.com", userPW)
+	body := "From: john@doe.com\r\nSubject: chunked\r\n\r\nhello\r\n"
+	r.cmd("MAIL FROM:<john@doe.com>", "250")
+	r.cmd("RCPT TO:<jane@doe.com>", "250")
+	r.send(fmt.Sprintf("BDAT %d\r\n%s", 20, body[:20]))
+	r.expect("250")
+	r.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(body)-20, body[20:]))
+	r.expect("250 2.0.0 OK: accepted")
+	bad := "From: john@doe.com\r\n\r\nhello\n.\nMAIL FROM:<x@doe.com>\r\n"
+	r.cmd("MAIL FROM:<john@doe.com>", "250")
+	r.cmd("RCPT TO:<jane@doe.com>", "250")
+	r.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(bad), bad))
+	r.expect("550 5.5.2")
+	forged := "From: jane@doe.com\r\n\r\nhello\r\n"
+	r.cmd("MAIL FROM:<john@doe.com>", "250")
+	r.cmd("RCPT TO:<jane@doe.com>", "250")
+	r.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(forged), forged))
+	r.expect("550 5.7.1")
+	r.cmd("NOOP", "250")
+	if in := e.inbox(t, "jane@doe.com"); len(in) != 1 || !strings.Contains(in[0], "Subject: chunked") {
+		t.Fatalf("INBOX: %q", in)
+	}
+}

@@ -56,7 +56,7 @@ func NewPipeline(st *store.Store, hostname string, log *slog.Logger) *Pipeline {
 type Trace struct {
 	Helo     string // the client's EHLO name
 	IP       string // the client's address
-	Protocol string // "ESMTPSA", "ESMTPSA" over implicit TLS, or "HTTPSA" for webmail
+	Protocol string // "ESMTPSA" for SMTP submission (RFC 3848); "" names none
 	TLS      string // e.g. "TLS1.3 TLS_AES_128_GCM_SHA256"; "" when none
 	ID       string // the session id, shown in logs
 }
@@ -247,8 +247,11 @@ func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
 	}
 	pre = append(pre, "by "...)
 	pre = append(pre, cleanToken(p.Hostname, "localhost")...)
-	pre = append(pre, " (authsmtp) with "...)
-	pre = append(pre, cleanToken(t.Protocol, "ESMTPSA")...)
+	pre = append(pre, " (authsmtp)"...)
+	if t.Protocol != "" { // webmail (no trace) names none
+		pre = append(pre, " with "...)
+		pre = append(pre, cleanToken(t.Protocol, "")...)
+	}
 	if t.TLS != "" {
 		pre = append(pre, " ("...)
 		pre = append(pre, cleanComment(t.TLS)...)

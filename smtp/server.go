@@ -15,6 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Config holds the submission server's settings; zero fields get the
@@ -28,6 +29,7 @@ type Config struct {
 	DataTimeout   time.Duration // time to send one message's data (10m)
 	MaxConnsPerIP int           // simultaneous connections per remote IP (20)
 	Logger        *slog.Logger
+	Metrics       *metrics.Metrics // counts connections, logins, messages (nil: off)
 }
 
 func (c *Config) defaults() {
@@ -211,6 +213,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		id := strconv.FormatUint(s.nextID.Add(1), 36)
 		if !ok {
 			s.log.Warn("smtp connection refused: too many from this address", "cid", id, "ip", ip, "max", s.cfg.MaxConnsPerIP)
+			s.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonRate)
 			go func() {
 				if l.plain {
 					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -220,6 +223,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
+		s.cfg.Metrics.Connection(metrics.ProtoSubmission)
 		tc := &trackedConn{Conn: c, id: id, ip: ip, srv: s}
 		s.mu.Lock()
 		s.conns[tc] = struct{}{}

@@ -16,6 +16,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // backend makes a session per EHLO. go-smtp ends the session at STARTTLS
@@ -97,7 +98,8 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 
 // authenticate is the one login path: the store's Login holds the
 // throttle and the failure delay; then the domain's SMTP switch.
-func (s *session) authenticate(login, password string) error {
+func (s *session) authenticate(login, password string) (err error) {
+	defer func() { s.srv.cfg.Metrics.Auth(metrics.ProtoSubmission, err == nil) }()
 	if s.who != nil {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "Already authenticated")
 	}
@@ -134,6 +136,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if err := s.srv.pipe.CheckSender(*s.who, from); err != nil {
 		s.log.Info("smtp sender refused", "login", s.who.Login(), "from", store.SanitizeLog(from))
+		s.srv.refused(err)
 		return err
 	}
 	s.from = from
@@ -152,11 +155,13 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	r, err := s.srv.pipe.CheckRcpt(to)
 	if err != nil {
 		s.log.Info("smtp recipient refused", "login", s.who.Login(), "rcpt", store.SanitizeLog(to), "err", err)
+		s.srv.refused(err)
 		return err
 	}
 	for _, l := range r.Local {
 		if !s.srv.st.QuotaLeft(l.Address, s.size) {
 			s.log.Info("smtp recipient refused: over quota", "login", s.who.Login(), "rcpt", l.Address)
+			s.srv.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonQuota)
 			return smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "mailbox full: %s", l.Address)
 		}
 	}
@@ -182,14 +187,18 @@ func (s *session) Data(r io.Reader) (err error) {
 	}
 	buf.Grow(grow)
 	if _, err := buf.ReadFrom(r); err != nil {
-		return s.dataReadError(err)
+		err = s.dataReadError(err)
+		s.srv.refused(err)
+		return err
 	}
 	ctx := WithTrace(s.ctx, s.trace())
 	acc, err := s.srv.pipe.Submit(ctx, *s.who, s.from, s.rcpts, buf.Bytes())
 	if err != nil {
 		s.log.Info("smtp message refused", "login", s.who.Login(), "from", s.from, "rcpts", len(s.rcpts), "err", err)
+		s.srv.refused(err)
 		return err
 	}
+	s.srv.cfg.Metrics.Accepted(metrics.ProtoSubmission)
 	uids := make([]string, len(acc.Local))
 	for i, m := range acc.Local {
 		uids[i] = fmt.Sprint(m.UID)

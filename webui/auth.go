@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -80,6 +81,9 @@ func (s *Server) loginPost(area string) gin.HandlerFunc {
 		// Rotate: whatever session this browser had is ended, a new id is made.
 		if old := s.cookie(c, cookieSession); old != "" && len(old) < 100 {
 			s.st.DeleteSession(old)
+		}
+		if _, err := s.st.PruneSessions(time.Now()); err != nil {
+			s.log.Warn("web: pruning expired sessions", "err", err)
 		}
 		sess, err := s.st.NewSession(p, s.cfg.SessionTTL)
 		if err != nil {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Signer signs outgoing auto-replies (DKIM); nil: none.
@@ -66,6 +67,8 @@ type Config struct {
 	Resolver *dnsx.Resolver
 	Signer   Signer
 	Logger   *slog.Logger
+	// Metrics counts connections and messages accepted or refused (nil: off).
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) defaults() {
@@ -224,6 +227,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		s.mu.Unlock()
 		if !ok {
 			s.log.Warn("mx connection refused: too many from this address", "ip", ip)
+			s.cfg.Metrics.Refused(metrics.ProtoMX, metrics.ReasonRate)
 			go func() {
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				fmt.Fprintf(c, "421 4.7.0 too many connections from your address, try again later\r\n")
@@ -231,6 +235,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
+		s.cfg.Metrics.Connection(metrics.ProtoMX)
 		return &ipConn{Conn: c, ip: ip, s: s}, nil
 	}
 }

@@ -52,7 +52,8 @@ func (s *session) AuthMechanisms() []string { return nil }
 
 func (s *session) Auth(string) (sasl.Server, error) { return nil, errNoAuth }
 
-func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) (err error) {
+	defer func() { s.s.count(err) }()
 	if from != "" {
 		// The sender is only evidence for SPF; a malformed one is refused.
 		if _, err := store.NormalizeAddress(from); err != nil {
@@ -68,7 +69,8 @@ func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 	return nil
 }
 
-func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
+	defer func() { s.s.count(err) }()
 	if !s.hasFrom {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "MAIL first")
 	}
@@ -131,6 +133,7 @@ func (s *session) hangUp(line string) {
 }
 
 func (s *session) Data(r io.Reader) (err error) {
+	defer func() { s.s.count(err) }()
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("mx panic in DATA", "panic", v, "stack", string(debug.Stack()))

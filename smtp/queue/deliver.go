@@ -323,6 +323,7 @@ func (r *Runner) apply(id, host string, out map[string]outcome, before store.Que
 	}
 	for rc, o := range out {
 		r.log.Info("delivery attempt", "id", id, "rcpt", rc, "host", host, "status", o.status, "reply", o.reply)
+		r.cfg.Metrics.Delivery(deliveryResult(o.status))
 	}
 	if len(failed) > 0 {
 		r.bounce(after, failed, body)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Resolver finds the mail hosts of a domain (*dnsx.Resolver).
@@ -78,6 +79,8 @@ type Config struct {
 	// Timeout is per SMTP command (default 2 minutes).
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// Metrics counts delivery attempts by result (nil: off).
+	Metrics *metrics.Metrics
 }
 
 // ParseSchedule reads "1m,5m,15m,30m,1h".

@@ -262,3 +262,36 @@ func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), cert.Name)
 	}
 }
+
+// ReasonFor maps an SMTP reply (code and enhanced status code, RFC 3463)
+// to a refusal reason, so SMTP code can count what it answered.
+func ReasonFor(code int, enhanced [3]int) string {
+	subject, detail := enhanced[1], enhanced[2]
+	switch {
+	case subject == 7 && code < 500:
+		return ReasonRate // throttles, send caps, rate limits
+	case subject == 7 && detail == 1 && code == 554:
+		return ReasonRcpt // relay refused
+	case subject == 7 && detail == 1:
+		return ReasonSendAs
+	case subject == 7 && (detail == 0 || detail == 8):
+		return ReasonAuth
+	case subject == 7:
+		return ReasonPolicy
+	case subject == 1:
+		return ReasonRcpt
+	case subject == 2 && detail == 2:
+		return ReasonQuota
+	case subject == 3 && detail == 4, subject == 2 && detail == 3:
+		return ReasonSize
+	case subject == 3 && detail == 1:
+		return ReasonStorage
+	case subject == 5 && detail == 3:
+		return ReasonRate
+	case subject == 5, subject == 6:
+		return ReasonSyntax
+	case subject == 4:
+		return ReasonPolicy
+	}
+	return ReasonOther
+}

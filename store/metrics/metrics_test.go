@@ -177,3 +177,33 @@ func TestMetricsIndependent(t *testing.T) {
 		t.Fatalf("a=%v b=%v", get(fa), get(fb))
 	}
 }
+
+func TestReasonFor(t *testing.T) {
+	for _, c := range []struct {
+		code int
+		enh  [3]int
+		want string
+	}{
+		{553, [3]int{5, 7, 1}, ReasonSendAs},
+		{550, [3]int{5, 7, 1}, ReasonSendAs},
+		{554, [3]int{5, 7, 1}, ReasonRcpt},
+		{530, [3]int{5, 7, 0}, ReasonAuth},
+		{535, [3]int{5, 7, 8}, ReasonAuth},
+		{451, [3]int{4, 7, 1}, ReasonRate},
+		{450, [3]int{4, 7, 1}, ReasonRate},
+		{550, [3]int{5, 1, 1}, ReasonRcpt},
+		{552, [3]int{5, 2, 2}, ReasonQuota},
+		{552, [3]int{5, 3, 4}, ReasonSize},
+		{452, [3]int{4, 3, 1}, ReasonStorage},
+		{452, [3]int{4, 5, 3}, ReasonRate},
+		{500, [3]int{5, 5, 2}, ReasonSyntax},
+		{550, [3]int{5, 6, 0}, ReasonSyntax},
+		{554, [3]int{5, 4, 6}, ReasonPolicy},
+		{550, [3]int{5, 7, 26}, ReasonPolicy},
+		{451, [3]int{4, 0, 0}, ReasonOther},
+	} {
+		if got := ReasonFor(c.code, c.enh); got != c.want {
+			t.Errorf("%d %v: %s, want %s", c.code, c.enh, got, c.want)
+		}
+	}
+}

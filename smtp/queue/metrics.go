@@ -1,0 +1,17 @@
+package queue
+
+import (
+	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
+)
+
+// deliveryResult names a recipient's outcome for the metrics.
+func deliveryResult(status string) string {
+	switch status {
+	case store.RcptSent:
+		return metrics.DeliveryOK
+	case store.RcptFailed:
+		return metrics.DeliveryPermFail
+	}
+	return metrics.DeliveryTempFail
+}
