@@ -25,6 +25,10 @@ type meta struct {
 	// Plain is true when no part uses base64 or quoted-printable, so a
 	// raw scan of the bytes finds every word a decoded scan would.
 	Plain bool
+	// Upper has bit i set when the upper-case letter 'A'+i occurs after
+	// the header. A search key none of whose letters occur upper-case
+	// there can be found with an exact (vectorised) byte search.
+	Upper uint32
 }
 
 // maxMultipartMarkers bounds how much MIME nesting we parse: a message
@@ -41,6 +45,7 @@ func parseMeta(body []byte) *meta {
 		hdr = textproto.Header{}
 	}
 	m.HeaderLen = headerLen(body)
+	m.Upper = upperMask(body[m.HeaderLen:])
 	m.Envelope = imapserver.ExtractEnvelope(hdr)
 	if m.Envelope == nil {
 		m.Envelope = &goimap.Envelope{}
@@ -78,19 +83,33 @@ func headerLen(body []byte) int {
 	return len(body)
 }
 
-// Encoding: version 1 | uvarint header length | plain byte | envelope |
-// uvarint n | n bytes of body structure JSON. The envelope is binary
-// because FETCH of every envelope in a large mailbox is the hot path.
-const metaV1 = 1
+// upperMask records which upper-case ASCII letters occur in b.
+func upperMask(b []byte) uint32 {
+	var m uint32
+	for _, c := range b {
+		if c-'A' < 26 {
+			m |= 1 << (c - 'A')
+		}
+	}
+	return m
+}
+
+// Encoding: version 2 | uvarint header length | plain byte | upper mask
+// (4 bytes) | envelope | uvarint n | n bytes of body structure JSON. The
+// search hints come first so SEARCH reads them without the rest; the
+// envelope is binary because FETCH of every envelope in a large mailbox
+// is the hot path.
+const metaV2 = 2
 
 func encodeMeta(m *meta) []byte {
-	b := []byte{metaV1}
+	b := []byte{metaV2}
 	b = binary.AppendUvarint(b, uint64(m.HeaderLen))
 	if m.Plain {
 		b = append(b, 1)
 	} else {
 		b = append(b, 0)
 	}
+	b = binary.BigEndian.AppendUint32(b, m.Upper)
 	b = appendEnvelope(b, m.Envelope)
 	bs, _ := json.Marshal(toBSNode(m.Structure))
 	b = binary.AppendUvarint(b, uint64(len(bs)))
@@ -127,16 +146,12 @@ func (r *metaReader) str() string {
 // decodeMeta decodes all of an encoded meta; structure is skipped when
 // withStructure is false.
 func decodeMeta(b []byte, withStructure bool) (*meta, error) {
-	if len(b) < 3 || b[0] != metaV1 {
+	hl, plain, upper, rest, ok := peekMeta(b)
+	if !ok {
 		return nil, errBadMeta
 	}
-	r := &metaReader{p: b[1:]}
-	m := &meta{HeaderLen: int(r.uvarint())}
-	if len(r.p) < 1 {
-		return nil, errBadMeta
-	}
-	m.Plain = r.p[0] == 1
-	r.p = r.p[1:]
+	r := &metaReader{p: rest}
+	m := &meta{HeaderLen: hl, Plain: plain, Upper: upper}
 	m.Envelope = readEnvelope(r)
 	if r.p == nil {
 		return nil, errBadMeta
@@ -153,6 +168,19 @@ func decodeMeta(b []byte, withStructure bool) (*meta, error) {
 		m.Structure = node.structure()
 	}
 	return m, nil
+}
+
+// peekMeta reads the search hints at the front of an encoded meta.
+func peekMeta(b []byte) (headerLen int, plain bool, upper uint32, rest []byte, ok bool) {
+	if len(b) < 3 || b[0] != metaV2 {
+		return 0, false, 0, nil, false
+	}
+	hl, n := binary.Uvarint(b[1:])
+	if n <= 0 || len(b) < 1+n+5 {
+		return 0, false, 0, nil, false
+	}
+	p := b[1+n:]
+	return int(hl), p[0] == 1, binary.BigEndian.Uint32(p[1:5]), p[5:], true
 }
 
 func appendStr(b []byte, s string) []byte {

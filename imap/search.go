@@ -69,11 +69,29 @@ type matcher struct {
 	c        *goimap.SearchCriteria
 	sel      *selected
 	needBody bool
-	body     [][]byte // BODY keys, lower-cased
-	text     [][]byte // TEXT keys
+	body     []searchKey // BODY keys
+	text     []searchKey // TEXT keys
 	headers  []headerKey
 	not      []*matcher
 	or       [][2]*matcher
+}
+
+// searchKey is a lower-cased key and the upper-case letters that could
+// spell part of it (see meta.Upper).
+type searchKey struct {
+	lower []byte
+	upper uint32
+	ascii bool
+}
+
+func newSearchKey(k string) searchKey {
+	sk := searchKey{lower: lowerASCII(k), ascii: isASCII([]byte(k))}
+	for _, c := range sk.lower {
+		if c-'a' < 26 {
+			sk.upper |= 1 << (c - 'a')
+		}
+	}
+	return sk
 }
 
 type headerKey struct {
@@ -84,10 +102,10 @@ type headerKey struct {
 func compile(c *goimap.SearchCriteria, sel *selected) *matcher {
 	m := &matcher{c: c, sel: sel}
 	for _, k := range c.Body {
-		m.body = append(m.body, lowerASCII(k))
+		m.body = append(m.body, newSearchKey(k))
 	}
 	for _, k := range c.Text {
-		m.text = append(m.text, lowerASCII(k))
+		m.text = append(m.text, newSearchKey(k))
 	}
 	for _, h := range c.Header {
 		m.headers = append(m.headers, headerKey{name: h.Key, value: lowerASCII(h.Value)})
@@ -113,12 +131,22 @@ type msgCtx struct {
 	hdr      *textproto.Header
 	hl       int
 	plain    int // 0 unknown, 1 yes, 2 no
+	upper    uint32
+	hints    bool // plain and upper come from the cached parse
 	decoded  []byte
 	decodedF bool
 }
 
 func (m *matcher) match(it *store.SearchItem) bool {
-	return m.matchCtx(&msgCtx{it: it, hl: -1})
+	x := &msgCtx{it: it, hl: -1}
+	if hl, plain, upper, _, ok := peekMeta(it.Meta); ok && hl <= len(it.Body) {
+		x.hl, x.upper, x.hints = hl, upper, true
+		x.plain = 2
+		if plain {
+			x.plain = 1
+		}
+	}
+	return m.matchCtx(x)
 }
 
 func (m *matcher) matchCtx(x *msgCtx) bool {
@@ -307,14 +335,25 @@ func (x *msgCtx) headerContains(h headerKey) bool {
 
 // contains looks for a key in the body text (BODY) or the whole message
 // (TEXT). The raw bytes are scanned first; only messages with encoded
-// parts or encoded header words that did not match raw are decoded.
-func (x *msgCtx) contains(key []byte, withHeader bool) bool {
-	b := x.it.Body
-	if !withHeader {
-		b = b[x.headerLen():]
-	}
-	if indexFold(b, key) >= 0 {
+// parts or encoded header words that did not match raw are decoded. When
+// the cached parse says no letter of the key occurs upper-case in the
+// body, the body is searched with an exact, vectorised byte search.
+func (x *msgCtx) contains(sk searchKey, withHeader bool) bool {
+	key := sk.lower
+	hl := x.headerLen()
+	if withHeader && indexFold(x.it.Body[:hl], key) >= 0 {
 		return true
+	}
+	body := x.it.Body[hl:]
+	if x.hints && sk.ascii && x.upper&sk.upper == 0 {
+		if bytes.Index(body, key) >= 0 {
+			return true
+		}
+	} else if indexFold(body, key) >= 0 {
+		return true
+	}
+	if withHeader && indexFold(x.it.Body[max(hl-len(key), 0):min(hl+len(key), len(x.it.Body))], key) >= 0 {
+		return true // a match across the blank line (rare, but TEXT allows it)
 	}
 	if withHeader && bytes.Contains(x.it.Body[:x.headerLen()], []byte("=?")) {
 		for f := x.header().Fields(); f.Next(); {
@@ -330,7 +369,7 @@ func (x *msgCtx) contains(key []byte, withHeader bool) bool {
 		x.decodedF = true
 		x.decoded = decodedText(x.it.Body)
 	}
-	return indexFold(x.decoded, key) >= 0
+	return indexFold(x.decoded, key) >= 0 || containsFoldString(string(x.decoded), key)
 }
 
 func (x *msgCtx) isPlain() bool {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -140,9 +142,13 @@ type SearchItem struct {
 	Body   []byte
 }
 
+// searchChunk is how many messages one read transaction covers.
+const searchChunk = 2000
+
 // SearchMessages calls match for each message with one of the given UIDs
 // (all when uids is nil) and returns the UIDs it accepted, ascending.
-// match must not block: it runs inside a short read transaction.
+// match must not block and must be safe for concurrent use: it runs
+// inside short read transactions, on several cores for large mailboxes.
 func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody bool, match func(*SearchItem) bool) ([]uint32, error) {
 	addr, mailbox, err := normAddrBox(address, mailbox)
 	if err != nil {
@@ -152,17 +158,18 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 	uids = sortedUIDs(uids)
 	var out []uint32
 	var after uint32 // for all: resume after this UID
-	const chunk = 2000
+	items := make([]SearchItem, 0, searchChunk)
 	for {
-		n, done := 0, false
+		done := false
 		err := s.db.View(func(tx *bolt.Tx) error {
+			items = items[:0]
 			mb, _, err := getMailboxTx(tx, addr, mailbox)
 			if err != nil {
 				return err
 			}
 			mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
 			bodies := tx.Bucket(bucketBodies)
-			try := func(v []byte) error {
+			add := func(v []byte) error {
 				h, err := decodeHead(v)
 				if err != nil {
 					return err
@@ -175,34 +182,33 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 				if withBody {
 					it.Body = bodies.Get(u64(h.bodyID))
 				}
-				if match(&it) {
-					out = append(out, h.uid)
-				}
+				items = append(items, it)
 				return nil
 			}
 			if all {
 				c := mbk.Cursor()
 				k, v := c.Seek(u32(after + 1))
-				for ; k != nil && n < chunk; k, v = c.Next() {
-					if err := try(v); err != nil {
+				for ; k != nil && len(items) < searchChunk; k, v = c.Next() {
+					if err := add(v); err != nil {
 						return err
 					}
 					after = beUint32(k)
-					n++
 				}
 				done = k == nil
-				return nil
-			}
-			for n < len(uids) && n < chunk {
-				if v := mbk.Get(u32(uids[n])); v != nil {
-					if err := try(v); err != nil {
-						return err
+			} else {
+				n := 0
+				for ; n < len(uids) && n < searchChunk; n++ {
+					if v := mbk.Get(u32(uids[n])); v != nil {
+						if err := add(v); err != nil {
+							return err
+						}
 					}
 				}
-				n++
+				uids = uids[n:]
+				done = len(uids) == 0
 			}
-			uids = uids[n:]
-			done = len(uids) == 0
+			// Still inside the transaction: bodies point into the file.
+			out = append(out, matchAll(items, match)...)
 			return nil
 		})
 		if err != nil {
@@ -212,6 +218,42 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 			return out, nil
 		}
 	}
+}
+
+// matchAll runs match over items, split across the CPUs when there are
+// enough of them to be worth it, and returns the accepted UIDs in order.
+func matchAll(items []SearchItem, match func(*SearchItem) bool) []uint32 {
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	ok := make([]bool, len(items))
+	if workers < 2 || len(items) < 256 {
+		for i := range items {
+			ok[i] = match(&items[i])
+		}
+	} else {
+		var wg sync.WaitGroup
+		per := (len(items) + workers - 1) / workers
+		for w := 0; w < workers; w++ {
+			lo, hi := w*per, min((w+1)*per, len(items))
+			if lo >= hi {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					ok[i] = match(&items[i])
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var out []uint32
+	for i, y := range ok {
+		if y {
+			out = append(out, items[i].UID)
+		}
+	}
+	return out
 }
 
 func beUint32(b []byte) uint32 {

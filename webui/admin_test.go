@@ -1,7 +1,9 @@
 package webui
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -202,4 +204,28 @@ func TestAdminPasswordChangeEndsSessions(t *testing.T) {
 		}
 	}
 	c.login("admin", "admin", "New-Admin-Pass-42!")
+}
+
+func TestAdminDNSPage(t *testing.T) {
+	e := newEnv(t)
+	var checked bool
+	ui, err := New(Config{Store: e.st, DNS: func(_ context.Context, domain string, check bool) ([]DNSRecord, error) {
+		checked = check
+		return []DNSRecord{{Type: "MX", Name: domain, Value: "10 mail." + domain + ".", Purpose: "Receive mail", Checked: check, OK: check},
+			{Type: "TXT", Name: "_dmarc." + domain, Value: `v=DMARC1; p=quarantine; "><b>x</b>`, Purpose: "DMARC", Checked: check, Found: "missing"}}, nil
+	}})
+	must(t, err)
+	e.ts.Close()
+	e.ts = httptest.NewTLSServer(ui.Handler())
+	defer e.ts.Close()
+	c := e.client()
+	c.login("admin", "admin", adminPW)
+	_, body := c.get("/admin/domains/doe.test/dns")
+	if checked || !strings.Contains(body, "10 mail.doe.test.") || strings.Contains(body, "<b>x</b>") {
+		t.Fatal("DNS page without check wrong or unescaped")
+	}
+	_, body = c.get("/admin/domains/doe.test/dns?check=1")
+	if !checked || !strings.Contains(body, `<span class="pill on">ok</span>`) || !strings.Contains(body, "found: missing") {
+		t.Fatal("DNS page with check lacks the live results")
+	}
 }
