@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -305,5 +306,47 @@ func TestAutoconfigServedPorts(t *testing.T) {
 	// A domain that is not hosted gets nothing.
 	if err := exec.Command(curl, "-sSfk", base+"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ann@elsewhere.test").Run(); err == nil {
 		t.Error("autoconfig answered for a domain not hosted here")
+	}
+}
+
+// TestSIGHUPReloadsCertFiles: with --tls files, SIGHUP re-reads the files
+// (the next handshake shows the new certificate); a broken file on SIGHUP
+// keeps the old certificate in use and says so.
+func TestSIGHUPReloadsCertFiles(t *testing.T) {
+	bin := opsBinary(t)
+	data := t.TempDir()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	first := writeCertFiles(t, certFile, keyFile, "one.test")
+	srv := startOpsServe(t, bin, data, []string{"submissions"},
+		"AUTHSMTP_TLS=files", "AUTHSMTP_TLS_CERT="+certFile, "AUTHSMTP_TLS_KEY="+keyFile)
+	addr := srv.Addr("submissions")
+	if got := implicitTLSLeaf(t, addr, "one.test", nil); got.SerialNumber.Cmp(first.leaf.SerialNumber) != 0 {
+		t.Fatal("first certificate not served")
+	}
+	waitLog := func(want string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for strings.Count(srv.Logs(), want) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the logs:\n%s", want, srv.Logs())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	second := writeCertFiles(t, certFile, keyFile, "two.test")
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("SIGHUP: certificates reloaded", 1)
+	if got := implicitTLSLeaf(t, addr, "two.test", nil); got.SerialNumber.Cmp(second.leaf.SerialNumber) != 0 {
+		t.Fatal("new certificate not served after SIGHUP")
+	}
+	os.WriteFile(certFile, []byte("not a certificate"), 0o600)
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("reloading certificates failed; the old ones stay in use", 1)
+	if got := implicitTLSLeaf(t, addr, "two.test", nil); got.SerialNumber.Cmp(second.leaf.SerialNumber) != 0 {
+		t.Fatal("a broken file replaced the certificate in use")
+	}
+	if err := srv.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"time"
 
@@ -19,22 +17,18 @@ func (srv *server) newMetrics() *metrics.Metrics {
 	return metrics.New(metrics.Config{Store: srv.st, Certs: srv.certsInUse, Version: version})
 }
 
-// certsInUse is the certificate served for the host name.
+// certsInUse lists the certificates the server holds, by name.
 func (srv *server) certsInUse() []metrics.Cert {
 	if srv.tls == nil {
 		return nil
 	}
-	c, err := srv.tls.GetCertificate(&tls.ClientHelloInfo{ServerName: srv.cfg.Hostname})
-	if err != nil || c == nil || len(c.Certificate) == 0 {
-		return nil
-	}
-	leaf := c.Leaf
-	if leaf == nil {
-		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return nil
+	var out []metrics.Cert
+	for _, c := range srv.tls.Status() {
+		if !c.NotAfter.IsZero() {
+			out = append(out, metrics.Cert{Name: c.Name, NotAfter: c.NotAfter})
 		}
 	}
-	return []metrics.Cert{{Name: srv.cfg.Hostname, NotAfter: leaf.NotAfter}}
+	return out
 }
 
 // startMetrics serves /metrics on --metrics. It has no login: bind it to

@@ -39,6 +39,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/security/unblock", s.securityUnblock)
 	g.GET("/password", s.adminPasswordPage)
 	g.POST("/password", s.adminPasswordPost)
+	g.GET("/backup", s.backupDownload)
 }
 
 type dashData struct {

@@ -31,6 +31,20 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
+func TestStaticAssets(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for _, p := range []string{"/static/app.css", "/static/app.js", "/static/icon.svg"} {
+		resp, body := c.get(p)
+		if resp.StatusCode != 200 || len(body) < 100 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age") {
+			t.Errorf("%s: %d, %d bytes, %q", p, resp.StatusCode, len(body), resp.Header.Get("Cache-Control"))
+		}
+	}
+	if resp, _ := c.get("/static/../webui.go"); resp.StatusCode == 200 {
+		t.Error("path traversal out of the static files")
+	}
+}
+
 func TestLoginSessionCookieAndRotation(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()

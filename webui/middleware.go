@@ -31,8 +31,12 @@ func (s *Server) headers(c *gin.Context) {
 	if !s.cfg.Insecure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	if !strings.HasPrefix(c.Request.URL.Path, "/static/") {
-		h.Set("Cache-Control", "no-store")
+	if strings.HasPrefix(c.Request.URL.Path, "/static/") {
+		// Embedded files have no modification time to revalidate with;
+		// an hour keeps page loads light and upgrades visible soon.
+		h.Set("Cache-Control", "public, max-age=3600")
+	} else {
+		h.Set("Cache-Control", "no-store") // pages hold mail and tokens
 	}
 	c.Next()
 }
