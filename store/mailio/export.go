@@ -77,3 +77,64 @@ func Export(st *store.Store, address, dir string, progress func(Progress)) (*Sum
 	}
 	return sum, nil
 }
+
+// maildirPath is where a mailbox goes in a Maildir++ tree.
+func maildirPath(root, name string) string {
+	if name == "INBOX" {
+		return root
+	}
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		// "." separates levels in Maildir++: keep it out of names.
+		parts[i] = strings.ReplaceAll(p, ".", "_")
+	}
+	return filepath.Join(root, "."+strings.Join(parts, "."))
+}
+
+// writeMaildirFile writes tmp/name, fsyncs it and moves it to cur/.
+func writeMaildirFile(mdir, name string, body []byte) error {
+	tmp := filepath.Join(mdir, "tmp", name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	// No fsync per file: Export syncs the file system once at the end.
+	_, err = f.Write(body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	dst := filepath.Join(mdir, "cur", name)
+	if _, err := os.Stat(dst); err == nil {
+		os.Remove(tmp)
+		return errors.New("file exists: " + dst)
+	}
+	return os.Rename(tmp, dst)
+}
+
+// maildirFlagLetters is the ":2," info of a message's flags, letters in
+// ASCII order as the Maildir spec asks.
+func maildirFlagLetters(flags []string) string {
+	var l []string
+	for _, f := range flags {
+		switch f {
+		case `\Draft`:
+			l = append(l, "D")
+		case `\Flagged`:
+			l = append(l, "F")
+		case "$Forwarded":
+			l = append(l, "P")
+		case `\Answered`:
+			l = append(l, "R")
+		case `\Seen`:
+			l = append(l, "S")
+		case `\Deleted`:
+			l = append(l, "T")
+		}
+	}
+	sort.Strings(l)
+	return strings.Join(l, "")
+}
