@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -186,4 +187,26 @@ func TestBadMailboxNames(t *testing.T) {
 	if len(mbs) != 6 {
 		t.Fatalf("mailboxes after bad creates: %d", len(mbs))
 	}
+}
+
+func TestConnectionsPerAddress(t *testing.T) {
+	ts := newTestServer(t)
+	var conns []*rawConn
+	for i := 0; i < 20; i++ {
+		conns = append(conns, dialRaw(t, ts.tls, ts.clientTLS))
+	}
+	// The 21st connection from 127.0.0.1 is closed before any greeting.
+	c, err := tls.Dial("tcp", ts.tls, ts.clientTLS)
+	if err == nil {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 100)
+		n, _ := c.Read(buf)
+		c.Close()
+		if n > 0 {
+			t.Fatalf("21st connection greeted: %q", buf[:n])
+		}
+	}
+	conns[0].c.Close()
+	ts.waitClosed(t)
+	dialRaw(t, ts.tls, ts.clientTLS) // greeted again
 }

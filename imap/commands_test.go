@@ -366,3 +366,66 @@ func TestQuota(t *testing.T) {
 	}
 	_ = io.EOF
 }
+
+// TestRawResponses checks answers the go-imap client hides: LSUB,
+// NAMESPACE, ENABLE, the capabilities before and after login, and
+// RENAME INBOX.
+func TestRawResponses(t *testing.T) {
+	ts := newTestServer(t)
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	r.send("c CAPABILITY\r\n")
+	pre := strings.Join(r.until("c"), "\n")
+	if !strings.Contains(pre, "AUTH=PLAIN") || strings.Contains(pre, "LOGINDISABLED") || strings.Contains(pre, "IDLE") {
+		t.Fatalf("capabilities before login: %s", pre)
+	}
+	r.login()
+	r.send("c CAPABILITY\r\n")
+	post := strings.Join(r.until("c"), "\n")
+	for _, want := range []string{"IMAP4rev2", "IDLE", "MOVE", "SPECIAL-USE", "APPENDLIMIT=1048576", "UIDPLUS", "ESEARCH"} {
+		if !strings.Contains(post, want) {
+			t.Errorf("capability %s missing after login: %s", want, post)
+		}
+	}
+	if strings.Contains(post, "AUTH=") || strings.Contains(post, "STARTTLS") {
+		t.Errorf("login capabilities after login: %s", post)
+	}
+	r.send("n NAMESPACE\r\n")
+	if l := strings.Join(r.until("n"), "\n"); !strings.Contains(l, `* NAMESPACE (("" "/")) NIL NIL`) {
+		t.Errorf("NAMESPACE: %s", l)
+	}
+	r.send("u UNSUBSCRIBE Junk\r\nl LSUB \"\" \"*\"\r\n")
+	r.until("u")
+	lsub := strings.Join(r.until("l"), "\n")
+	if !strings.Contains(lsub, `* LSUB`) || !strings.Contains(lsub, "Sent") || strings.Contains(lsub, "Junk") {
+		t.Errorf("LSUB: %s", lsub)
+	}
+	r.send("d LIST \"\" \"\"\r\n")
+	if l := strings.Join(r.until("d"), "\n"); !strings.Contains(l, `* LIST (\Noselect) "/" ""`) {
+		t.Errorf("LIST delimiter: %s", l)
+	}
+	r.send("e ENABLE IMAP4rev2\r\n")
+	if l := strings.Join(r.until("e"), "\n"); !strings.Contains(l, "* ENABLED IMAP4rev2") {
+		t.Errorf("ENABLE: %s", l)
+	}
+	r.send("a APPEND INBOX {6}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND: %q", l)
+	}
+	r.send("hi\r\n\r\n\r\n")
+	r.until("a")
+	r.send("x RENAME INBOX Saved\r\n")
+	if l := r.until("x"); !strings.HasPrefix(l[len(l)-1], "x OK") {
+		t.Fatalf("RENAME INBOX: %q", l)
+	}
+	r.send("s STATUS Saved (MESSAGES)\r\nt STATUS INBOX (MESSAGES UIDNEXT)\r\n")
+	if l := strings.Join(r.until("s"), "\n"); !strings.Contains(l, "MESSAGES 1") {
+		t.Errorf("STATUS Saved: %s", l)
+	}
+	if l := strings.Join(r.until("t"), "\n"); !strings.Contains(l, "MESSAGES 0") || !strings.Contains(l, "UIDNEXT 2") {
+		t.Errorf("STATUS INBOX: %s", l)
+	}
+	r.send("z LOGOUT\r\n")
+	if l := strings.Join(r.until("z"), "\n"); !strings.Contains(l, "* BYE") {
+		t.Errorf("LOGOUT: %s", l)
+	}
+}

@@ -12,8 +12,9 @@ import (
 // List answers LIST (with the RFC 5258 selection and return options,
 // SPECIAL-USE and LIST-STATUS) and LSUB.
 func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *goimap.ListOptions) error {
-	if len(patterns) == 1 && patterns[0] == "" && !options.SelectSubscribed {
-		// The empty pattern asks for the hierarchy delimiter and root.
+	if len(patterns) == 0 {
+		// The empty pattern (go-imap drops it) asks for the hierarchy
+		// delimiter and root.
 		return w.WriteList(&goimap.ListData{Attrs: []goimap.MailboxAttr{goimap.MailboxAttrNoSelect}, Delim: store.MailboxDelim, Mailbox: ""})
 	}
 	mbs, err := s.st.ListMailboxes(s.user)

@@ -109,6 +109,12 @@ func (p *Pipeline) CheckRcpt(rcpt string) (store.Route, error) {
 // after the message is durably stored (delivered to hosted mailboxes and/or
 // queued); every error is a *gosmtp.SMTPError.
 func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
+	return p.submit(ctx, who, from, rcpts, nil, msg)
+}
+
+// submit is Submit with the recipients' routes when the caller already
+// has them (SMTP routed each at RCPT time); nil routes them here.
+func (p *Pipeline) submit(ctx context.Context, who store.Principal, from string, rcpts []string, routes []store.Route, msg []byte) (*store.Accepted, error) {
 	if who.Kind != store.KindDomain && who.Kind != store.KindUser {
 		return nil, smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "authentication required")
 	}
@@ -134,9 +140,11 @@ func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string,
 	in := &store.Incoming{Login: who.Login(), Subject: h.subject(), Captured: p.Capture}
 	in.From, _ = store.NormalizeAddress(from)
 	seen := make(map[string]bool, len(rcpts))
-	for _, rc := range rcpts {
-		r, err := p.CheckRcpt(rc)
-		if err != nil {
+	for i, rc := range rcpts {
+		var r store.Route
+		if len(routes) == len(rcpts) {
+			r = routes[i]
+		} else if r, err = p.CheckRcpt(rc); err != nil {
 			return nil, err
 		}
 		for _, l := range r.Local {

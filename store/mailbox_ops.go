@@ -153,8 +153,11 @@ func (s *Store) RenameMailbox(address, oldName, newName string) error {
 	if newName, err = CanonicalMailboxName(newName); err != nil {
 		return err
 	}
-	if oldName == "INBOX" || newName == "INBOX" {
+	if newName == "INBOX" {
 		return ErrInboxProtected
+	}
+	if oldName == "INBOX" {
+		return s.renameInbox(addr, newName)
 	}
 	if newName == oldName || strings.HasPrefix(newName, oldName+string(MailboxDelim)) {
 		return fmt.Errorf("renaming mailbox: %w: cannot move %s into itself", ErrBadMailboxName, oldName)
@@ -220,6 +223,64 @@ func (s *Store) RenameMailbox(address, oldName, newName string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("renaming mailbox: %w", err)
+	}
+	s.Events.Publish(evs...)
+	return nil
+}
+
+// renameInbox is RENAME INBOX (RFC 3501 §6.3.5): the messages move to a
+// new mailbox, and INBOX stays, empty.
+func (s *Store) renameInbox(addr, newName string) error {
+	var evs []Event
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		evs = nil
+		ub, err := userMailboxes(tx, addr, false)
+		if err != nil {
+			return err
+		}
+		if ub.Get([]byte(newName)) != nil {
+			return fmt.Errorf("mailbox %s %w", newName, ErrExists)
+		}
+		parts := strings.Split(newName, string(MailboxDelim))
+		for i := 1; i <= len(parts); i++ {
+			name := strings.Join(parts[:i], string(MailboxDelim))
+			if ub.Get([]byte(name)) == nil {
+				if _, err := createMailboxTx(tx, addr, name, ""); err != nil {
+					return err
+				}
+				evs = append(evs, mailboxEvent(addr, name))
+			}
+		}
+		inbox, _, err := getMailboxTx(tx, addr, "INBOX")
+		if err != nil {
+			return err
+		}
+		var msgs []*Message
+		if err := tx.Bucket(bucketMessages).Bucket(u64(inbox.ID)).ForEach(func(k, v []byte) error {
+			m, err := decodeMessage(v)
+			msgs = append(msgs, m)
+			return err
+		}); err != nil {
+			return err
+		}
+		var uids []uint32
+		for _, m := range msgs {
+			if err := refBody(tx, m.BodyID); err != nil {
+				return err
+			}
+			c, err := appendTx(tx, addr, newName, m.BodyID, m.Size, m.Flags, m.Date, 0)
+			if err != nil {
+				return err
+			}
+			uids = append(uids, m.UID)
+			evs = append(evs, Event{Kind: EventNew, Address: addr, Mailbox: newName, UID: c.UID, Flags: c.Flags, ModSeq: c.ModSeq})
+		}
+		ex, err := expungeTx(tx, addr, "INBOX", uids, false)
+		evs = append(evs, ex...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("renaming INBOX: %w", err)
 	}
 	s.Events.Publish(evs...)
 	return nil

@@ -97,6 +97,9 @@ func TestMailboxOperations(t *testing.T) {
 	if err := st.DeleteMailbox(u, "Projects"); !errors.Is(err, ErrMailboxHasChildren) {
 		t.Fatalf("delete parent: %v", err)
 	}
+	if err := st.RenameMailbox(u, "Projects", "inbox"); !errors.Is(err, ErrInboxProtected) {
+		t.Fatalf("rename to inbox: %v", err)
+	}
 	if err := st.DeleteMailbox(u, "inbox"); !errors.Is(err, ErrInboxProtected) {
 		t.Fatalf("delete inbox: %v", err)
 	}
@@ -189,6 +192,16 @@ func TestMailboxOperations(t *testing.T) {
 	m, _ = st.Append(u, "INBOX", mbMsg(9), nil, time.Time{})
 	if m.UID != 6 {
 		t.Fatalf("new uid %d, want 6", m.UID)
+	}
+	// RENAME INBOX moves its messages to a new folder; INBOX stays.
+	if err := st.RenameMailbox(u, "INBOX", "Old Mail/2024"); err != nil {
+		t.Fatal(err)
+	}
+	if mb, _, _ := st.MailboxState(u, "INBOX"); mb.Messages != 0 || mb.UIDNext != 7 {
+		t.Fatalf("INBOX after rename: %+v", mb)
+	}
+	if _, b, err := st.GetMessage(u, "Old Mail/2024", 1); err != nil || string(b) != string(mbMsg(9)) {
+		t.Fatalf("renamed INBOX message: %v", err)
 	}
 	used, _, err := st.Usage(u)
 	if err != nil || used <= 0 {

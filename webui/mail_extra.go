@@ -96,6 +96,9 @@ func (s *Server) mailEvents(c *gin.Context) {
 	ch, cancel := s.st.Events.Subscribe(sess.Address)
 	defer cancel()
 	defer s.cfg.Metrics.Session(metrics.ProtoWeb)()
+	// The stream outlives the server's ReadTimeout (meant for uploads):
+	// clear the deadline so it does not cut the stream.
+	http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -471,6 +472,40 @@ func TestComposeBccHidden(t *testing.T) {
 		}
 		if strings.Contains(strings.ToLower(box[0]), "bcc") || strings.Contains(box[0], "secret@") {
 			t.Fatalf("%s can see the Bcc: %q", who, box[0])
+		}
+	}
+}
+
+// The live stream must outlive the HTTPS server's ReadTimeout (which is
+// there to bound slow uploads).
+func TestMailEventsOutliveReadTimeout(t *testing.T) {
+	e := newEnv(t)
+	e.ts.Close()
+	e.ts = httptest.NewUnstartedServer(e.ui.Handler())
+	e.ts.Config.ReadTimeout = 200 * time.Millisecond
+	e.ts.EnableHTTP2 = true // as browsers use it
+	e.ts.StartTLS()
+	defer e.ts.Close()
+	c := e.client()
+	c.login("mail", testUser, userPW)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.ts.URL+"/mail/events", nil)
+	resp, err := c.c.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	br.ReadString('\n')
+	time.Sleep(600 * time.Millisecond) // well past the read deadline
+	_, err = e.st.Append(testUser, "INBOX", []byte("Subject: late\r\n\r\nx\r\n"), nil, time.Now())
+	must(t, err)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream cut: %v", err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			return
 		}
 	}
 }

@@ -94,3 +94,23 @@ func TestSTARTTLSInjectionAndState(t *testing.T) {
 }
 
 func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
+
+func TestEndlessLineClosed(t *testing.T) {
+	e := newMX(t, nil)
+	r := dialRaw(t, e.addr)
+	r.expect("EHLO client.test", 250)
+	go func() {
+		chunk := strings.Repeat("A", 1<<20)
+		for i := 0; i < 100; i++ {
+			if _, err := io.WriteString(r.c, chunk); err != nil {
+				return // closed by the server: what we want
+			}
+		}
+	}()
+	if code, msg := r.read(); code != 500 {
+		t.Errorf("100 MB without a newline → %d %s, want 500", code, msg)
+	}
+	// The server still serves others.
+	r2 := dialRaw(t, e.addr)
+	r2.expect("EHLO client.test", 250)
+}

@@ -196,9 +196,12 @@ func (r *Runner) Stop(ctx context.Context) error {
 func (r *Runner) loop() {
 	defer r.loopWG.Done()
 	for {
-		r.fileCaptured()
+		// Only capture mode makes captured entries; delivering servers
+		// need not scan for them on every wake-up.
 		var next time.Time
-		if !r.cfg.NoDelivery {
+		if r.cfg.NoDelivery {
+			r.fileCaptured()
+		} else {
 			next = r.dispatch()
 		}
 		wait := time.Minute

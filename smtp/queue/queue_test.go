@@ -314,7 +314,9 @@ func TestRemoteSenderBouncesThroughQueue(t *testing.T) {
 func TestCapturedNeverLeaves(t *testing.T) {
 	e := newEnv(t)
 	rcv := mailtest.StartReceiver(t, nil)
-	e.runner(t, rcv.Port, nil)
+	e.runner(t, rcv.Port, func(c *Config) { c.NoDelivery = true })
+	// Mail queued for delivery (a forward, a DSN) stays put in capture mode.
+	stay, _ := e.st.Accept(&store.Incoming{From: "", DSN: true, Remote: []string{"x@remote.test"}, Body: msg("MAILER-DAEMON@a.test", "x@remote.test", "dsn")})
 	ch, cancel := e.st.Events.Subscribe("alice@a.test")
 	defer cancel()
 	acc, err := e.st.Accept(&store.Incoming{From: "alice@a.test", Login: "alice@a.test", Captured: true,
@@ -335,6 +337,9 @@ func TestCapturedNeverLeaves(t *testing.T) {
 	q, err := e.st.GetQueue(acc.QueueID)
 	if err != nil || !q.Captured || !q.Filed || len(q.Attempts) != 0 {
 		t.Errorf("captured entry = %+v, %v", q, err)
+	}
+	if q, err := e.st.GetQueue(stay.QueueID); err != nil || len(q.Attempts) != 0 {
+		t.Errorf("capture mode tried a delivery: %+v, %v", q, err)
 	}
 	if c, _, _ := rcv.Stats(); c != 0 {
 		t.Errorf("captured mail connected out %d times", c)
