@@ -136,6 +136,9 @@ func New(cfg Config, st *store.Store) (*Manager, error) {
 		if !certmagic.SubjectQualifiesForCert(cfg.Hostname) || net.ParseIP(cfg.Hostname) != nil {
 			return nil, fmt.Errorf("--tls acme: %q is not a DNS name a CA can certify: set --hostname to this server's public name", cfg.Hostname)
 		}
+		if m.publicCA() && !isPublicName(cfg.Hostname) {
+			return nil, fmt.Errorf("--tls acme: Let's Encrypt cannot certify %q, which is not a public DNS name: set --hostname to this server's public name, or use --tls self-signed", cfg.Hostname)
+		}
 		c, err := m.selfSigned()
 		if err != nil {
 			return nil, err

@@ -78,6 +78,13 @@ func (m *Manager) caURL() string {
 	return m.cfg.CA
 }
 
+// publicCA reports whether the CA is Let's Encrypt, which only certifies
+// public DNS names.
+func (m *Manager) publicCA() bool {
+	ca := m.caURL()
+	return ca == certmagic.LetsEncryptProductionCA || ca == certmagic.LetsEncryptStagingCA
+}
+
 // magicPtr is read by handshakes and HTTP requests while Start sets it.
 type magicPtr = atomic.Pointer[magicState]
 
@@ -208,7 +215,9 @@ func (m *Manager) wantedNames() []string {
 	}
 	for _, d := range ds {
 		for _, n := range []string{"mail." + normName(d), "autoconfig." + normName(d)} {
-			if certmagic.SubjectQualifiesForCert(n) && !slices.Contains(names, n) {
+			// A public CA would refuse (and rate-limit) local-only names.
+			ok := certmagic.SubjectQualifiesForCert(n) && (!m.publicCA() || isPublicName(n))
+			if ok && !slices.Contains(names, n) {
 				names = append(names, n)
 			}
 		}

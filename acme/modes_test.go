@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,9 @@ func TestFilesModeErrors(t *testing.T) {
 		{Config{Mode: "letsencrypt"}, "unknown --tls mode"},
 		{Config{Mode: ModeACME, Hostname: "127.0.0.1"}, "not a DNS name"},
 		{Config{Mode: ModeACME, Hostname: "bad*name.test"}, "not a DNS name"},
-		{Config{Mode: ModeACME, Hostname: "ok.authsmtp.test", CARootFile: garbage}, "no PEM certificate"},
+		{Config{Mode: ModeACME, Hostname: "ok.authsmtp.test", CA: "https://ca.test/dir", CARootFile: garbage}, "no PEM certificate"},
+		{Config{Mode: ModeACME, Hostname: "mail.example.test"}, "not a public DNS name"},
+		{Config{Mode: ModeACME, Hostname: "localhost", Staging: true}, "not a public DNS name"},
 	} {
 		_, err := New(tc.cfg, st)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -208,5 +211,30 @@ func TestMailConfigALPN(t *testing.T) {
 	// Outside acme mode the HTTPS port does not speak acme-tls/1.
 	if cfg := r.m.TLSConfig("h2", "http/1.1"); len(cfg.NextProtos) != 2 {
 		t.Errorf("https NextProtos = %v", cfg.NextProtos)
+	}
+}
+
+// TestWantedNames: hosted domains add mail.<d> and autoconfig.<d>, and
+// with Let's Encrypt names it would refuse are left out.
+func TestWantedNames(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	hosted := func() ([]string, error) { return []string{"Example.COM", "lab.test", "shop.example.org"}, nil }
+	m, err := New(Config{Mode: ModeACME, Hostname: "mx.example.com", Domains: true, HostedDomains: hosted, Logger: testLogger(t)}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mx.example.com", "mail.example.com", "autoconfig.example.com", "mail.shop.example.org", "autoconfig.shop.example.org"}
+	if got := m.wantedNames(); !slices.Equal(got, want) {
+		t.Errorf("with Let's Encrypt: %v, want %v", got, want)
+	}
+	m2, _ := New(Config{Mode: ModeACME, Hostname: "mx.example.com", CA: "https://ca.lab.test/dir", Domains: true, HostedDomains: hosted, Logger: testLogger(t)}, st)
+	if got := m2.wantedNames(); len(got) != 7 || !slices.Contains(got, "mail.lab.test") {
+		t.Errorf("with a private CA: %v, want lab.test names too", got)
+	}
+	m3, _ := New(Config{Mode: ModeACME, Hostname: "mx.example.com", HostedDomains: hosted, Logger: testLogger(t)}, st)
+	if got := m3.wantedNames(); !slices.Equal(got, []string{"mx.example.com"}) {
+		t.Errorf("without --acme-domains: %v", got)
 	}
 }

@@ -54,10 +54,11 @@ type session struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 
-	who   *store.Principal // nil until AUTH succeeds
-	from  string
-	rcpts []string
-	size  int64 // SIZE= from MAIL, 0 if not given
+	who    *store.Principal // nil until AUTH succeeds
+	from   string
+	rcpts  []string
+	routes []store.Route // one per rcpts, from RCPT time
+	size   int64         // SIZE= from MAIL, 0 if not given
 }
 
 func (s *session) tlsState() (tls.ConnectionState, bool) {
@@ -166,6 +167,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		}
 	}
 	s.rcpts = append(s.rcpts, to)
+	s.routes = append(s.routes, r)
 	return nil
 }
 
@@ -192,7 +194,7 @@ func (s *session) Data(r io.Reader) (err error) {
 		return err
 	}
 	ctx := WithTrace(s.ctx, s.trace())
-	acc, err := s.srv.pipe.Submit(ctx, *s.who, s.from, s.rcpts, buf.Bytes())
+	acc, err := s.srv.pipe.submit(ctx, *s.who, s.from, s.rcpts, s.routes, buf.Bytes())
 	if err != nil {
 		s.log.Info("smtp message refused", "login", s.who.Login(), "from", s.from, "rcpts", len(s.rcpts), "err", err)
 		s.srv.refused(err)
@@ -237,7 +239,7 @@ func (s *session) trace() Trace {
 }
 
 func (s *session) Reset() {
-	s.from, s.rcpts, s.size = "", nil, 0
+	s.from, s.rcpts, s.routes, s.size = "", nil, nil, 0
 	s.setBusy(false)
 }
 
