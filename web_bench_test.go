@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -49,7 +50,7 @@ func TestWebSessionsMemory(t *testing.T) {
 	}
 	st.Close()
 	bin := authsmtpBinary(t)
-	p := startServe(t, bin, dir, "--https", "127.0.0.1:0", "--submission", "", "--submissions", "")
+	p := startServe(t, bin, dir, "--https", "127.0.0.1:0", "--submission", "", "--submissions", "", "--metrics", "127.0.0.1:0")
 	pid := p.cmd.Process.Pid
 	base := "https://" + p.addr("https")
 	idle := rss(t, pid)
@@ -79,7 +80,9 @@ func TestWebSessionsMemory(t *testing.T) {
 	mib := func(kb int64) float64 { return float64(kb) / 1024 }
 	t.Logf("authsmtp serve RSS: idle %.1f MiB; %d browser sessions open: %.1f MiB right after the logins, %.1f MiB 15 s later (VmHWM %.1f MiB); sessions opened in %v",
 		mib(idle), len(tabs), mib(samples[0]), mib(samples[len(samples)-1]), mib(status(t, pid, "VmHWM")), opened.Round(time.Millisecond))
-	t.Logf("with the sessions open: RssAnon %.1f MiB, RssFile %.1f MiB", mib(status(t, pid, "RssAnon")), mib(status(t, pid, "RssFile")))
+	t.Logf("with the sessions open: RssAnon %.1f MiB, RssFile %.1f MiB; Go heap in use %.1f MiB, %v goroutines, %v web sessions streaming",
+		mib(status(t, pid, "RssAnon")), mib(status(t, pid, "RssFile")), scrape(t, p.addr("metrics"), "go_memstats_heap_inuse_bytes")/(1<<20),
+		scrape(t, p.addr("metrics"), "go_goroutines"), scrape(t, p.addr("metrics"), `authsmtp_sessions{proto="web"}`))
 	// One more page load per session, as a browser would on a click.
 	for _, tab := range tabs {
 		do(t, tab, "reload", chromedp.Navigate(base+"/mail/folder?name=INBOX&page=2"), chromedp.WaitVisible(chromedp.CSS("#messages")))
@@ -103,4 +106,21 @@ func status(t *testing.T, pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// scrape reads one sample from the server's /metrics.
+func scrape(t *testing.T, addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(l, name)), 64)
+			return v
+		}
+	}
+	return -1
 }
