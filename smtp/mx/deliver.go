@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
@@ -222,8 +223,12 @@ func cleanToken(s string) string {
 }
 
 func (s *session) acceptError(err error) error {
-	if errors.Is(err, store.ErrOverQuota) {
+	switch {
+	case errors.Is(err, store.ErrOverQuota):
 		return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "a recipient's mailbox is full")
+	case errors.Is(err, syscall.ENOSPC):
+		s.log.Error("mx storing message: disk full", "err", err)
+		return smtpErr(452, gosmtp.EnhancedCode{4, 3, 1}, "insufficient system storage: try again later")
 	}
 	s.log.Error("mx storing message", "err", err)
 	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
