@@ -303,6 +303,13 @@ func TestAutoconfigServedPorts(t *testing.T) {
 	if !strings.Contains(string(out), "<Port>"+served["submissions"]+"</Port>") {
 		t.Errorf("autodiscover lacks the submissions port %s:\n%s", served["submissions"], out)
 	}
+	// The container's health check against the same listener.
+	if out, errs, code := opsCLI(t, bin, data, "", "healthcheck", "--https", srv.Addr("https")); code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("healthcheck: exit %d %s %s", code, out, errs)
+	}
+	if _, errs, code := opsCLI(t, bin, data, "", "healthcheck", "--https", "127.0.0.1:1"); code != 1 || !strings.Contains(errs, "healthcheck") {
+		t.Errorf("healthcheck of nothing: exit %d %s", code, errs)
+	}
 	// A domain that is not hosted gets nothing.
 	if err := exec.Command(curl, "-sSfk", base+"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ann@elsewhere.test").Run(); err == nil {
 		t.Error("autoconfig answered for a domain not hosted here")

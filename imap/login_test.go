@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -151,4 +152,47 @@ func TestTLSBadInput(t *testing.T) {
 		}
 		c.Close()
 	})
+}
+
+// TestLoginLiterals: clients send passwords with special characters as
+// literals (synchronising, or LITERAL- non-synchronising up to 4096).
+func TestLoginLiterals(t *testing.T) {
+	ts := newTestServer(t)
+	const odd = "p\"a ss\\{w}rd"
+	if err := ts.st.SetUserPassword(testUser, odd); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	r.send("a LOGIN {15}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("literal user name: %q", l)
+	}
+	r.send(testUser + fmt.Sprintf(" {%d}\r\n", len(odd)))
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("literal password: %q", l)
+	}
+	r.send(odd + "\r\n")
+	if l := r.until("a"); !strings.HasPrefix(l[len(l)-1], "a OK") {
+		t.Fatalf("LOGIN with literals: %q", l)
+	}
+	r2 := dialRaw(t, ts.tls, ts.clientTLS)
+	r2.send(fmt.Sprintf("b LOGIN %s {%d+}\r\n%s\r\n", testUser, len(odd), odd))
+	if l := r2.until("b"); !strings.HasPrefix(l[len(l)-1], "b OK") {
+		t.Fatalf("LOGIN with a non-synchronising literal: %q", l)
+	}
+	// A quoted password with escapes works too.
+	r3 := dialRaw(t, ts.tls, ts.clientTLS)
+	r3.send(`c LOGIN "` + testUser + `" "p\"a ss\\{w}rd"` + "\r\n")
+	if l := r3.until("c"); !strings.HasPrefix(l[len(l)-1], "c OK") {
+		t.Fatalf("LOGIN with a quoted password: %q", l)
+	}
+	// A non-synchronising literal over the limit ends the connection.
+	r4 := dialRaw(t, ts.tls, ts.clientTLS)
+	r4.send("d LOGIN x {5000+}\r\n" + strings.Repeat("y", 5000) + "\r\n")
+	if l := r4.line(); !strings.HasPrefix(l, "d BAD") {
+		t.Fatalf("big non-synchronising literal: %q", l)
+	}
+	if l := r4.line(); l != "" {
+		t.Fatalf("connection still open: %q", l)
+	}
 }

@@ -6,6 +6,22 @@
 // store.MaySendAs, the caps are store.Caps, routing is store.Route and the
 // durable commit is store.Accept. Every refusal is a *gosmtp.SMTPError whose
 // code can go straight back to an SMTP client; webmail shows its Message.
+//
+// # What go-smtp (v0.25.1) does for us, and where it falls short
+//
+//   - DATA ends only at CRLF.CRLF; the body keeps its line endings, and
+//     Submit refuses any bare CR or LF (550 5.5.2) rather than repair it.
+//     One exception: a line starting ".\r" not followed by "\n" loses those
+//     two bytes in go-smtp's reader, so that message is stored as one
+//     message (nothing is smuggled, nothing is refused).
+//   - STARTTLS drops bytes pipelined after it and ends the session
+//     (Logout); the next EHLO makes a new session, so no login survives.
+//     MAIL before that EHLO gets 502 (not 503).
+//   - A line over --max-line closes the connection with 500, but the part
+//     go-smtp had already buffered may first run as a command.
+//   - Invalid base64 in an AUTH response gets go-smtp's own 454 4.7.0;
+//     our SASL servers answer every other malformed AUTH with 501.
+//   - It recovers a panic per command (421 and close); Data recovers its own.
 package smtp
 
 import (

@@ -26,8 +26,8 @@
 // then the bbolt commit: three syncs per message and a window where a file
 // exists with no record. In a bucket, the body, its mailbox records and its
 // queue entry commit together in one transaction, and concurrent submissions
-// share that commit through bbolt's Batch, so one fsync covers many
-// messages. The hot buckets (mailboxes, messages) hold only small records,
+// share that commit (group commit, groupcommit.go), so one fsync covers
+// many messages. The hot buckets (mailboxes, messages) hold only small records,
 // so a SELECT or FETCH FLAGS never pages in bodies. The cost is that the
 // file never shrinks; freed pages are reused by later mail.
 //
@@ -35,8 +35,8 @@
 //
 //   - A message is acknowledged only after the transaction that stores it
 //     (body, mailbox records, queue entry) has committed and been fsynced.
-//   - Nothing inside a Batch function has side effects outside the
-//     transaction: Batch may run a function more than once.
+//   - Nothing inside a group-commit (or Batch) function has side effects
+//     outside the transaction: it may run more than once.
 //   - No transaction is held across network I/O.
 package store
 
@@ -146,8 +146,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	// Group commit: concurrent acceptances wait at most this long to share
-	// one fsync. Small enough not to show in latency.
+	// For any db.Batch caller; Accept uses its own timer-less group commit.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	db.MaxBatchSize = 256
 	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache()}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
@@ -71,10 +72,12 @@ func headerValue(fs []field, name string) string {
 // SMTP reply (an *SMTPError, 250 included).
 func (s *session) deliver(msg []byte) error {
 	fs, _ := splitHeader(msg)
-	received := 0
+	received, froms := 0, 0
 	var deliveredTo []string
 	for _, f := range fs {
 		switch {
+		case strings.EqualFold(f.name, "From"):
+			froms++
 		case strings.EqualFold(f.name, "Received"):
 			received++
 		case strings.EqualFold(f.name, "Delivered-To"):
@@ -99,7 +102,17 @@ func (s *session) deliver(msg []byte) error {
 		}
 	}
 
+	// Several From: fields (or addresses) would let a forger pass DMARC
+	// for one domain and show another: refused (RFC 5322 §3.6 allows one).
+	if froms > 1 {
+		s.log.Info("mx message refused: several From: fields")
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has %d From: fields; one is allowed", froms)
+	}
 	v := s.authenticate(msg)
+	if froms == 1 && v.fromDomain == "" {
+		s.log.Info("mx message refused: unusable From:")
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the From: field must hold exactly one valid address")
+	}
 	if v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyReject {
 		s.log.Info("mx message refused: DMARC reject", "from_domain", v.fromDomain, "mail_from", s.from)
 		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "rejected by the DMARC policy of %s: the message is not authenticated (SPF/DKIM)", v.fromDomain)
@@ -222,8 +235,12 @@ func cleanToken(s string) string {
 }
 
 func (s *session) acceptError(err error) error {
-	if errors.Is(err, store.ErrOverQuota) {
+	switch {
+	case errors.Is(err, store.ErrOverQuota):
 		return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "a recipient's mailbox is full")
+	case errors.Is(err, syscall.ENOSPC):
+		s.log.Error("mx storing message: disk full", "err", err)
+		return smtpErr(452, gosmtp.EnhancedCode{4, 3, 1}, "insufficient system storage: try again later")
 	}
 	s.log.Error("mx storing message", "err", err)
 	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")

@@ -280,6 +280,21 @@ func TestDMARCRejectAndQuarantine(t *testing.T) {
 	}
 }
 
+func TestSeveralFromRefused(t *testing.T) {
+	e := newMX(t, nil)
+	for _, m := range []string{
+		"From: <news@sender.test>\r\nFrom: <ceo@reject.test>\r\nSubject: x\r\n\r\nx\r\n",
+		"From: <news@sender.test>, <ceo@reject.test>\r\nSubject: x\r\n\r\nx\r\n",
+	} {
+		if err := e.send(t, "news@sender.test", []string{"alice@a.test"}, []byte(m)); codeOf(err) != 550 {
+			t.Errorf("%q → %v, want 550", m, err)
+		}
+	}
+	if n := len(e.mailbox(t, "alice@a.test", "INBOX")); n != 0 {
+		t.Errorf("%d stored", n)
+	}
+}
+
 func TestForgedHostedSenderJudgedOnEvidence(t *testing.T) {
 	e := newMX(t, nil)
 	forged := []byte("From: <alice@a.test>\r\nTo: <bob@a.test>\r\nSubject: from your boss\r\n\r\npay this\r\n")

@@ -271,7 +271,7 @@ func (r *Runner) apply(id, host string, out map[string]outcome, before store.Que
 	}
 	var failed []store.QueueRcpt
 	var after store.QueueEntry
-	err := r.st.UpdateQueue(id, func(q *store.QueueEntry) error {
+	err := r.st.RecordDelivery(id, func(q *store.QueueEntry) error {
 		failed = nil
 		att := store.Attempt{Time: now, Host: host, OK: true}
 		var replies []string

@@ -72,6 +72,9 @@ func Export(st *store.Store, address, dir string, progress func(Progress)) (*Sum
 			}
 		}
 	}
+	if err := syncFS(dir); err != nil {
+		return sum, fmt.Errorf("exporting: flushing %s to disk: %w", dir, err)
+	}
 	return sum, nil
 }
 
@@ -95,10 +98,8 @@ func writeMaildirFile(mdir, name string, body []byte) error {
 	if err != nil {
 		return err
 	}
+	// No fsync per file: Export syncs the file system once at the end.
 	_, err = f.Write(body)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -115,6 +115,7 @@ func Import(st *store.Store, address, path string, opts Options) (*Summary, erro
 		if _, err := st.EnsureMailbox(address, f.name); err != nil {
 			return sum, fmt.Errorf("creating mailbox %s: %w", f.name, err)
 		}
+		b := &batch{st: st, address: address, folder: f.name, sum: sum}
 		err := f.each(opts.MaxSize, func(m rawMessage) error {
 			done++
 			defer func() {
@@ -127,20 +128,73 @@ func Import(st *store.Store, address, path string, opts Options) (*Summary, erro
 				sum.Skipped = append(sum.Skipped, Skipped{m.source, err.Error()})
 				return nil
 			}
-			if _, err := st.Append(address, f.name, body, m.flags, date); err != nil {
-				if errors.Is(err, store.ErrOverQuota) {
-					return fmt.Errorf("%s: %w (imported %d messages so far)", m.source, err, sum.Messages)
-				}
-				return fmt.Errorf("storing %s: %w", m.source, err)
-			}
-			sum.add(f.name, len(body))
-			return nil
+			return b.add(store.ImportMessage{Body: body, Flags: m.flags, Date: date}, m.source)
 		})
+		if err == nil {
+			err = b.flush()
+		}
 		if err != nil {
 			return sum, err
 		}
 	}
 	return sum, nil
+}
+
+// Batches of messages share one transaction (one fsync) up to these sizes.
+const (
+	batchMessages = 256
+	batchBytes    = 16 << 20
+)
+
+// batch collects checked messages of one folder and stores them together.
+type batch struct {
+	st      *store.Store
+	address string
+	folder  string
+	sum     *Summary
+	msgs    []store.ImportMessage
+	sources []string
+	bytes   int
+}
+
+func (b *batch) add(m store.ImportMessage, source string) error {
+	b.msgs = append(b.msgs, m)
+	b.sources = append(b.sources, source)
+	b.bytes += len(m.Body)
+	if len(b.msgs) >= batchMessages || b.bytes >= batchBytes {
+		return b.flush()
+	}
+	return nil
+}
+
+// flush stores the batch. Over quota, it stores message by message what
+// still fits, then stops the import with the quota error.
+func (b *batch) flush() error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
+	msgs, sources := b.msgs, b.sources
+	b.msgs, b.sources, b.bytes = nil, nil, 0
+	_, err := b.st.AppendBatch(b.address, b.folder, msgs)
+	if err == nil {
+		for _, m := range msgs {
+			b.sum.add(b.folder, len(m.Body))
+		}
+		return nil
+	}
+	if !errors.Is(err, store.ErrOverQuota) {
+		return fmt.Errorf("storing messages from %s: %w", sources[0], err)
+	}
+	for i, m := range msgs {
+		if _, err := b.st.Append(b.address, b.folder, m.Body, m.Flags, m.Date); err != nil {
+			if errors.Is(err, store.ErrOverQuota) {
+				return fmt.Errorf("%s: %w (imported %d messages so far)", sources[i], err, b.sum.Messages)
+			}
+			return fmt.Errorf("storing %s: %w", sources[i], err)
+		}
+		b.sum.add(b.folder, len(m.Body))
+	}
+	return nil
 }
 
 // check validates one message and returns it with CRLF line endings and
@@ -217,15 +271,26 @@ func parseDate(s string) (time.Time, error) {
 func cleanFolder(parts []string) string {
 	var out []string
 	for _, p := range parts {
+		// File names need not be UTF-8 (a Latin-1 "Entwürfe"): repair, as
+		// mailbox names must be.
 		p = strings.Map(func(r rune) rune {
 			if r < 0x20 || r == 0x7f || r == '*' || r == '%' || r == '/' {
 				return '_'
 			}
 			return r
-		}, strings.TrimSpace(p))
+		}, strings.TrimSpace(strings.ToValidUTF8(p, "_")))
+		if p == "." || p == ".." {
+			p = "_"
+		}
+		if len(p) > 64 {
+			p = strings.ToValidUTF8(p[:64], "")
+		}
 		if p != "" {
 			out = append(out, p)
 		}
+	}
+	if len(out) > store.MaxMailboxDepth {
+		out = out[:store.MaxMailboxDepth]
 	}
 	if len(out) == 0 {
 		return "INBOX"

@@ -276,3 +276,57 @@ func TestImportBadPaths(t *testing.T) {
 		t.Error("import for an unknown user succeeded")
 	}
 }
+
+// Folder names from file names that are not valid mailbox names are
+// repaired, never refused: Latin-1 bytes, "..", wildcards.
+func TestImportOddFolderNames(t *testing.T) {
+	st := newStore(t, "ann@host.test")
+	root := filepath.Join(t.TempDir(), "Maildir")
+	t0 := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	writeFile(t, filepath.Join(root, "cur", "1:2,S"), "Subject: a\n\nx\n", t0)
+	writeFile(t, filepath.Join(root, ".Entw\xfcrfe", "cur", "2:2,S"), "Subject: b\n\nx\n", t0)
+	writeFile(t, filepath.Join(root, ".a*b%c", "cur", "3:2,"), "Subject: c\n\nx\n", t0)
+	writeFile(t, filepath.Join(root, ".x..y", "cur", "4:2,"), "Subject: d\n\nx\n", t0)
+	sum, err := Import(st, "ann@host.test", root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Messages != 4 {
+		t.Fatalf("%+v", sum)
+	}
+	boxes, _ := st.ListMailboxes("ann@host.test")
+	var names []string
+	for _, b := range boxes {
+		names = append(names, b.Name)
+	}
+	got := strings.Join(names, "|")
+	for _, want := range []string{"Entw_rfe", "a_b_c", "x/y"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no mailbox %q in %s", want, got)
+		}
+	}
+}
+
+// A batch over quota stores nothing of itself; the import then stores
+// one by one what still fits (checked in TestImportStopsAtQuota).
+func TestAppendBatchAllOrNothing(t *testing.T) {
+	st := newStore(t, "ann@host.test")
+	st.UpdateUser("ann@host.test", func(u *store.User) error { u.Quota = 1000; return nil })
+	msgs := []store.ImportMessage{
+		{Body: []byte("Subject: 1\r\n\r\n" + strings.Repeat("x", 400) + "\r\n")},
+		{Body: []byte("Subject: 2\r\n\r\n" + strings.Repeat("x", 400) + "\r\n")},
+		{Body: []byte("Subject: 3\r\n\r\n" + strings.Repeat("x", 400) + "\r\n")},
+	}
+	if _, err := st.AppendBatch("ann@host.test", "INBOX", msgs); err == nil {
+		t.Fatal("batch over quota stored")
+	}
+	if ms := messages(t, st, "ann@host.test", "INBOX"); len(ms) != 0 {
+		t.Fatalf("%d messages of a failed batch stored", len(ms))
+	}
+	if _, err := st.AppendBatch("ann@host.test", "INBOX", msgs[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if ms := messages(t, st, "ann@host.test", "INBOX"); len(ms) != 2 {
+		t.Fatalf("%d messages", len(ms))
+	}
+}
