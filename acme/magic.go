@@ -31,8 +31,8 @@ type magicState struct {
 	// noListener: neither --http nor --https is on, so no challenge can
 	// be answered and nothing is ordered.
 	noListener bool
-	cancel context.CancelFunc
-	once   sync.Once
+	cancel     context.CancelFunc
+	once       sync.Once
 }
 
 func (s *magicState) stop() {
