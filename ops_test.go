@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/xml"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -126,7 +128,7 @@ func TestExportCLI(t *testing.T) {
 func TestMetricsListener(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startOpsServe(t, bin, data, []string{"metrics", "submission"})
+	srv := startOpsServe(t, bin, data, []string{"metrics", "submission", "imaps"})
 	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
 	opsMustCLI(t, bin, data, "", "domain", "enable", "m.test", "smtp")
 	opsMustCLI(t, bin, data, "pw-mo\n", "user", "add", "mo@m.test")
@@ -140,6 +142,18 @@ func TestMetricsListener(t *testing.T) {
 	// Sending as someone else is refused (the send rule).
 	if err := submit(srv.Addr("submission"), "mo@m.test", "pw-mo", "other@m.test", []string{"mo@m.test"}, msg); err == nil {
 		t.Fatal("send as another address accepted")
+	}
+	// An IMAP session stays open while metrics are read.
+	ic, err := imapclient.DialTLS(srv.Addr("imaps"), &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login("mo@m.test", "pw-mo").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.Login("mo@m.test", "bad").Wait(); err == nil {
+		t.Fatal("second LOGIN accepted")
 	}
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {
@@ -194,9 +208,20 @@ func TestMetricsListener(t *testing.T) {
 		{"authsmtp_auth_total", []string{"proto", "submission", "result", "fail"}, 1},
 		{"authsmtp_messages_accepted_total", []string{"proto", "submission"}, 1},
 		{"authsmtp_messages_refused_total", []string{"proto", "submission", "reason", "send_as"}, 1},
+		{"authsmtp_connections_total", []string{"proto", "imap"}, 1},
+		{"authsmtp_auth_total", []string{"proto", "imap", "result", "ok"}, 1},
 	} {
 		if got := counter(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if g := fams["authsmtp_sessions"]; g == nil || len(g.Metric) == 0 {
+		t.Error("no authsmtp_sessions")
+	} else {
+		for _, m := range g.Metric {
+			if m.Label[0].GetValue() == "imap" && m.GetGauge().GetValue() != 1 {
+				t.Errorf("open IMAP sessions %v, want 1", m.GetGauge().GetValue())
+			}
 		}
 	}
 	if r, err := http.Post("http://"+srv.Addr("metrics")+"/metrics", "text/plain", nil); err == nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Config configures a Server. Store and TLS are required.
@@ -43,6 +44,8 @@ type Config struct {
 	MaxConnsPerIP int
 	// Logger receives session events; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics counts connections, open sessions and logins (nil: off).
+	Metrics *metrics.Metrics
 }
 
 // Caps are the capabilities advertised; each one that go-imap ties to an
@@ -233,7 +236,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		return &countedConn{Conn: c, srv: l.srv, ip: ip}, nil
+		l.srv.cfg.Metrics.Connection(metrics.ProtoIMAP)
+		return &countedConn{Conn: c, srv: l.srv, ip: ip, end: l.srv.cfg.Metrics.Session(metrics.ProtoIMAP)}, nil
 	}
 }
 
@@ -242,10 +246,12 @@ type countedConn struct {
 	srv  *Server
 	ip   string
 	once sync.Once
+	end  func() // ends the open-session count
 }
 
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
+		c.end()
 		c.srv.mu.Lock()
 		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
 			delete(c.srv.perIP, c.ip)
