@@ -108,6 +108,11 @@ func (s *session) deliver(msg []byte) error {
 		s.log.Info("mx message refused: several From: fields")
 		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has %d From: fields; one is allowed", froms)
 	}
+	key := dedupKeyOf(s.from, s.rcpts, msg)
+	if s.s.dups.has(key) {
+		s.log.Info("mx duplicate suppressed", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts))
+		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: already accepted (duplicate)"}
+	}
 	v := s.authenticate(msg)
 	if froms == 1 && v.fromDomain == "" {
 		s.log.Info("mx message refused: unusable From:")
@@ -191,6 +196,7 @@ func (s *session) deliver(msg []byte) error {
 		}
 		ids = append(ids, "q"+acc.QueueID)
 	}
+	s.s.dups.add(key)
 	s.log.Info("mx message accepted", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts), "size", len(msg),
 		"auth", authres.Format("", v.results), "junk", junk, "ids", strings.Join(ids, ","))
 	// RFC 3834 §2: no auto-reply to automatic, list, bulk or junk mail.
