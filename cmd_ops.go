@@ -205,6 +205,9 @@ func printSummary(w io.Writer, verb, addr string, sum *mailio.Summary, took time
 		fmt.Fprintf(tw, "  %s\t%d\n", f.Name, f.Count)
 	}
 	tw.Flush()
+	if sum.Present > 0 {
+		fmt.Fprintf(w, "%d messages were already there and were not imported again\n", sum.Present)
+	}
 	if len(sum.Skipped) > 0 {
 		fmt.Fprintf(w, "skipped %d bad messages (nothing of them was stored):\n", len(sum.Skipped))
 		for _, s := range sum.Skipped {
