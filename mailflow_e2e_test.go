@@ -294,4 +294,3 @@ func TestTwoInstancesDKIMSPFDMARCPass(t *testing.T) {
 		t.Errorf("body lost:\n%s", got)
 	}
 }
-
