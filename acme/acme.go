@@ -236,12 +236,7 @@ func (m *Manager) Reload() error {
 		if _, err := m.currentSelf(); err != nil {
 			return err
 		}
-		m.mu.RLock()
-		started := m.started
-		m.mu.RUnlock()
-		if started {
-			return m.manageNames(context.Background())
-		}
+		return m.manageNames()
 	}
 	return nil
 }

@@ -8,10 +8,13 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 func TestLoginRules(t *testing.T) {
@@ -196,5 +199,34 @@ func TestLoginLiterals(t *testing.T) {
 	}
 	if l := r4.line(); l != "" {
 		t.Fatalf("connection still open: %q", l)
+	}
+}
+
+// TestLoginThrottle: failed IMAP logins go through the one throttle SMTP
+// and the web share; once it blocks, even the right password is refused
+// for a while (NO [UNAVAILABLE]), and other addresses are unaffected.
+func TestLoginThrottle(t *testing.T) {
+	ts := newTestServer(t)
+	ts.st.Throttle.SetConfig(store.ThrottleConfig{FreeFailures: 1, BlockAfter: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, BlockFor: time.Hour})
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	for i := 0; i < 3; i++ {
+		r.send(fmt.Sprintf("f%d LOGIN %s wrong\r\n", i, testUser))
+		if l := r.until(fmt.Sprintf("f%d", i)); !strings.Contains(l[len(l)-1], "NO [AUTHENTICATIONFAILED]") {
+			t.Fatalf("failure %d: %q", i, l)
+		}
+	}
+	r.send("g LOGIN " + testUser + " " + testPassword + "\r\n")
+	if l := r.until("g"); !strings.Contains(l[len(l)-1], "NO [UNAVAILABLE]") {
+		t.Fatalf("right password while blocked: %q", l)
+	}
+	if blocked, _ := ts.st.Throttle.Check("127.0.0.1", testUser); !blocked {
+		t.Fatal("the shared throttle does not block")
+	}
+	found := false
+	for _, f := range ts.st.Throttle.Recent() {
+		found = found || (f.Protocol == "imap" && f.Login == testUser)
+	}
+	if !found {
+		t.Fatal("failures not recorded as imap")
 	}
 }
