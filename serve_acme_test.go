@@ -92,6 +92,9 @@ func checkAllListeners(t *testing.T, ts *testServer, host string, roots *x509.Ce
 	}
 }
 
+// TestServerACMEHTTP01: issuance over HTTP-01 on --http; every listener
+// serves the chain; other SNI names order nothing; a restart reuses the
+// stored certificate.
 func TestServerACMEHTTP01(t *testing.T) {
 	t.Parallel()
 	host := "mail.http01.authsmtp.test"
@@ -107,6 +110,20 @@ func TestServerACMEHTTP01(t *testing.T) {
 	startTLSLeaf(t, as.addr(t, "submission"), "", nil)
 	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
+	}
+
+	// Stop and start again on the same file: the certificate comes from
+	// bbolt, nothing is ordered.
+	first := startTLSLeaf(t, as.addr(t, "submission"), host, p.Roots)
+	as.stop()
+	as2 := startACMEServer(t, cfg, nil)
+	as2.wait(t, "loaded "+host, 10*time.Second)
+	if again := startTLSLeaf(t, as2.addr(t, "submission"), host, p.Roots); again.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Errorf("after restart serial %v, want the stored %v", again.SerialNumber, first.SerialNumber)
+	}
+	implicitTLSLeaf(t, as2.addr(t, "imaps"), host, p.Roots)
+	if n := p.Orders.Load(); n != 1 {
+		t.Errorf("restart ordered: %d orders, want 1", n)
 	}
 }
 
@@ -127,10 +144,9 @@ func TestServerACMETLSALPN01(t *testing.T) {
 	}
 }
 
-// TestServerACMERenewalAndRestart: 10-second certificates are renewed and
-// the SMTP listener serves the new one without a restart; a restart then
-// loads the stored certificate and orders nothing.
-func TestServerACMERenewalAndRestart(t *testing.T) {
+// TestServerACMERenewal: 10-second certificates are renewed and the SMTP
+// listener serves the new one without a restart.
+func TestServerACMERenewal(t *testing.T) {
 	t.Parallel()
 	host := "mail.renew.authsmtp.test"
 	p := testutil.StartPebble(t, 10)
@@ -150,16 +166,6 @@ func TestServerACMERenewalAndRestart(t *testing.T) {
 		case <-as.events:
 		case <-time.After(50 * time.Millisecond):
 		}
-	}
-
-	// Restart with normal renewal timing: the stored certificate is used.
-	as.stop()
-	orders := p.Orders.Load()
-	as2 := startACMEServer(t, cfg, nil)
-	as2.wait(t, "loaded "+host, 10*time.Second)
-	startTLSLeaf(t, as2.addr(t, "submission"), host, p.Roots)
-	if n := p.Orders.Load(); n != orders {
-		t.Errorf("restart ordered: %d orders, want %d", n, orders)
 	}
 }
 
