@@ -9,10 +9,17 @@
 // command or at once while it IDLEs. If events were lost, the session
 // compares its view with the store instead.
 //
-// Login happens only over TLS (implicit, or after STARTTLS); before that
-// the server advertises LOGINDISABLED and answers NO [PRIVACYREQUIRED].
-// Only user logins open a mailbox; a domain login can send mail but has
-// none, and is told so.
+// The not-authenticated state is ours (preauth.go): a small strict parser
+// that bounds literals before login, drops plaintext pipelined after
+// STARTTLS, and allows login only over TLS (implicit, or after STARTTLS;
+// before that it advertises LOGINDISABLED and answers NO
+// [PRIVACYREQUIRED]). Only user logins open a mailbox; a domain login can
+// send mail but has none, and is told so. A logged-in connection is then
+// handed to go-imap as a PREAUTH session (handoff.go).
+//
+// Envelopes and body structures are parsed once, when a message is
+// stored, and cached beside the body (meta.go); SEARCH scans raw bytes
+// and decodes only messages with encoded parts (search.go, textscan.go).
 package imap
 
 import (
