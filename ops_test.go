@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/xml"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -55,6 +57,20 @@ func TestBackupRestoreCLI(t *testing.T) {
 	}
 	if err := srv.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v\n%s", err, srv.Logs())
+	}
+
+	// With the server stopped, backup opens the file itself.
+	bk2 := filepath.Join(t.TempDir(), "stopped.db")
+	if out := opsMustCLI(t, bin, data, "", "backup", bk2); !strings.Contains(out, "1 domains, 1 users, 1 messages") {
+		t.Fatalf("backup without a server: %s", out)
+	}
+	// No database there: an error, and no empty database is made.
+	empty := t.TempDir()
+	if _, errs, code := opsCLI(t, bin, empty, "", "backup", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errs, "no database") {
+		t.Fatalf("backup of nothing: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(empty, store.DBFile)); err == nil {
+		t.Fatal("backup created a database")
 	}
 
 	fresh := filepath.Join(t.TempDir(), "fresh")
@@ -126,7 +142,7 @@ func TestExportCLI(t *testing.T) {
 func TestMetricsListener(t *testing.T) {
 	bin := opsBinary(t)
 	data := t.TempDir()
-	srv := startOpsServe(t, bin, data, []string{"metrics", "submission"})
+	srv := startOpsServe(t, bin, data, []string{"metrics", "submission", "imaps"})
 	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
 	opsMustCLI(t, bin, data, "", "domain", "enable", "m.test", "smtp")
 	opsMustCLI(t, bin, data, "pw-mo\n", "user", "add", "mo@m.test")
@@ -140,6 +156,18 @@ func TestMetricsListener(t *testing.T) {
 	// Sending as someone else is refused (the send rule).
 	if err := submit(srv.Addr("submission"), "mo@m.test", "pw-mo", "other@m.test", []string{"mo@m.test"}, msg); err == nil {
 		t.Fatal("send as another address accepted")
+	}
+	// An IMAP session stays open while metrics are read.
+	ic, err := imapclient.DialTLS(srv.Addr("imaps"), &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login("mo@m.test", "pw-mo").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.Login("mo@m.test", "bad").Wait(); err == nil {
+		t.Fatal("second LOGIN accepted")
 	}
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {
@@ -194,9 +222,20 @@ func TestMetricsListener(t *testing.T) {
 		{"authsmtp_auth_total", []string{"proto", "submission", "result", "fail"}, 1},
 		{"authsmtp_messages_accepted_total", []string{"proto", "submission"}, 1},
 		{"authsmtp_messages_refused_total", []string{"proto", "submission", "reason", "send_as"}, 1},
+		{"authsmtp_connections_total", []string{"proto", "imap"}, 1},
+		{"authsmtp_auth_total", []string{"proto", "imap", "result", "ok"}, 1},
 	} {
 		if got := counter(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if g := fams["authsmtp_sessions"]; g == nil || len(g.Metric) == 0 {
+		t.Error("no authsmtp_sessions")
+	} else {
+		for _, m := range g.Metric {
+			if m.Label[0].GetValue() == "imap" && m.GetGauge().GetValue() != 1 {
+				t.Errorf("open IMAP sessions %v, want 1", m.GetGauge().GetValue())
+			}
 		}
 	}
 	if r, err := http.Post("http://"+srv.Addr("metrics")+"/metrics", "text/plain", nil); err == nil {

@@ -21,6 +21,7 @@ func (srv *server) startIMAP(ctx context.Context) error {
 		MaxSize:       cfg.MaxSize,
 		MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Logger:        srv.log,
+		Metrics:       srv.metrics,
 	})
 	srv.onStop("imap", func(context.Context) error { return is.Close() })
 	for _, l := range []struct {

@@ -126,6 +126,13 @@ func New(cfg Config, st *store.Store) (*Manager, error) {
 			return nil, err
 		}
 		m.files = fs
+		if leaf := fs.cert.Leaf; leaf != nil && leaf.VerifyHostname(cfg.Hostname) != nil {
+			m.log.Warn("the certificate file does not cover --hostname: clients checking the name will refuse it",
+				"hostname", cfg.Hostname, "names", leaf.DNSNames, "cert", cfg.CertFile)
+		}
+		if leaf := fs.cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
+			m.log.Warn("the certificate file has expired", "cert", cfg.CertFile, "expired", leaf.NotAfter.Format(time.RFC3339))
+		}
 	case ModeSelfSigned:
 		c, err := m.selfSigned()
 		if err != nil {
@@ -236,12 +243,7 @@ func (m *Manager) Reload() error {
 		if _, err := m.currentSelf(); err != nil {
 			return err
 		}
-		m.mu.RLock()
-		started := m.started
-		m.mu.RUnlock()
-		if started {
-			return m.manageNames(context.Background())
-		}
+		return m.manageNames()
 	}
 	return nil
 }

@@ -27,8 +27,12 @@ type magicState struct {
 	cache  *certmagic.Cache
 	cfg    *certmagic.Config
 	issuer *certmagic.ACMEIssuer
-	cancel context.CancelFunc
-	once   sync.Once
+	ctx    context.Context // background work; cancelled by stop
+	// noListener: neither --http nor --https is on, so no challenge can
+	// be answered and nothing is ordered.
+	noListener bool
+	cancel     context.CancelFunc
+	once       sync.Once
 }
 
 func (s *magicState) stop() {
@@ -142,11 +146,11 @@ func (m *Manager) startMagic(ctx context.Context) error {
 	}
 	ms.issuer = certmagic.NewACMEIssuer(ms.cfg, tmpl)
 	ms.cfg.Issuers = []certmagic.Issuer{ms.issuer}
-	var mctx context.Context
-	mctx, ms.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	ms.ctx, ms.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	ms.noListener = httpAddr == nil && tlsAddr == nil
 	m.magic.Store(ms)
 
-	if httpAddr == nil && tlsAddr == nil {
+	if ms.noListener {
 		err := errors.New("no --http or --https listener to answer the CA's challenges on")
 		m.setErr(m.cfg.Hostname, err)
 		m.log.Error("cannot get certificates: serving self-signed", "err", err)
@@ -154,7 +158,7 @@ func (m *Manager) startMagic(ctx context.Context) error {
 	}
 	// A failure here (before any ACME request) must not keep the mail
 	// server down: serve self-signed and say why.
-	if err := m.manageNames(mctx); err != nil {
+	if err := m.manageNames(); err != nil {
 		m.setErr(m.cfg.Hostname, err)
 		m.log.Error("cannot get certificates: serving self-signed", "err", err)
 	}
@@ -175,10 +179,10 @@ func hostPort(a net.Addr) (string, int) {
 
 // manageNames (re)computes the configured names and asks certmagic to
 // manage them: load from the store, or order, then keep renewed.
-func (m *Manager) manageNames(ctx context.Context) error {
+func (m *Manager) manageNames() error {
 	ms := m.magic.Load()
-	if ms == nil {
-		return nil
+	if ms == nil || ms.ctx.Err() != nil || ms.noListener {
+		return nil // not started, stopped, or cannot be answered
 	}
 	names := m.wantedNames()
 	m.mu.Lock()
@@ -195,7 +199,7 @@ func (m *Manager) manageNames(ctx context.Context) error {
 		ms.cache.RemoveManaged(dropped)
 	}
 	m.saveNames(names)
-	if err := ms.cfg.ManageAsync(ctx, names); err != nil {
+	if err := ms.cfg.ManageAsync(ms.ctx, names); err != nil {
 		return fmt.Errorf("managing certificates for %v: %w", names, err)
 	}
 	return nil

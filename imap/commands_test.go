@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -428,4 +429,58 @@ func TestRawResponses(t *testing.T) {
 	if l := strings.Join(r.until("z"), "\n"); !strings.Contains(l, "* BYE") {
 		t.Errorf("LOGOUT: %s", l)
 	}
+}
+
+// TestFetchSectionsRaw checks FETCH items as they appear on the wire.
+func TestFetchSectionsRaw(t *testing.T) {
+	ts := newTestServer(t)
+	msg := "From: a@b.test\r\nTo: c@d.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=B\r\n\r\n" +
+		"--B\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe plain\r\n" +
+		"--B\r\nContent-Type: text/html\r\n\r\n<p>html part</p>\r\n--B--\r\n"
+	if _, err := ts.st.Append(testUser, "INBOX", []byte(msg), []string{"$Label1"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	r.login()
+	r.send("s SELECT INBOX\r\n")
+	r.until("s")
+	check := func(tag, cmd string, wants ...string) {
+		t.Helper()
+		r.send(tag + " " + cmd + "\r\n")
+		var got []string
+		for {
+			l, err := r.br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: connection ended: %q", cmd, got)
+			}
+			l = strings.TrimRight(l, "\r\n")
+			got = append(got, l)
+			if strings.HasPrefix(l, tag+" ") {
+				break
+			}
+		}
+		all := strings.Join(got, "\n")
+		if !strings.HasPrefix(got[len(got)-1], tag+" OK") {
+			t.Fatalf("%s: %s", cmd, all)
+		}
+		for _, w := range wants {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s: want %q in\n%s", cmd, w, all)
+			}
+		}
+	}
+	check("a", "FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (From To MIME-Version Content-Type)])", "Subject: parts")
+	check("b", "FETCH 1 (BODY.PEEK[1.MIME])", "Content-Transfer-Encoding: quoted-printable")
+	check("c", "FETCH 1 (BODY.PEEK[2])", "<p>html part</p>")
+	check("d", "FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])", "Grüße plain", "BINARY.SIZE[1] 13")
+	check("e", "FETCH 1 (RFC822.HEADER RFC822.SIZE)", "RFC822.HEADER {", fmt.Sprintf("RFC822.SIZE %d", len(msg)))
+	check("f", "FETCH 1 (BODYSTRUCTURE)", `("text" "html"`, `"alternative"`)
+	check("g", "UID SEARCH KEYWORD $Label1 UNDELETED UNANSWERED UNFLAGGED UNDRAFT", "* SEARCH 1")
+	check("h", "SEARCH UNKEYWORD $Label1", "* SEARCH\nh OK")
+	check("i", "SEARCH CHARSET UTF-8 TEXT \"GRÜßE\"", "* SEARCH 1")
+	check("i2", "SEARCH CHARSET UTF-8 TEXT \"grüße\"", "* SEARCH 1")
+	check("j", "SEARCH BODY \"html part\"", "* SEARCH 1")
+	check("k", "SEARCH RETURN (COUNT) ALL", "COUNT 1")
+	check("l", "FETCH 1 FAST", "FLAGS (", "INTERNALDATE", "RFC822.SIZE")
+	check("m", "FETCH 1 (BODY[TEXT]<0.6>)", "<0> {6}", "\\Seen")
 }

@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 func TestLoginRules(t *testing.T) {
@@ -151,4 +155,78 @@ func TestTLSBadInput(t *testing.T) {
 		}
 		c.Close()
 	})
+}
+
+// TestLoginLiterals: clients send passwords with special characters as
+// literals (synchronising, or LITERAL- non-synchronising up to 4096).
+func TestLoginLiterals(t *testing.T) {
+	ts := newTestServer(t)
+	const odd = "p\"a ss\\{w}rd"
+	if err := ts.st.SetUserPassword(testUser, odd); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	r.send("a LOGIN {15}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("literal user name: %q", l)
+	}
+	r.send(testUser + fmt.Sprintf(" {%d}\r\n", len(odd)))
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("literal password: %q", l)
+	}
+	r.send(odd + "\r\n")
+	if l := r.until("a"); !strings.HasPrefix(l[len(l)-1], "a OK") {
+		t.Fatalf("LOGIN with literals: %q", l)
+	}
+	r2 := dialRaw(t, ts.tls, ts.clientTLS)
+	r2.send(fmt.Sprintf("b LOGIN %s {%d+}\r\n%s\r\n", testUser, len(odd), odd))
+	if l := r2.until("b"); !strings.HasPrefix(l[len(l)-1], "b OK") {
+		t.Fatalf("LOGIN with a non-synchronising literal: %q", l)
+	}
+	// A quoted password with escapes works too.
+	r3 := dialRaw(t, ts.tls, ts.clientTLS)
+	r3.send(`c LOGIN "` + testUser + `" "p\"a ss\\{w}rd"` + "\r\n")
+	if l := r3.until("c"); !strings.HasPrefix(l[len(l)-1], "c OK") {
+		t.Fatalf("LOGIN with a quoted password: %q", l)
+	}
+	// A non-synchronising literal over the limit ends the connection.
+	r4 := dialRaw(t, ts.tls, ts.clientTLS)
+	// (written in the background: the server may close before it is all
+	// sent, which is the point)
+	go r4.c.Write([]byte("d LOGIN x {5000+}\r\n" + strings.Repeat("y", 5000) + "\r\n"))
+	if l := r4.line(); !strings.HasPrefix(l, "d BAD") {
+		t.Fatalf("big non-synchronising literal: %q", l)
+	}
+	if l := r4.line(); l != "" {
+		t.Fatalf("connection still open: %q", l)
+	}
+}
+
+// TestLoginThrottle: failed IMAP logins go through the one throttle SMTP
+// and the web share; once it blocks, even the right password is refused
+// for a while (NO [UNAVAILABLE]), and other addresses are unaffected.
+func TestLoginThrottle(t *testing.T) {
+	ts := newTestServer(t)
+	ts.st.Throttle.SetConfig(store.ThrottleConfig{FreeFailures: 1, BlockAfter: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, BlockFor: time.Hour})
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	for i := 0; i < 3; i++ {
+		r.send(fmt.Sprintf("f%d LOGIN %s wrong\r\n", i, testUser))
+		if l := r.until(fmt.Sprintf("f%d", i)); !strings.Contains(l[len(l)-1], "NO [AUTHENTICATIONFAILED]") {
+			t.Fatalf("failure %d: %q", i, l)
+		}
+	}
+	r.send("g LOGIN " + testUser + " " + testPassword + "\r\n")
+	if l := r.until("g"); !strings.Contains(l[len(l)-1], "NO [UNAVAILABLE]") {
+		t.Fatalf("right password while blocked: %q", l)
+	}
+	if blocked, _ := ts.st.Throttle.Check("127.0.0.1", testUser); !blocked {
+		t.Fatal("the shared throttle does not block")
+	}
+	found := false
+	for _, f := range ts.st.Throttle.Recent() {
+		found = found || (f.Protocol == "imap" && f.Login == testUser)
+	}
+	if !found {
+		t.Fatal("failures not recorded as imap")
+	}
 }

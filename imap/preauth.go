@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // The not-authenticated state is handled here, not by go-imap: its
@@ -416,6 +417,7 @@ func (s *Server) checkLogin(ip, login, password string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
 	p, err := s.cfg.Store.Login(ctx, "imap", ip, login, password)
+	s.cfg.Metrics.Auth(metrics.ProtoIMAP, err == nil && p.Kind == store.KindUser)
 	switch {
 	case errors.Is(err, store.ErrThrottled):
 		return "", errors.New("[UNAVAILABLE] " + err.Error())

@@ -362,6 +362,16 @@ func (x *msgCtx) contains(sk searchKey, withHeader bool) bool {
 			}
 		}
 	}
+	if !sk.ascii {
+		// Non-ASCII letters fold by Unicode rules (slow, but only for such keys).
+		region := x.it.Body
+		if !withHeader {
+			region = body
+		}
+		if bytes.Contains(bytes.ToLower(region), bytes.ToLower(key)) {
+			return true
+		}
+	}
 	if x.isPlain() {
 		return false
 	}

@@ -9,10 +9,17 @@
 // command or at once while it IDLEs. If events were lost, the session
 // compares its view with the store instead.
 //
-// Login happens only over TLS (implicit, or after STARTTLS); before that
-// the server advertises LOGINDISABLED and answers NO [PRIVACYREQUIRED].
-// Only user logins open a mailbox; a domain login can send mail but has
-// none, and is told so.
+// The not-authenticated state is ours (preauth.go): a small strict parser
+// that bounds literals before login, drops plaintext pipelined after
+// STARTTLS, and allows login only over TLS (implicit, or after STARTTLS;
+// before that it advertises LOGINDISABLED and answers NO
+// [PRIVACYREQUIRED]). Only user logins open a mailbox; a domain login can
+// send mail but has none, and is told so. A logged-in connection is then
+// handed to go-imap as a PREAUTH session (handoff.go).
+//
+// Envelopes and body structures are parsed once, when a message is
+// stored, and cached beside the body (meta.go); SEARCH scans raw bytes
+// and decodes only messages with encoded parts (search.go, textscan.go).
 package imap
 
 import (
@@ -26,6 +33,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Config configures a Server. Store and TLS are required.
@@ -43,6 +51,8 @@ type Config struct {
 	MaxConnsPerIP int
 	// Logger receives session events; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics counts connections, open sessions and logins (nil: off).
+	Metrics *metrics.Metrics
 }
 
 // Caps are the capabilities advertised; each one that go-imap ties to an
@@ -233,7 +243,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		return &countedConn{Conn: c, srv: l.srv, ip: ip}, nil
+		l.srv.cfg.Metrics.Connection(metrics.ProtoIMAP)
+		return &countedConn{Conn: c, srv: l.srv, ip: ip, end: l.srv.cfg.Metrics.Session(metrics.ProtoIMAP)}, nil
 	}
 }
 
@@ -242,10 +253,12 @@ type countedConn struct {
 	srv  *Server
 	ip   string
 	once sync.Once
+	end  func() // ends the open-session count
 }
 
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
+		c.end()
 		c.srv.mu.Lock()
 		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
 			delete(c.srv.perIP, c.ip)

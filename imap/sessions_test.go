@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -18,12 +19,13 @@ type updates struct {
 	mu       sync.Mutex
 	exists   []uint32
 	expunges []uint32
-	flags    map[uint32][]goimap.Flag
+	flags    map[uint32][]goimap.Flag // by sequence number
+	uidFlags map[goimap.UID][]goimap.Flag
 	ch       chan struct{}
 }
 
 func newUpdates() *updates {
-	return &updates{flags: map[uint32][]goimap.Flag{}, ch: make(chan struct{}, 100)}
+	return &updates{flags: map[uint32][]goimap.Flag{}, uidFlags: map[goimap.UID][]goimap.Flag{}, ch: make(chan struct{}, 1000)}
 }
 
 func (u *updates) handler() *imapclient.UnilateralDataHandler {
@@ -47,6 +49,9 @@ func (u *updates) handler() *imapclient.UnilateralDataHandler {
 			if b != nil && b.Flags != nil {
 				u.mu.Lock()
 				u.flags[b.SeqNum] = b.Flags
+				if b.UID != 0 {
+					u.uidFlags[b.UID] = b.Flags
+				}
 				u.mu.Unlock()
 				u.ch <- struct{}{}
 			}
@@ -207,5 +212,50 @@ func TestRestartKeepsUIDs(t *testing.T) {
 	// The expunged UID 3 is never used again.
 	if d := appendMsg(t, c, "INBOX", testMessage(4, "x"), nil); d.UID != 4 || d.UIDValidity != validity {
 		t.Fatalf("new message after restart: %+v", d)
+	}
+}
+
+// TestLostEventsResync: a session that falls behind (its event buffer
+// overflows) compares its view with the store instead, and still reports
+// every expunge, new message and flag change correctly.
+func TestLostEventsResync(t *testing.T) {
+	ts := newTestServer(t)
+	for i := 1; i <= 5; i++ {
+		ts.st.Append(testUser, "INBOX", testMessage(i, "x"), nil, time.Time{})
+	}
+	u := newUpdates()
+	b := ts.client(t, u.handler())
+	if _, err := b.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Far more changes than a session buffers, while B does nothing.
+	for i := 0; i < 400; i++ {
+		if _, err := ts.st.SetFlags(testUser, "INBOX", []uint32{3}, store.FlagsReplace, []string{fmt.Sprintf("k%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.st.Expunge(testUser, "INBOX", []uint32{2})
+	ts.st.Append(testUser, "INBOX", testMessage(6, "x"), nil, time.Time{})
+	if err := b.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	u.mu.Lock()
+	exp, exists := append([]uint32(nil), u.expunges...), append([]uint32(nil), u.exists...)
+	u.mu.Unlock()
+	if !slices.Equal(exp, []uint32{2}) || len(exists) == 0 || exists[len(exists)-1] != 5 {
+		t.Fatalf("after resync: expunges %v exists %v", exp, exists)
+	}
+	for {
+		u.mu.Lock()
+		f := u.uidFlags[3]
+		u.mu.Unlock()
+		if slices.Contains(f, "k399") {
+			break
+		}
+		u.wait(t, time.Second, "the latest flags of UID 3")
+	}
+	msgs, err := b.Fetch(goimap.SeqSetNum(1, 2, 3, 4, 5), &goimap.FetchOptions{UID: true}).Collect()
+	if err != nil || len(msgs) != 5 || msgs[1].UID != 3 || msgs[4].UID != 6 {
+		t.Fatalf("view after resync: %+v %v", msgs, err)
 	}
 }

@@ -254,7 +254,7 @@ func TestWatcherLoss(t *testing.T) {
 	st := mbTestStore(t)
 	w := st.Events.Watch("x@y.test")
 	defer w.Close()
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 1000; i++ {
 		st.Events.Publish(Event{Kind: EventNew, Address: "x@y.test", UID: uint32(i)})
 	}
 	if !w.Lost() || w.Lost() {

@@ -59,7 +59,7 @@ func (w *Watcher) Close() { w.close() }
 
 // Watch subscribes to the events of address, with loss detection.
 func (n *Notifier) Watch(address string) *Watcher {
-	ch := make(chan Event, 1024)
+	ch := make(chan Event, 256) // a slow session reloads instead (Lost)
 	lost := new(atomic.Bool)
 	n.mu.Lock()
 	if n.subs[address] == nil {

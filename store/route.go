@@ -42,15 +42,22 @@ func (s *Store) Route(rcpt string) (Route, error) {
 		return Route{}, err
 	}
 	var r Route
+	looped := false
 	err = s.db.View(func(tx *bolt.Tx) error {
 		rt := &router{s: s, tx: tx, seen: map[string]bool{}, r: &r}
-		return rt.resolve(addr, 0)
+		err := rt.resolve(addr, 0)
+		looped = rt.looped
+		return err
 	})
 	if err != nil {
 		return Route{}, err
 	}
 	if len(r.Local) == 0 && len(r.Remote) == 0 {
-		return Route{}, fmt.Errorf("%w: %s", ErrAliasLoop, addr)
+		if looped {
+			return Route{}, fmt.Errorf("%w: %s", ErrAliasLoop, addr)
+		}
+		// An alias whose targets are all gone.
+		return Route{}, fmt.Errorf("%w: %s", ErrNoSuchUser, addr)
 	}
 	return r, nil
 }
@@ -60,6 +67,8 @@ type router struct {
 	tx   *bolt.Tx
 	seen map[string]bool
 	r    *Route
+	// looped is set when an address came back to one being delivered.
+	looped bool
 }
 
 func (rt *router) addLocal(addr string) {
@@ -85,6 +94,7 @@ func (rt *router) addRemote(addr string, depth int) {
 
 func (rt *router) resolve(addr string, depth int) error {
 	if rt.seen[addr] {
+		rt.looped = true
 		return nil // a loop: this address is already being delivered
 	}
 	rt.seen[addr] = true

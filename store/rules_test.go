@@ -114,6 +114,10 @@ func TestAliasLoop(t *testing.T) {
 	if _, err := st.Route("alice@a.test"); !errors.Is(err, ErrAliasLoop) {
 		t.Errorf("forward loop: %v", err)
 	}
+	st.AddAlias("gone@a.test", []string{"nobody@a.test"}, "")
+	if _, err := st.Route("gone@a.test"); !errors.Is(err, ErrNoSuchUser) {
+		t.Errorf("alias to a missing user: %v, want ErrNoSuchUser", err)
+	}
 	if _, err := st.AddAlias("alice@a.test", []string{"bob@a.test"}, ""); err == nil {
 		t.Error("an alias shadowing a user was accepted")
 	}

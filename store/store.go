@@ -11,10 +11,14 @@
 //	domains     domain A-label → Domain
 //	users       address (lower-case, A-label domain) → User
 //	mailboxes   address → nested bucket: mailbox name → Mailbox
-//	messages    mailbox id (8 bytes BE) → nested bucket: UID (4 bytes BE) → Message
+//	messages    mailbox id (8 bytes BE) → nested bucket: UID (4 bytes BE) →
+//	            Message in a compact binary record (mailbox_record.go)
 //	bodies      body id (8 bytes BE) → raw RFC 5322 bytes, CRLF line endings
 //	bodyrefs    body id → reference count (4 bytes BE): one per mailbox
 //	            message and queue entry that points at the body
+//	bodymeta    body id → the IMAP layer's cached parse of the body
+//	            (envelope, structure, search hints); created on first use,
+//	            deleted with the body
 //	sessions    web session id → Session
 //	queue       queue id → QueueEntry (outbound mail; the body is in bodies)
 //	certs       certificate storage (TLS keys and certificates)

@@ -178,6 +178,8 @@ func queueMatches(e store.QueueEntry, f string) bool {
 type queueShowData struct {
 	E       store.QueueEntry
 	Headers []headerLine
+	Text    string // the plain-text part, shown escaped (captured mail is read here)
+	Atts    []attachment
 }
 
 type headerLine struct{ Name, Value string }
@@ -202,6 +204,14 @@ func (s *Server) queueShow(c *gin.Context) {
 	d := queueShowData{E: e}
 	if body, err := s.st.Body(e.BodyID); err == nil {
 		d.Headers = rawHeaders(body, 200)
+		m := parseMessage(body)
+		d.Text, d.Atts = m.Text, m.Atts
+		if d.Text == "" && m.HTML != "" {
+			d.Text = "(an HTML message; its source is not shown here)"
+		}
+		if len(d.Text) > 20000 {
+			d.Text = d.Text[:20000] + "\n…"
+		}
 	}
 	s.render(c, http.StatusOK, "admin_queue_show", page{Title: "Queued message", Area: "admin", Nav: "queue", Data: d})
 }

@@ -157,7 +157,7 @@ func TestAdminQueueAndSecurity(t *testing.T) {
 		t.Fatal("queue filter kept a non-matching entry")
 	}
 	_, body = c.get("/admin/queue/" + acc.QueueID)
-	if !strings.Contains(body, "hello queue") || !strings.Contains(body, "Accepted") {
+	if !strings.Contains(body, "hello queue") || !strings.Contains(body, "Accepted") || !strings.Contains(body, `id="queue-text">hi`) {
 		t.Fatal("queue entry page lacks headers or timeline")
 	}
 	resp, _ := c.get("/admin/queue/not-an-id")

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"syscall"
 	"time"
@@ -72,10 +73,12 @@ func headerValue(fs []field, name string) string {
 // SMTP reply (an *SMTPError, 250 included).
 func (s *session) deliver(msg []byte) error {
 	fs, _ := splitHeader(msg)
-	received := 0
+	received, froms := 0, 0
 	var deliveredTo []string
 	for _, f := range fs {
 		switch {
+		case strings.EqualFold(f.name, "From"):
+			froms++
 		case strings.EqualFold(f.name, "Received"):
 			received++
 		case strings.EqualFold(f.name, "Delivered-To"):
@@ -100,7 +103,22 @@ func (s *session) deliver(msg []byte) error {
 		}
 	}
 
+	// Several From: fields (or addresses) would let a forger pass DMARC
+	// for one domain and show another: refused (RFC 5322 §3.6 allows one).
+	if froms > 1 {
+		s.log.Info("mx message refused: several From: fields")
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has %d From: fields; one is allowed", froms)
+	}
+	key := dedupKeyOf(s.from, s.rcpts, msg)
+	if s.s.dups.has(key) {
+		s.log.Info("mx duplicate suppressed", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts))
+		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: already accepted (duplicate)"}
+	}
 	v := s.authenticate(msg)
+	if froms == 1 && v.fromDomain == "" {
+		s.log.Info("mx message refused: unusable From:")
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the From: field must hold exactly one valid address")
+	}
 	if v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyReject {
 		s.log.Info("mx message refused: DMARC reject", "from_domain", v.fromDomain, "mail_from", s.from)
 		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "rejected by the DMARC policy of %s: the message is not authenticated (SPF/DKIM)", v.fromDomain)
@@ -114,6 +132,7 @@ func (s *session) deliver(msg []byte) error {
 	fmt.Fprintf(&out, "Authentication-Results: %s\r\n", foldAR(authres.Format(s.s.cfg.Hostname, v.results)))
 	out.WriteString(s.receivedField())
 	var subject, msgID, autoSub, precedence string
+	addressed := map[string]bool{}
 	list := false
 	for _, f := range fs {
 		switch strings.ToLower(f.name) {
@@ -121,6 +140,10 @@ func (s *session) deliver(msg []byte) error {
 			continue
 		case "subject":
 			subject = f.value()
+		case "to", "cc":
+			for _, a := range headerAddrs(f.value()) {
+				addressed[a] = true
+			}
 		case "message-id":
 			msgID = f.value()
 		case "auto-submitted":
@@ -179,13 +202,14 @@ func (s *session) deliver(msg []byte) error {
 		}
 		ids = append(ids, "q"+acc.QueueID)
 	}
+	s.s.dups.add(key)
 	s.log.Info("mx message accepted", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts), "size", len(msg),
 		"auth", authres.Format("", v.results), "junk", junk, "ids", strings.Join(ids, ","))
 	// RFC 3834 §2: no auto-reply to automatic, list, bulk or junk mail.
 	automatic := autoSub != "" && autoSub != "no"
 	bulk := precedence == "bulk" || precedence == "list" || precedence == "junk"
 	if !automatic && !bulk && !list && !junk {
-		s.vacation(local, subject, msgID)
+		s.vacation(local, addressed, subject, msgID)
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted " + strings.Join(ids, ",")}
 }
@@ -232,4 +256,20 @@ func (s *session) acceptError(err error) error {
 	}
 	s.log.Error("mx storing message", "err", err)
 	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
+}
+
+// headerAddrs returns the canonical addresses of an address-list field;
+// unparsable entries are skipped.
+func headerAddrs(v string) []string {
+	list, err := (&mail.AddressParser{}).ParseList(v)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range list {
+		if n, err := store.NormalizeAddress(a.Address); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -128,6 +128,8 @@ type Server struct {
 	mu    sync.Mutex
 	perIP map[string]int
 	rate  map[string]*window
+
+	dups dedup
 }
 
 // window counts messages from one IP in the current hour.

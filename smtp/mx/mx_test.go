@@ -280,6 +280,40 @@ func TestDMARCRejectAndQuarantine(t *testing.T) {
 	}
 }
 
+func TestExactDuplicateStoredOnce(t *testing.T) {
+	e := newMX(t, nil)
+	m := e.signed(t, "news@sender.test", "alice@a.test", "once", "")
+	for i := 0; i < 2; i++ {
+		if err := e.send(t, "news@sender.test", []string{"alice@a.test"}, m); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if n := len(e.mailbox(t, "alice@a.test", "INBOX")); n != 1 {
+		t.Errorf("an identical resend was stored: %d copies", n)
+	}
+	// The same bytes to another recipient, or from another sender, are new.
+	e.send(t, "news@sender.test", []string{"bob@a.test"}, m)
+	e.send(t, "other@sender.test", []string{"alice@a.test"}, m)
+	if a, b := len(e.mailbox(t, "alice@a.test", "INBOX")), len(e.mailbox(t, "bob@a.test", "INBOX")); a != 2 || b != 1 {
+		t.Errorf("alice %d, bob %d; want 2 and 1", a, b)
+	}
+}
+
+func TestSeveralFromRefused(t *testing.T) {
+	e := newMX(t, nil)
+	for _, m := range []string{
+		"From: <news@sender.test>\r\nFrom: <ceo@reject.test>\r\nSubject: x\r\n\r\nx\r\n",
+		"From: <news@sender.test>, <ceo@reject.test>\r\nSubject: x\r\n\r\nx\r\n",
+	} {
+		if err := e.send(t, "news@sender.test", []string{"alice@a.test"}, []byte(m)); codeOf(err) != 550 {
+			t.Errorf("%q → %v, want 550", m, err)
+		}
+	}
+	if n := len(e.mailbox(t, "alice@a.test", "INBOX")); n != 0 {
+		t.Errorf("%d stored", n)
+	}
+}
+
 func TestForgedHostedSenderJudgedOnEvidence(t *testing.T) {
 	e := newMX(t, nil)
 	forged := []byte("From: <alice@a.test>\r\nTo: <bob@a.test>\r\nSubject: from your boss\r\n\r\npay this\r\n")
@@ -293,6 +327,7 @@ func TestForgedHostedSenderJudgedOnEvidence(t *testing.T) {
 	// With the records `authsmtp domain dns` asks for, the forgery fails.
 	e.dns.AddTXT("a.test", "v=spf1 mx -all")
 	e.dns.AddTXT("_dmarc.a.test", "v=DMARC1; p=reject")
+	forged = append(forged, "again\r\n"...)
 	if err := e.send(t, "alice@a.test", []string{"bob@a.test"}, forged); codeOf(err) != 550 {
 		t.Fatalf("forged hosted sender with DMARC → %v, want 550", err)
 	}
