@@ -59,6 +59,20 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Fatalf("serve exit: %v\n%s", err, srv.Logs())
 	}
 
+	// With the server stopped, backup opens the file itself.
+	bk2 := filepath.Join(t.TempDir(), "stopped.db")
+	if out := opsMustCLI(t, bin, data, "", "backup", bk2); !strings.Contains(out, "1 domains, 1 users, 1 messages") {
+		t.Fatalf("backup without a server: %s", out)
+	}
+	// No database there: an error, and no empty database is made.
+	empty := t.TempDir()
+	if _, errs, code := opsCLI(t, bin, empty, "", "backup", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errs, "no database") {
+		t.Fatalf("backup of nothing: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(empty, store.DBFile)); err == nil {
+		t.Fatal("backup created a database")
+	}
+
 	fresh := filepath.Join(t.TempDir(), "fresh")
 	out = opsMustCLI(t, bin, fresh, "", "restore", bk)
 	if !strings.Contains(out, "restored") || strings.Contains(out, "kept as") {
