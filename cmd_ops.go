@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +21,8 @@ import (
 // import and export, and the container health check.
 func opsCommands() []command {
 	return []command{
-		{Words: "backup", Usage: "FILE   (a consistent copy while the server runs; - writes to stdout)", NArgs: [2]int{1, 1}, Paths: []int{0}, Run: cmdBackup},
+		{Words: "backup", Usage: "FILE   (a consistent copy while the server runs; - writes to stdout)", NArgs: [2]int{1, 1}, Paths: []int{0}, Local: true, NoStore: true, Run: cmdBackup},
+		{Words: "backup-stream", Usage: "  (the backup on stdout; used by backup)", NArgs: [2]int{0, 0}, Hidden: true, Run: cmdBackupStream},
 		{Words: "restore", Usage: "FILE   (with the server stopped; the current database is kept beside it)", NArgs: [2]int{1, 1}, Paths: []int{0}, Local: true, NoStore: true, Run: cmdRestore},
 		{Words: "import", Usage: "ADDRESS PATH   (mbox file, Maildir, or a folder of them)", NArgs: [2]int{2, 2}, Paths: []int{1}, Run: cmdImport},
 		{Words: "export", Usage: "ADDRESS DIR   (to Maildir)", NArgs: [2]int{2, 2}, Paths: []int{1}, Run: cmdExport},
@@ -28,32 +30,93 @@ func opsCommands() []command {
 	}
 }
 
-// cmdBackup writes the backup. Through the control socket it runs inside
-// the server, which holds the file lock, so the copy is taken in a read
-// transaction while mail keeps flowing.
+// cmdBackup writes the backup. The copy is taken by whoever holds the
+// database (the running server, through the control socket, in a read
+// transaction while mail keeps flowing; else this process) and streamed
+// here, so FILE is written by the user running the command, with their
+// rights: a hardened service (read-only system) or a container need not
+// be able to write where the backup goes.
 func cmdBackup(e *cmdEnv) error {
-	if e.Args[0] == "-" {
-		n, err := e.St.Backup(e.Out)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errors.New("backup: wrote nothing")
-		}
-		return nil
+	dst := e.Args[0]
+	if dst == "-" {
+		_, err := streamBackup(e.Cfg.Data, e.Out)
+		return err
 	}
 	start := time.Now()
-	n, err := e.St.BackupFile(e.Args[0])
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	n, err := streamBackup(e.Cfg.Data, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", dst, err)
+	}
+	info, err := store.CheckBackup(tmp.Name())
 	if err != nil {
 		return err
 	}
-	info, err := store.CheckBackup(e.Args[0])
-	if err != nil {
-		return err
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(dst)); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	fmt.Fprintf(e.Out, "backup written to %s (%s, %d domains, %d users, %d messages, %d queued) in %s\n",
-		e.Args[0], humanBytes(n), info.Domains, info.Users, info.Messages, info.Queue, time.Since(start).Round(time.Millisecond))
+		dst, humanBytes(n), info.Domains, info.Users, info.Messages, info.Queue, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// streamBackup writes a backup of the database in data to w, through the
+// running server when there is one.
+func streamBackup(data string, w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	var errb strings.Builder
+	code, err := callServer(data, controlRequest{Words: "backup-stream"}, cw, &errb)
+	switch {
+	case errors.Is(err, errNoServer):
+		if _, err := os.Stat(filepath.Join(data, store.DBFile)); err != nil {
+			return 0, fmt.Errorf("backup: no database in %s: %w", data, err)
+		}
+		st, err := store.Open(data, store.Options{Logger: quietLogger()})
+		if err != nil {
+			return 0, err
+		}
+		defer st.Close()
+		return st.Backup(w)
+	case err != nil:
+		return cw.n, err
+	case code != 0:
+		return cw.n, errors.New(strings.TrimPrefix(strings.TrimSpace(errb.String()), "authsmtp: "))
+	}
+	if cw.n == 0 {
+		return 0, errors.New("backup: the server sent nothing")
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// cmdBackupStream runs where the database is open: the backup on Out.
+func cmdBackupStream(e *cmdEnv) error {
+	_, err := e.St.Backup(e.Out)
+	return err
 }
 
 // cmdRestore checks the backup and puts it in place. It never runs in the
@@ -142,6 +205,9 @@ func printSummary(w io.Writer, verb, addr string, sum *mailio.Summary, took time
 		fmt.Fprintf(tw, "  %s\t%d\n", f.Name, f.Count)
 	}
 	tw.Flush()
+	if sum.Present > 0 {
+		fmt.Fprintf(w, "%d messages were already there and were not imported again\n", sum.Present)
+	}
 	if len(sum.Skipped) > 0 {
 		fmt.Fprintf(w, "skipped %d bad messages (nothing of them was stored):\n", len(sum.Skipped))
 		for _, s := range sum.Skipped {

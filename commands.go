@@ -44,6 +44,8 @@ type command struct {
 	// NoStore: a Local command that opens no store itself (restore puts a
 	// file in place; healthcheck talks to the server over the network).
 	NoStore bool
+	// Hidden commands are not listed in the usage (internal helpers).
+	Hidden bool
 }
 
 // commands is the whole admin command set, in help order. Each area keeps

@@ -37,6 +37,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: authsmtp serve [flags]       run the mail server (authsmtp serve --demo for a ready demo)")
 	var lines []string
 	for _, c := range commands() {
+		if c.Hidden {
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("       authsmtp %s %s", c.Words, c.Usage))
 	}
 	fmt.Fprintln(w, strings.Join(lines, "\n"))

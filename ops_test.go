@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"encoding/xml"
 	"net"
 	"net/http"
@@ -57,6 +58,20 @@ func TestBackupRestoreCLI(t *testing.T) {
 	}
 	if err := srv.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("serve exit: %v\n%s", err, srv.Logs())
+	}
+
+	// With the server stopped, backup opens the file itself.
+	bk2 := filepath.Join(t.TempDir(), "stopped.db")
+	if out := opsMustCLI(t, bin, data, "", "backup", bk2); !strings.Contains(out, "1 domains, 1 users, 1 messages") {
+		t.Fatalf("backup without a server: %s", out)
+	}
+	// No database there: an error, and no empty database is made.
+	empty := t.TempDir()
+	if _, errs, code := opsCLI(t, bin, empty, "", "backup", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errs, "no database") {
+		t.Fatalf("backup of nothing: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(empty, store.DBFile)); err == nil {
+		t.Fatal("backup created a database")
 	}
 
 	fresh := filepath.Join(t.TempDir(), "fresh")
@@ -154,6 +169,25 @@ func TestMetricsListener(t *testing.T) {
 	}
 	if err := ic.Login("mo@m.test", "bad").Wait(); err == nil {
 		t.Fatal("second LOGIN accepted")
+	}
+	// Every login event is one JSON log line carrying the connection id.
+	for _, msg := range []string{"imap login ok", "smtp auth ok", "smtp auth failed"} {
+		found := false
+		for _, l := range strings.Split(srv.Logs(), "\n") {
+			var ev map[string]any
+			if json.Unmarshal([]byte(l), &ev) == nil && ev["msg"] == msg {
+				if cid, _ := ev["cid"].(string); cid == "" {
+					t.Errorf("%q logged without a cid: %s", msg, l)
+				}
+				if strings.Contains(l, "pw-mo") {
+					t.Errorf("password in the log: %s", l)
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %q log line", msg)
+		}
 	}
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {

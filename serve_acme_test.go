@@ -133,6 +133,7 @@ func TestServerACMETLSALPN01(t *testing.T) {
 	p := testutil.StartPebble(t, 0)
 	cfg := acmeTestConfig(t, p, host)
 	cfg.HTTP = "" // only TLS-ALPN-01 on --https can work
+	cfg.ACMEDomains = true
 	as := startACMEServer(t, cfg, nil)
 	p.Validate(testutil.ClosedPort(t), as.needChallengeListener(t, "https"))
 	as.wait(t, "loaded "+host, time.Minute)
@@ -142,6 +143,32 @@ func TestServerACMETLSALPN01(t *testing.T) {
 		!strings.Contains(out.String(), host) || !strings.Contains(out.String(), "acme") || !strings.Contains(out.String(), "Pebble") {
 		t.Errorf("tls status: rc %d\n%s%s", rc, out.String(), errb.String())
 	}
+
+	// Mail ports never speak the web's ALPN (ALPACA) nor answer
+	// acme-tls/1; only HTTPS does.
+	for _, svc := range []string{"submissions", "imaps"} {
+		for _, alpn := range []string{"http/1.1", "acme-tls/1"} {
+			c, err := tls.Dial("tcp", as.addr(t, svc), &tls.Config{ServerName: host, RootCAs: p.Roots, NextProtos: []string{alpn}})
+			if err == nil {
+				c.Close()
+				t.Errorf("%s accepted ALPN %s", svc, alpn)
+			}
+		}
+	}
+
+	// --acme-domains: a domain added while running gets mail.<d> and
+	// autoconfig.<d> at the next reload (SIGHUP).
+	if _, err := as.srv.st.AddDomain("hosted.authsmtp.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.srv.tls.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"mail.hosted.authsmtp.test", "autoconfig.hosted.authsmtp.test"} {
+		as.wait(t, "loaded "+n, time.Minute)
+		implicitTLSLeaf(t, as.addr(t, "https"), n, p.Roots, "http/1.1")
+	}
+	implicitTLSLeaf(t, as.addr(t, "imaps"), "mail.hosted.authsmtp.test", p.Roots)
 }
 
 // TestServerACMERenewal: 10-second certificates are renewed and the SMTP

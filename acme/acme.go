@@ -126,6 +126,13 @@ func New(cfg Config, st *store.Store) (*Manager, error) {
 			return nil, err
 		}
 		m.files = fs
+		if leaf := fs.cert.Leaf; leaf != nil && leaf.VerifyHostname(cfg.Hostname) != nil {
+			m.log.Warn("the certificate file does not cover --hostname: clients checking the name will refuse it",
+				"hostname", cfg.Hostname, "names", leaf.DNSNames, "cert", cfg.CertFile)
+		}
+		if leaf := fs.cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
+			m.log.Warn("the certificate file has expired", "cert", cfg.CertFile, "expired", leaf.NotAfter.Format(time.RFC3339))
+		}
 	case ModeSelfSigned:
 		c, err := m.selfSigned()
 		if err != nil {

@@ -321,3 +321,44 @@ func TestHTTPChallengeHandlerBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestACMEExternalAccountBinding: a CA that requires EAB refuses an
+// account without it and issues with the right key id and HMAC.
+func TestACMEExternalAccountBinding(t *testing.T) {
+	t.Parallel()
+	const kid, hmac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	for _, tc := range []struct {
+		name, kid, hmac string
+		ok              bool
+	}{
+		{"right", kid, hmac, true},
+		{"none", "", "", false},
+		{"wrong-key", kid, "AAAA" + hmac[4:], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			host := "eab-" + tc.name + ".authsmtp.test"
+			r := newListeners(t)
+			p := testutil.StartPebble(t, 0)
+			p.EAB = map[string]string{kid: hmac}
+			p.Validate(port(r.httpLn), testutil.ClosedPort(t))
+			cfg := acmeConfig(p, host)
+			cfg.EABKeyID, cfg.EABHMAC = tc.kid, tc.hmac
+			r.start(t, cfg, openStore(t, t.TempDir()), true, false)
+			if tc.ok {
+				r.wait(t, "loaded", host, issueWait)
+				if _, err := handshake(r.ml.Addr().String(), host, nil, p.Roots, host); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			r.wait(t, "failed", host, issueWait)
+			if st := r.m.Status(); st[0].Source != ModeSelfSigned || !contains(st[0].LastError, "external") {
+				t.Errorf("status = %+v, want the EAB refusal", st)
+			}
+			if n := p.Orders.Load(); n != 0 {
+				t.Errorf("orders = %d without a valid account", n)
+			}
+		})
+	}
+}

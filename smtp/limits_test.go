@@ -137,3 +137,25 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("stored %d", n)
 	}
 }
+
+// TestShutdownDeadline: a transaction that does not finish in time is cut
+// when the grace period ends, and nothing of it is stored.
+func TestShutdownDeadline(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.startData(t, "john@doe.com", userPW)
+	r.send("From: john@doe.com\r\n\r\nnever finished\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	e.srv.Shutdown(ctx)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Shutdown took %v", d)
+	}
+	r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, r.conn); err != nil {
+		t.Fatalf("connection not closed after the grace period: %v", err)
+	}
+	if n := len(e.inbox(t, "jane@doe.com")); n != 0 {
+		t.Fatalf("stored %d", n)
+	}
+}

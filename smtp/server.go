@@ -140,7 +140,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				if g.Shutdown(ctx) != nil {
-					g.Close()
+					// Grace is over. go-smtp's Close does nothing after
+					// Shutdown, so close the connections ourselves.
+					s.closeAll()
 				}
 			}()
 		}
@@ -184,7 +186,21 @@ func (s *Server) Close() error {
 	for _, g := range servers {
 		g.Close()
 	}
+	s.closeAll()
 	return nil
+}
+
+// closeAll closes every connection, busy or not.
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	all := make([]*trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		c.Close()
+	}
 }
 
 // limitListener caps simultaneous connections per remote IP and gives

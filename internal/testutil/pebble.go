@@ -33,6 +33,9 @@ type Pebble struct {
 	Roots  *x509.CertPool // trusts what it issues (after Validate)
 	Root   *x509.Certificate
 	Orders atomic.Int64 // new-order requests seen
+	// EAB, if set before Validate, makes external account binding
+	// required with these key id → base64url HMAC keys.
+	EAB map[string]string
 
 	t        testing.TB
 	validity uint64
@@ -92,7 +95,12 @@ func (p *Pebble) Validate(httpPort, tlsPort int) {
 	profiles := map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: p.validity}}
 	cai := ca.New(logger, mem, "", "ecdsa", 0, 1, profiles)
 	vai := va.New(logger, httpPort, tlsPort, false, startDNS(p.t), mem)
-	wfei := wfe.New(logger, mem, vai, cai, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
+	for kid, key := range p.EAB {
+		if err := mem.AddExternalAccountKeyByID(kid, key); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	wfei := wfe.New(logger, mem, vai, cai, []string{"pebble.letsencrypt.org"}, false, len(p.EAB) > 0, 0, 0)
 	h := wfei.Handler()
 	p.Root = cai.GetRootCert(0).Cert
 	p.Roots = x509.NewCertPool()

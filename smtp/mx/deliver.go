@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"syscall"
 	"time"
@@ -131,6 +132,7 @@ func (s *session) deliver(msg []byte) error {
 	fmt.Fprintf(&out, "Authentication-Results: %s\r\n", foldAR(authres.Format(s.s.cfg.Hostname, v.results)))
 	out.WriteString(s.receivedField())
 	var subject, msgID, autoSub, precedence string
+	addressed := map[string]bool{}
 	list := false
 	for _, f := range fs {
 		switch strings.ToLower(f.name) {
@@ -138,6 +140,10 @@ func (s *session) deliver(msg []byte) error {
 			continue
 		case "subject":
 			subject = f.value()
+		case "to", "cc":
+			for _, a := range headerAddrs(f.value()) {
+				addressed[a] = true
+			}
 		case "message-id":
 			msgID = f.value()
 		case "auto-submitted":
@@ -203,7 +209,7 @@ func (s *session) deliver(msg []byte) error {
 	automatic := autoSub != "" && autoSub != "no"
 	bulk := precedence == "bulk" || precedence == "list" || precedence == "junk"
 	if !automatic && !bulk && !list && !junk {
-		s.vacation(local, subject, msgID)
+		s.vacation(local, addressed, subject, msgID)
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted " + strings.Join(ids, ",")}
 }
@@ -250,4 +256,20 @@ func (s *session) acceptError(err error) error {
 	}
 	s.log.Error("mx storing message", "err", err)
 	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
+}
+
+// headerAddrs returns the canonical addresses of an address-list field;
+// unparsable entries are skipped.
+func headerAddrs(v string) []string {
+	list, err := (&mail.AddressParser{}).ParseList(v)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range list {
+		if n, err := store.NormalizeAddress(a.Address); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }

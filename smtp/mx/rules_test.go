@@ -96,10 +96,15 @@ func TestVacationRFC3834(t *testing.T) {
 	send("other@sender.test", "List-Id: <l.sender.test>\r\n")       // a list
 	send("robot@sender.test", "Auto-Submitted: auto-generated\r\n") // automatic
 	send("", "")                                                    // the null sender
+	// Not addressed to alice in To:/Cc: (a Bcc, or a list without headers).
+	bcc := []byte("From: <x@sender.test>\r\nTo: <someone@else.test>\r\nSubject: hidden\r\n\r\nx\r\n")
+	if err := e.send(t, "x@sender.test", []string{"alice@a.test"}, bcc); err != nil {
+		t.Fatal(err)
+	}
 	if n := len(replies()); n != 1 {
 		t.Errorf("%d vacation replies, want exactly 1", n)
 	}
-	if n := len(e.mailbox(t, "alice@a.test", "INBOX")); n != 6 {
-		t.Errorf("alice got %d messages, want 6", n)
+	if n := len(e.mailbox(t, "alice@a.test", "INBOX")); n != 7 {
+		t.Errorf("alice got %d messages, want 7", n)
 	}
 }

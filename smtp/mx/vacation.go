@@ -12,8 +12,10 @@ import (
 // vacation sends each local recipient's auto-reply, if set, to the
 // envelope sender (RFC 3834): never to <>, to list/owner/daemon
 // addresses, or to the user itself, and once per sender per
-// VacationWindow. The reply goes from <> so it cannot bounce back.
-func (s *session) vacation(local []store.LocalRcpt, subject, msgID string) {
+// VacationWindow, and only when the user (or the alias that reached the
+// user) is in To: or Cc: (RFC 3834 §3.1.1: not for lists or Bcc spam).
+// The reply goes from <> so it cannot bounce back.
+func (s *session) vacation(local []store.LocalRcpt, addressed map[string]bool, subject, msgID string) {
 	if s.from == "" {
 		return
 	}
@@ -31,7 +33,7 @@ func (s *session) vacation(local []store.LocalRcpt, subject, msgID string) {
 		return
 	}
 	for _, l := range local {
-		if l.Address == sender {
+		if l.Address == sender || !s.addressedTo(l.Address, addressed) {
 			continue
 		}
 		u, err := s.s.st.GetUser(l.Address)
@@ -90,4 +92,23 @@ func (s *session) sendVacation(u store.User, to, subject, msgID string) {
 		return
 	}
 	s.log.Info("vacation reply sent", "user", u.Address, "to", to)
+}
+
+// addressedTo reports whether user, or a recipient address that routed to
+// user (an alias, a catch-all), appears in To: or Cc:.
+func (s *session) addressedTo(user string, addressed map[string]bool) bool {
+	if addressed[user] {
+		return true
+	}
+	for _, rc := range s.rcpts {
+		if !addressed[rc.addr] {
+			continue
+		}
+		for _, l := range rc.route.Local {
+			if l.Address == user {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -15,6 +15,7 @@ package mailio
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,10 @@ type Summary struct {
 	Bytes    int64
 	Folders  []FolderCount // in the order first met
 	Skipped  []Skipped
+	// Present counts messages not imported because the same message
+	// (byte for byte) was already in that mailbox before the import: an
+	// interrupted import can simply be run again.
+	Present int
 }
 
 // FolderCount is the number of messages put in one mailbox.
@@ -115,8 +120,12 @@ func Import(st *store.Store, address, path string, opts Options) (*Summary, erro
 		if _, err := st.EnsureMailbox(address, f.name); err != nil {
 			return sum, fmt.Errorf("creating mailbox %s: %w", f.name, err)
 		}
+		have, err := present(st, address, f.name)
+		if err != nil {
+			return sum, err
+		}
 		b := &batch{st: st, address: address, folder: f.name, sum: sum}
-		err := f.each(opts.MaxSize, func(m rawMessage) error {
+		err = f.each(opts.MaxSize, func(m rawMessage) error {
 			done++
 			defer func() {
 				if opts.Progress != nil {
@@ -126,6 +135,10 @@ func Import(st *store.Store, address, path string, opts Options) (*Summary, erro
 			body, date, err := check(m, opts.MaxSize)
 			if err != nil {
 				sum.Skipped = append(sum.Skipped, Skipped{m.source, err.Error()})
+				return nil
+			}
+			if have[sha256.Sum256(body)] {
+				sum.Present++
 				return nil
 			}
 			return b.add(store.ImportMessage{Body: body, Flags: m.flags, Date: date}, m.source)
@@ -138,6 +151,23 @@ func Import(st *store.Store, address, path string, opts Options) (*Summary, erro
 		}
 	}
 	return sum, nil
+}
+
+// present hashes the messages a mailbox holds before the import.
+func present(st *store.Store, address, folder string) (map[[32]byte]bool, error) {
+	have := map[[32]byte]bool{}
+	msgs, err := st.ListMessages(address, folder)
+	if err != nil {
+		return nil, fmt.Errorf("reading mailbox %s: %w", folder, err)
+	}
+	for _, m := range msgs {
+		body, err := st.Body(m.BodyID)
+		if err != nil {
+			return nil, fmt.Errorf("reading mailbox %s: %w", folder, err)
+		}
+		have[sha256.Sum256(body)] = true
+	}
+	return have, nil
 }
 
 // Batches of messages share one transaction (one fsync) up to these sizes.

@@ -330,3 +330,26 @@ func TestAppendBatchAllOrNothing(t *testing.T) {
 		t.Fatalf("%d messages", len(ms))
 	}
 }
+
+// Running an import again (after an interruption) adds nothing twice.
+func TestImportTwiceAddsNothing(t *testing.T) {
+	st := newStore(t, "ann@host.test")
+	path := filepath.Join(t.TempDir(), "Archive.mbox")
+	writeFile(t, path, mboxText, time.Time{})
+	if _, err := Import(st, "ann@host.test", path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Half of a second archive was imported before; the rest comes now.
+	more := mboxText + "\n\nFrom eve@example.org Fri Jan  6 12:00:00 2006\nSubject: new\n\nfresh\n"
+	writeFile(t, path, more, time.Time{})
+	sum, err := Import(st, "ann@host.test", path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Messages != 1 || sum.Present != 3 {
+		t.Fatalf("second import %+v", sum)
+	}
+	if ms := messages(t, st, "ann@host.test", "Archive"); len(ms) != 4 {
+		t.Fatalf("%d messages after two imports", len(ms))
+	}
+}
