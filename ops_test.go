@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"encoding/xml"
 	"net"
 	"net/http"
@@ -168,6 +169,25 @@ func TestMetricsListener(t *testing.T) {
 	}
 	if err := ic.Login("mo@m.test", "bad").Wait(); err == nil {
 		t.Fatal("second LOGIN accepted")
+	}
+	// Every login event is one JSON log line carrying the connection id.
+	for _, msg := range []string{"imap login ok", "smtp auth ok", "smtp auth failed"} {
+		found := false
+		for _, l := range strings.Split(srv.Logs(), "\n") {
+			var ev map[string]any
+			if json.Unmarshal([]byte(l), &ev) == nil && ev["msg"] == msg {
+				if cid, _ := ev["cid"].(string); cid == "" {
+					t.Errorf("%q logged without a cid: %s", msg, l)
+				}
+				if strings.Contains(l, "pw-mo") {
+					t.Errorf("password in the log: %s", l)
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %q log line", msg)
+		}
 	}
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {
