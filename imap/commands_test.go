@@ -484,3 +484,27 @@ func TestFetchSectionsRaw(t *testing.T) {
 	check("l", "FETCH 1 FAST", "FLAGS (", "INTERNALDATE", "RFC822.SIZE")
 	check("m", "FETCH 1 (BODY[TEXT]<0.6>)", "<0> {6}", "\\Seen")
 }
+
+// TestMailboxNameEncoding: modified UTF-7 for IMAP4rev1 clients, UTF-8
+// once a client enables IMAP4rev2.
+func TestMailboxNameEncoding(t *testing.T) {
+	ts := newTestServer(t)
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	r.login()
+	r.send("c CREATE \"K&AOQ-se\"\r\n") // "Käse" in modified UTF-7
+	if l := r.until("c"); !strings.HasPrefix(l[len(l)-1], "c OK") {
+		t.Fatalf("CREATE: %q", l)
+	}
+	if _, err := ts.st.GetMailbox(testUser, "Käse"); err != nil {
+		t.Fatalf("stored name: %v", err)
+	}
+	r.send("l LIST \"\" \"K*\"\r\n")
+	if l := strings.Join(r.until("l"), "\n"); !strings.Contains(l, `"K&AOQ-se"`) {
+		t.Fatalf("IMAP4rev1 LIST: %s", l)
+	}
+	r.send("e ENABLE IMAP4rev2\r\nm LIST \"\" \"K*\"\r\n")
+	r.until("e")
+	if l := strings.Join(r.until("m"), "\n"); !strings.Contains(l, `"Käse"`) {
+		t.Fatalf("IMAP4rev2 LIST: %s", l)
+	}
+}
