@@ -210,6 +210,7 @@ func (m *Manager) Listening(service string, addr net.Addr) {
 // so the challenge ports are ours and never bound by certmagic.
 func (m *Manager) Start(ctx context.Context) error {
 	if m.cfg.Mode != ModeACME {
+		m.saveNames([]string{m.cfg.Hostname}) // for `tls status` without a server
 		return nil
 	}
 	m.mu.Lock()
