@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -186,6 +187,9 @@ func Restore(dataDir, src string) (kept string, info BackupInfo, err error) {
 		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
+		err = chownLike(tmp, dataDir)
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -213,4 +217,20 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// chownLike gives f the owner of dir when running as root: an admin who
+// restores as root must not leave a file the service user cannot open.
+func chownLike(f *os.File, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return f.Chown(int(st.Uid), int(st.Gid))
+	}
+	return nil
 }
