@@ -10,6 +10,8 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 func TestMailboxCommands(t *testing.T) {
@@ -307,6 +309,17 @@ func TestMessageCommands(t *testing.T) {
 	if err := c.Store(goimap.SeqSetNum(1), &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close(); err == nil {
 		t.Fatal("STORE in EXAMINE accepted")
 	}
+	ts.st.SetFlags(testUser, "Archive", []uint32{1}, store.FlagsAdd, []string{`\Deleted`})
+	if err := c.Expunge().Close(); err == nil {
+		t.Fatal("EXPUNGE in EXAMINE accepted")
+	}
+	if err := c.UnselectAndExpunge().Wait(); err != nil {
+		t.Fatalf("CLOSE of an EXAMINEd mailbox: %v", err)
+	}
+	if mb, _ := ts.st.GetMailbox(testUser, "Archive"); mb.Messages != 2 {
+		t.Fatal("CLOSE of an EXAMINEd mailbox expunged")
+	}
+	ts.st.SetFlags(testUser, "Archive", []uint32{1}, store.FlagsRemove, []string{`\Deleted`})
 	c.Select("Archive", nil).Wait()
 	c.Store(goimap.SeqSetNum(1), &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close()
 	if err := c.Unselect().Wait(); err != nil {
