@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -109,13 +108,14 @@ func CheckBackup(path string) (BackupInfo, error) {
 				return fmt.Errorf("%w: damaged file: %v", ErrBadBackup, cerr)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || meta.Get([]byte("schema")) == nil {
-			return fmt.Errorf("%w: a bbolt file, but not an authsmtp database (no schema version)", ErrBadBackup)
-		}
-		n, err := strconv.Atoi(string(meta.Get([]byte("schema"))))
+		// Schema 0 files have no schema key (see migrate.go); they are
+		// usable: Open upgrades them.
+		n, fresh, err := fileSchema(tx)
 		if err != nil {
-			return fmt.Errorf("%w: bad schema version %q", ErrBadBackup, meta.Get([]byte("schema")))
+			return fmt.Errorf("%w: %v", ErrBadBackup, err)
+		}
+		if fresh || tx.Bucket(bucketDomains) == nil || tx.Bucket(bucketUsers) == nil {
+			return fmt.Errorf("%w: a bbolt file, but not an authsmtp database", ErrBadBackup)
 		}
 		if n > SchemaVersion {
 			return fmt.Errorf("%w: written by a newer authsmtp (schema %d, this binary knows up to %d): restore it with that version", ErrBadBackup, n, SchemaVersion)
