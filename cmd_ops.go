@@ -24,8 +24,10 @@ func opsCommands() []command {
 		{Words: "backup", Usage: "FILE   (a consistent copy while the server runs; - writes to stdout)", NArgs: [2]int{1, 1}, Paths: []int{0}, Local: true, NoStore: true, Run: cmdBackup},
 		{Words: "backup-stream", Usage: "  (the backup on stdout; used by backup)", NArgs: [2]int{0, 0}, Hidden: true, Run: cmdBackupStream},
 		{Words: "restore", Usage: "FILE   (with the server stopped; the current database is kept beside it)", NArgs: [2]int{1, 1}, Paths: []int{0}, Local: true, NoStore: true, Run: cmdRestore},
-		{Words: "import", Usage: "ADDRESS PATH   (mbox file, Maildir, or a folder of them)", NArgs: [2]int{2, 2}, Paths: []int{1}, Run: cmdImport},
-		{Words: "export", Usage: "ADDRESS DIR   (to Maildir)", NArgs: [2]int{2, 2}, Paths: []int{1}, Run: cmdExport},
+		{Words: "import", Usage: "ADDRESS PATH   (mbox file, Maildir, or a folder of them)", NArgs: [2]int{2, 2}, Paths: []int{1}, Local: true, NoStore: true, Run: stagedImport},
+		{Words: "export", Usage: "ADDRESS DIR   (to Maildir)", NArgs: [2]int{2, 2}, Paths: []int{1}, Local: true, NoStore: true, Run: stagedExport},
+		{Words: "import-staged", Usage: "ADDRESS PATH   (used by import)", NArgs: [2]int{2, 2}, Hidden: true, Run: cmdImport},
+		{Words: "export-staged", Usage: "ADDRESS DIR   (used by export)", NArgs: [2]int{2, 2}, Hidden: true, Run: cmdExport},
 		{Words: "healthcheck", Usage: "  (exit 0 when the server answers /healthz on --https)", NArgs: [2]int{0, 0}, Local: true, NoStore: true, Run: cmdHealthcheck},
 	}
 }

@@ -37,7 +37,7 @@ func TestSIGTERMDuringSendLosesNothing(t *testing.T) {
 		opsMustCLI(t, bin, data, c.stdin, c.args...)
 	}
 	srv := startOpsServe(t, bin, data, []string{"submission"},
-		"AUTHSMTP_GRACE=4s", "AUTHSMTP_SEND_PER_HOUR=1000000", "AUTHSMTP_SEND_PER_DAY=1000000", "AUTHSMTP_RCPTS_PER_DAY=1000000")
+		"AUTHSMTP_GRACE=8s", "AUTHSMTP_SEND_PER_HOUR=1000000", "AUTHSMTP_SEND_PER_DAY=1000000", "AUTHSMTP_RCPTS_PER_DAY=1000000")
 	addr := srv.Addr("submission")
 
 	dial := func() (*gosmtp.Client, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"encoding/xml"
 	"net"
 	"net/http"
@@ -116,15 +117,24 @@ func TestExportCLI(t *testing.T) {
 	opsMustCLI(t, bin, data, "pw\n", "user", "add", "ann@e.test")
 	opsMustCLI(t, bin, data, "pw\n", "user", "add", "bob@e.test")
 	mbox := filepath.Join(t.TempDir(), "Lists.mbox")
-	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: 1\n\none\n\nFrom y Mon Jan  2 15:04:06 2006\nSubject: 2\nStatus: RO\n\ntwo\n"), 0o600)
-	opsMustCLI(t, bin, data, "", "import", "ann@e.test", mbox)
+	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: 1\n\none\n\nFrom y Mon Jan  2 15:04:06 2006\nSubject: 2\nStatus: RO\n\ntwo\n\n"+
+		"From z Mon Jan  2 15:04:07 2006\nno header here\n"), 0o600)
+	// Through the server, the mail is staged in the data directory; the
+	// summary still names the user's file, and the staging copy is gone.
+	out := opsMustCLI(t, bin, data, "", "import", "ann@e.test", mbox)
+	if !strings.Contains(out, mbox+" message 3: bad header") || strings.Contains(out, ".import-") {
+		t.Fatalf("import summary: %s", out)
+	}
 	dir := filepath.Join(t.TempDir(), "md")
-	out := opsMustCLI(t, bin, data, "", "export", "ann@e.test", dir)
+	out = opsMustCLI(t, bin, data, "", "export", "ann@e.test", dir)
 	if !strings.Contains(out, "exported 2 messages") {
 		t.Fatalf("export output: %s", out)
 	}
 	if _, errs, code := opsCLI(t, bin, data, "", "export", "ann@e.test", dir); code != 1 || !strings.Contains(errs, "already holds a Maildir") {
 		t.Fatalf("second export: %d %s", code, errs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(data, ".*port-*")); len(left) != 0 {
+		t.Errorf("staging left behind: %v", left)
 	}
 	srv.Stop(syscall.SIGTERM)
 	out = opsMustCLI(t, bin, data, "", "import", "bob@e.test", dir)
@@ -168,6 +178,25 @@ func TestMetricsListener(t *testing.T) {
 	}
 	if err := ic.Login("mo@m.test", "bad").Wait(); err == nil {
 		t.Fatal("second LOGIN accepted")
+	}
+	// Every login event is one JSON log line carrying the connection id.
+	for _, msg := range []string{"imap login ok", "smtp auth ok", "smtp auth failed"} {
+		found := false
+		for _, l := range strings.Split(srv.Logs(), "\n") {
+			var ev map[string]any
+			if json.Unmarshal([]byte(l), &ev) == nil && ev["msg"] == msg {
+				if cid, _ := ev["cid"].(string); cid == "" {
+					t.Errorf("%q logged without a cid: %s", msg, l)
+				}
+				if strings.Contains(l, "pw-mo") {
+					t.Errorf("password in the log: %s", l)
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %q log line", msg)
+		}
 	}
 	resp, err := http.Get("http://" + srv.Addr("metrics") + "/metrics")
 	if err != nil {

@@ -210,6 +210,7 @@ func (m *Manager) Listening(service string, addr net.Addr) {
 // so the challenge ports are ours and never bound by certmagic.
 func (m *Manager) Start(ctx context.Context) error {
 	if m.cfg.Mode != ModeACME {
+		m.saveNames([]string{m.cfg.Hostname}) // for `tls status` without a server
 		return nil
 	}
 	m.mu.Lock()
@@ -275,9 +276,16 @@ func (m *Manager) getCertificateWeb(hello *tls.ClientHelloInfo) (*tls.Certificat
 
 const alpnACME = "acme-tls/1"
 
-// webProtos are ALPN protocols a mail listener must never agree to: a
-// browser or a CA validator must not be bounced onto SMTP or IMAP.
-var webProtos = []string{"http/1.1", "http/1.0", "h2", "h3", "spdy/3", alpnACME}
+// isWebProto reports whether p is an ALPN protocol a mail listener must
+// never agree to: a browser or a CA validator must not be bounced onto
+// SMTP or IMAP.
+func isWebProto(p string) bool {
+	switch p {
+	case "http/1.1", "http/1.0", "h2", "h3", "spdy/3", alpnACME:
+		return true
+	}
+	return false
+}
 
 // TLSConfig returns a server tls.Config offering exactly the given ALPN
 // protocols. With "http/1.1" or "h2" among them it is the HTTPS config and
@@ -299,7 +307,7 @@ func (m *Manager) TLSConfig(alpn ...string) *tls.Config {
 	}
 	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		for _, p := range hello.SupportedProtos {
-			if slices.Contains(webProtos, p) && !slices.Contains(alpn, p) {
+			if isWebProto(p) && !slices.Contains(alpn, p) {
 				return nil, fmt.Errorf("refusing ALPN %q on a mail port", p)
 			}
 		}

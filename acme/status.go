@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -29,13 +30,15 @@ const (
 	statusNamesKey  = "authsmtp/tls-names"  // storedNames JSON
 )
 
+// storedNames is what the last server served, for ReadStatus.
 type storedNames struct {
-	Mode  string   `json:"mode"`
-	Names []string `json:"names"`
+	Mode     string   `json:"mode"`
+	Names    []string `json:"names"`
+	CertFile string   `json:"cert_file,omitempty"` // files mode
 }
 
 func (m *Manager) saveNames(names []string) {
-	b, _ := json.Marshal(storedNames{Mode: m.cfg.Mode, Names: names})
+	b, _ := json.Marshal(storedNames{Mode: m.cfg.Mode, Names: names, CertFile: m.cfg.CertFile})
 	if err := m.st.CertPut(statusNamesKey, b); err != nil {
 		m.log.Warn("storing certificate names", "err", err)
 	}
@@ -121,6 +124,18 @@ func ReadStatus(st *store.Store) ([]CertStatus, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	switch sn.Mode {
+	case ModeFiles:
+		return []CertStatus{fileStatus(sn)}, nil
+	case ModeSelfSigned:
+		var leaf *x509.Certificate
+		if raw, err := st.CertGet(selfSignedKey); err == nil {
+			if c, err := tls.X509KeyPair(raw, raw); err == nil {
+				leaf = c.Leaf
+			}
+		}
+		return []CertStatus{leafStatus(firstName(sn.Names), ModeSelfSigned, leaf)}, nil
+	}
 	// Newest stored ACME certificate per name.
 	acmeLeaf := map[string]*x509.Certificate{}
 	keys, err := st.CertList(storagePrefix + "certificates/")
@@ -181,4 +196,33 @@ func ReadStatus(st *store.Store) ([]CertStatus, error) {
 		out = append(out, cs)
 	}
 	return out, nil
+}
+
+// fileStatus reads the certificate file the last server used.
+func fileStatus(sn storedNames) CertStatus {
+	name := firstName(sn.Names)
+	cs := CertStatus{Name: name, Source: ModeFiles}
+	raw, err := os.ReadFile(sn.CertFile)
+	if err != nil {
+		cs.LastError = err.Error()
+		return cs
+	}
+	blk, _ := pem.Decode(raw)
+	if blk == nil {
+		cs.LastError = sn.CertFile + ": no PEM certificate"
+		return cs
+	}
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		cs.LastError = sn.CertFile + ": " + err.Error()
+		return cs
+	}
+	return leafStatus(name, ModeFiles, leaf)
+}
+
+func firstName(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
 }

@@ -154,18 +154,33 @@ func TestLongCommandLine(t *testing.T) {
 
 func TestPipelinedCommands(t *testing.T) {
 	ts := newTestServer(t)
-	r := dialRaw(t, ts.tls, ts.clientTLS)
-	r.login()
-	const n = 3000
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "p%d NOOP\r\n", i)
-	}
-	go r.c.Write([]byte(b.String()))
-	for i := 0; i < n; i++ {
-		tag := fmt.Sprintf("p%d", i)
-		if l := r.until(tag); !strings.HasPrefix(l[len(l)-1], tag+" OK") {
-			t.Fatalf("pipelined %s: %q", tag, l)
+	for _, loggedIn := range []bool{false, true} {
+		r := dialRaw(t, ts.tls, ts.clientTLS)
+		if loggedIn {
+			r.login()
+		}
+		const n = 3000
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "p%d NOOP\r\n", i)
+		}
+		if !loggedIn {
+			// ...and the login itself, pipelined behind them.
+			fmt.Fprintf(&b, "L LOGIN %s %s\r\nS SELECT INBOX\r\n", testUser, testPassword)
+		}
+		go r.c.Write([]byte(b.String()))
+		for i := 0; i < n; i++ {
+			tag := fmt.Sprintf("p%d", i)
+			if l := r.until(tag); !strings.HasPrefix(l[len(l)-1], tag+" OK") {
+				t.Fatalf("pipelined %s: %q", tag, l)
+			}
+		}
+		if !loggedIn {
+			for _, tag := range []string{"L", "S"} {
+				if l := r.until(tag); !strings.HasPrefix(l[len(l)-1], tag+" OK") {
+					t.Fatalf("pipelined %s: %q", tag, l)
+				}
+			}
 		}
 	}
 	stillServes(t, ts)

@@ -10,6 +10,8 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 func TestMailboxCommands(t *testing.T) {
@@ -307,6 +309,17 @@ func TestMessageCommands(t *testing.T) {
 	if err := c.Store(goimap.SeqSetNum(1), &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close(); err == nil {
 		t.Fatal("STORE in EXAMINE accepted")
 	}
+	ts.st.SetFlags(testUser, "Archive", []uint32{1}, store.FlagsAdd, []string{`\Deleted`})
+	if err := c.Expunge().Close(); err == nil {
+		t.Fatal("EXPUNGE in EXAMINE accepted")
+	}
+	if err := c.UnselectAndExpunge().Wait(); err != nil {
+		t.Fatalf("CLOSE of an EXAMINEd mailbox: %v", err)
+	}
+	if mb, _ := ts.st.GetMailbox(testUser, "Archive"); mb.Messages != 2 {
+		t.Fatal("CLOSE of an EXAMINEd mailbox expunged")
+	}
+	ts.st.SetFlags(testUser, "Archive", []uint32{1}, store.FlagsRemove, []string{`\Deleted`})
 	c.Select("Archive", nil).Wait()
 	c.Store(goimap.SeqSetNum(1), &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close()
 	if err := c.Unselect().Wait(); err != nil {
@@ -483,4 +496,28 @@ func TestFetchSectionsRaw(t *testing.T) {
 	check("k", "SEARCH RETURN (COUNT) ALL", "COUNT 1")
 	check("l", "FETCH 1 FAST", "FLAGS (", "INTERNALDATE", "RFC822.SIZE")
 	check("m", "FETCH 1 (BODY[TEXT]<0.6>)", "<0> {6}", "\\Seen")
+}
+
+// TestMailboxNameEncoding: modified UTF-7 for IMAP4rev1 clients, UTF-8
+// once a client enables IMAP4rev2.
+func TestMailboxNameEncoding(t *testing.T) {
+	ts := newTestServer(t)
+	r := dialRaw(t, ts.tls, ts.clientTLS)
+	r.login()
+	r.send("c CREATE \"K&AOQ-se\"\r\n") // "Käse" in modified UTF-7
+	if l := r.until("c"); !strings.HasPrefix(l[len(l)-1], "c OK") {
+		t.Fatalf("CREATE: %q", l)
+	}
+	if _, err := ts.st.GetMailbox(testUser, "Käse"); err != nil {
+		t.Fatalf("stored name: %v", err)
+	}
+	r.send("l LIST \"\" \"K*\"\r\n")
+	if l := strings.Join(r.until("l"), "\n"); !strings.Contains(l, `"K&AOQ-se"`) {
+		t.Fatalf("IMAP4rev1 LIST: %s", l)
+	}
+	r.send("e ENABLE IMAP4rev2\r\nm LIST \"\" \"K*\"\r\n")
+	r.until("e")
+	if l := strings.Join(r.until("m"), "\n"); !strings.Contains(l, `"Käse"`) {
+		t.Fatalf("IMAP4rev2 LIST: %s", l)
+	}
 }

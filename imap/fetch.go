@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"reflect"
 	"sort"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -296,11 +297,14 @@ func sortDesc(a []int) { sort.Sort(sort.Reverse(sort.IntSlice(a))) }
 
 // Expunge answers EXPUNGE, UID EXPUNGE and the expunge of CLOSE. Only
 // messages this session has seen are candidates. A read-only session
-// expunges nothing.
+// expunges nothing: EXPUNGE gets NO, CLOSE just closes.
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *goimap.UIDSet) error {
 	sel := s.sel
 	if sel.readOnly {
-		return nil
+		if isCloseExpunge(w) {
+			return nil // CLOSE of an EXAMINEd mailbox expunges nothing
+		}
+		return errReadOnly
 	}
 	within := sel.uids
 	if uids != nil {
@@ -329,4 +333,13 @@ func (s *session) batch() func() {
 			s.log.Debug("imap: writing answers", "err", err)
 		}
 	}
+}
+
+// isCloseExpunge tells CLOSE's expunge from EXPUNGE: go-imap gives CLOSE
+// an ExpungeWriter without a connection (it must not write EXPUNGE
+// responses). The field is unexported, hence reflection; TestMessageCommands
+// notices if go-imap changes this.
+func isCloseExpunge(w *imapserver.ExpungeWriter) bool {
+	f := reflect.ValueOf(w).Elem().FieldByName("conn")
+	return f.IsValid() && f.Kind() == reflect.Pointer && f.IsNil()
 }

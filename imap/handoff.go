@@ -14,6 +14,7 @@ type handoffConn struct {
 	r    io.Reader
 	user string
 	ip   string
+	cid  string
 
 	mu          sync.Mutex
 	greetingOut bool

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -44,6 +45,8 @@ type preauth struct {
 	conn     net.Conn
 	br       *bufio.Reader
 	ip       string
+	cid      string       // connection id on every log line
+	log      *slog.Logger // with cid and ip
 	isTLS    bool
 	canStart bool // a STARTTLS listener, before STARTTLS
 	errors   int
@@ -52,6 +55,8 @@ type preauth struct {
 // servePreauth runs the not-authenticated state of one connection.
 func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
 	p := &preauth{srv: s, conn: c, ip: remoteIP(c), isTLS: implicitTLS, canStart: !implicitTLS}
+	p.cid = strconv.FormatUint(s.nextID.Add(1), 36)
+	p.log = s.log.With("cid", p.cid, "ip", p.ip)
 	handed := false
 	defer func() {
 		if v := recover(); v != nil {
@@ -82,7 +87,7 @@ func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
 		user, done := p.command()
 		if user != "" {
 			p.conn.SetDeadline(time.Time{})
-			handed = s.handOff(&handoffConn{Conn: p.conn, r: p.br, user: user, ip: p.ip})
+			handed = s.handOff(&handoffConn{Conn: p.conn, r: p.br, user: user, ip: p.ip, cid: p.cid})
 			return
 		}
 		if done {
@@ -209,9 +214,11 @@ func (p *preauth) login(tag, login, password string) (string, bool) {
 	}
 	user, err := p.srv.checkLogin(p.ip, login, password)
 	if err != nil {
+		p.log.Warn("imap login failed", "login", store.SanitizeLog(login), "reason", err.Error())
 		p.reply("%s NO %s", tag, err.Error())
 		return "", false
 	}
+	p.log.Info("imap login ok", "user", user)
 	p.reply("%s OK Logged in", tag)
 	return user, false
 }

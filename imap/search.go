@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"net/mail"
 	"sort"
 	"strings"
 	"time"
@@ -308,7 +309,7 @@ func (x *msgCtx) sentDate() time.Time {
 		return md.Envelope.Date
 	}
 	h := gomessage.Header{Header: *x.header()}
-	t, err := mailDate(h.Get("Date"))
+	t, err := mail.ParseDate(h.Get("Date"))
 	if err != nil {
 		return time.Time{}
 	}

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -96,6 +97,9 @@ type Server struct {
 	// onSessionClose is a test hook: called when a session ends, with its
 	// user ("" if it never logged in).
 	onSessionClose func(user string)
+
+	// nextID numbers connections: the "cid" on every log line of one.
+	nextID atomic.Uint64
 }
 
 // New builds a server; start it with Serve or ServeTLS.

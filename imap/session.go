@@ -37,7 +37,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, &goimap.Error{Type: goimap.StatusResponseTypeBye, Text: "internal error"}
 	}
 	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.ip, user: hc.user,
-		log: s.log.With("ip", hc.ip, "user", hc.user), watch: s.cfg.Store.Events.Watch(hc.user)}
+		log: s.log.With("cid", hc.cid, "ip", hc.ip, "user", hc.user), watch: s.cfg.Store.Events.Watch(hc.user)}
 	return sess, &imapserver.GreetingData{PreAuth: true}, nil
 }
 

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -108,13 +108,14 @@ func CheckBackup(path string) (BackupInfo, error) {
 				return fmt.Errorf("%w: damaged file: %v", ErrBadBackup, cerr)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || meta.Get([]byte("schema")) == nil {
-			return fmt.Errorf("%w: a bbolt file, but not an authsmtp database (no schema version)", ErrBadBackup)
-		}
-		n, err := strconv.Atoi(string(meta.Get([]byte("schema"))))
+		// Schema 0 files have no schema key (see migrate.go); they are
+		// usable: Open upgrades them.
+		n, fresh, err := fileSchema(tx)
 		if err != nil {
-			return fmt.Errorf("%w: bad schema version %q", ErrBadBackup, meta.Get([]byte("schema")))
+			return fmt.Errorf("%w: %v", ErrBadBackup, err)
+		}
+		if fresh || tx.Bucket(bucketDomains) == nil || tx.Bucket(bucketUsers) == nil {
+			return fmt.Errorf("%w: a bbolt file, but not an authsmtp database", ErrBadBackup)
 		}
 		if n > SchemaVersion {
 			return fmt.Errorf("%w: written by a newer authsmtp (schema %d, this binary knows up to %d): restore it with that version", ErrBadBackup, n, SchemaVersion)
@@ -186,6 +187,9 @@ func Restore(dataDir, src string) (kept string, info BackupInfo, err error) {
 		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
+		err = chownLike(tmp, dataDir)
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -213,4 +217,20 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// chownLike gives f the owner of dir when running as root: an admin who
+// restores as root must not leave a file the service user cannot open.
+func chownLike(f *os.File, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return f.Chown(int(st.Uid), int(st.Gid))
+	}
+	return nil
 }

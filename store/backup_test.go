@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -258,5 +259,34 @@ func TestRestoreRefusesBadFilesAndKeepsOld(t *testing.T) {
 	}
 	if _, err := CheckBackup(kept); err != nil {
 		t.Fatalf("kept copy unusable: %v", err)
+	}
+}
+
+// Restoring as root leaves the database owned like its data directory
+// (the service user), not by root.
+func TestRestoreKeepsDataDirOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to change owners")
+	}
+	src := openTestStore(t, t.TempDir())
+	src.AddDomain("own.test")
+	bk := filepath.Join(t.TempDir(), "bk.db")
+	if _, err := src.BackupFile(bk); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(data, 0o700)
+	if err := os.Chown(data, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Restore(data, bk); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(data, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65532 || st.Gid != 65532 {
+		t.Fatalf("restored file owned by %d:%d", st.Uid, st.Gid)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -160,5 +161,30 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	if b, _ := filepath.Glob(filepath.Join(dir, DBFile+".schema-*")); len(b) != 0 {
 		t.Fatalf("a refused file was backed up/migrated: %v", b)
+	}
+}
+
+// The automatic pre-migration copy (schema 0) can be restored with the
+// new binary, which upgrades it again at Open.
+func TestRestoreSchema0Backup(t *testing.T) {
+	dir := t.TempDir()
+	writeSchema0(t, dir, false)
+	old := filepath.Join(t.TempDir(), "old.db")
+	raw, err := os.ReadFile(filepath.Join(dir, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(old, raw, 0o600)
+	info, err := CheckBackup(old)
+	if err != nil || info.Schema != 0 || info.Users != 1 || info.Messages != 1 {
+		t.Fatalf("schema 0 backup: %+v %v", info, err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	if _, _, err := Restore(data, old); err != nil {
+		t.Fatal(err)
+	}
+	st := openTestStore(t, data)
+	if _, err := st.Authenticate("ann@old.test", "secret-pw"); err != nil {
+		t.Fatal(err)
 	}
 }
