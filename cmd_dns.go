@@ -78,13 +78,15 @@ func (r dnsRecord) zoneLine() string {
 	return fmt.Sprintf("%-40s 3600 IN TXT   ( %s )", name, strings.Join(parts, " "))
 }
 
-// mailHostname is the name the records point at: the server's --hostname.
+// mailHostname is the name the records point at: the running server's
+// --hostname, else this CLI process's --hostname (or AUTHSMTP_HOSTNAME,
+// which config.parse already folded into Cfg), else mail.<domain>.
 func (e *cmdEnv) mailHostname(domain string) string {
 	if e.Server != nil && e.Server.cfg.Hostname != "" {
 		return strings.TrimSuffix(e.Server.cfg.Hostname, ".")
 	}
-	if h := os.Getenv("AUTHSMTP_HOSTNAME"); h != "" {
-		return strings.TrimSuffix(h, ".")
+	if h := strings.TrimSuffix(e.Cfg.Hostname, "."); h != "" {
+		return h
 	}
 	return "mail." + domain
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -212,5 +213,40 @@ func TestQueueCommands(t *testing.T) {
 	}
 	if out, _, _ := runCLI(t, dir, "", "queue", "list"); strings.Contains(out, acc.QueueID) {
 		t.Errorf("deleted entry still listed:\n%s", out)
+	}
+}
+
+// TestDomainDNSHostnameFlag: without a running server, `domain dns` points
+// the records at --hostname, which wins over AUTHSMTP_HOSTNAME; with
+// neither, it falls back to mail.<domain>.
+func TestDomainDNSHostnameFlag(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AUTHSMTP_HOSTNAME", "")
+	os.Unsetenv("AUTHSMTP_HOSTNAME")
+	if _, errs, code := runCLI(t, dir, "", "domain", "add", "a.test"); code != 0 {
+		t.Fatalf("domain add: exit %d: %s", code, errs)
+	}
+	zone := func(args ...string) string {
+		t.Helper()
+		out, errs, code := runCLI(t, dir, "", append([]string{"domain", "dns", "a.test"}, args...)...)
+		if code != 0 {
+			t.Fatalf("domain dns %v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+	if out := zone(); !strings.Contains(out, "(mail host mail.a.test)") || !strings.Contains(out, "IN MX    10 mail.a.test.") {
+		t.Errorf("no hostname: want mail.a.test:\n%s", out)
+	}
+	out := zone("--hostname", "mx.example.test.")
+	if !strings.Contains(out, "(mail host mx.example.test)") || !strings.Contains(out, "IN MX    10 mx.example.test.") ||
+		!strings.Contains(out, "IN CNAME mx.example.test.") || strings.Contains(out, "mail.a.test") {
+		t.Errorf("--hostname ignored:\n%s", out)
+	}
+	t.Setenv("AUTHSMTP_HOSTNAME", "env.example.test")
+	if out := zone(); !strings.Contains(out, "(mail host env.example.test)") {
+		t.Errorf("AUTHSMTP_HOSTNAME ignored:\n%s", out)
+	}
+	if out := zone("--hostname=flag.example.test"); !strings.Contains(out, "(mail host flag.example.test)") {
+		t.Errorf("--hostname does not win over AUTHSMTP_HOSTNAME:\n%s", out)
 	}
 }
