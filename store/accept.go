@@ -46,51 +46,66 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	var res *Accepted
 	err := s.commits.do(func(tx *bolt.Tx) error {
 		// This may run more than once: only tx state and res here.
-		res = &Accepted{}
-		recordTrafficTx(tx, in, now)
-		refs := uint32(len(in.Local))
-		if len(in.Remote) > 0 {
-			refs++
-		}
-		bodyID := putBody(tx, in.Body, refs)
-		size := int64(len(in.Body))
-		for _, r := range in.Local {
-			addr, err := NormalizeAddress(r.Address)
-			if err != nil {
-				return err
-			}
-			mbox := r.Mailbox
-			if mbox == "" {
-				mbox = "INBOX"
-			}
-			m, err := appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
-			if errors.Is(err, ErrNoSuchMailbox) && mbox != "INBOX" {
-				// A folder the user deleted (Junk, Captured): create it again.
-				if _, err = createMailboxTx(tx, addr, mbox, ""); err == nil {
-					m, err = appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("delivering to %s: %w", addr, err)
-			}
-			res.Local = append(res.Local, m)
-		}
-		if len(in.Remote) > 0 {
-			q := QueueEntry{ID: newQueueID(tx), From: in.From, Login: in.Login, BodyID: bodyID, Size: size,
-				Created: now, NextAttempt: now, Captured: in.Captured, DSN: in.DSN, Subject: in.Subject}
-			for _, r := range in.Remote {
-				q.Rcpts = append(q.Rcpts, QueueRcpt{Address: r, Status: RcptPending})
-			}
-			if err := putJSON(tx.Bucket(bucketQueue), q.ID, q); err != nil {
-				return err
-			}
-			res.QueueID = q.ID
-		}
-		return nil
+		var err error
+		res, err = s.acceptTx(tx, in, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.afterAccept(in, res)
+	return res, nil
+}
+
+// acceptTx stores in within tx: the body, the local deliveries and the
+// queue entry for the remote recipients. It has no effect outside tx.
+func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, error) {
+	res := &Accepted{}
+	recordTrafficTx(tx, in, now)
+	refs := uint32(len(in.Local))
+	if len(in.Remote) > 0 {
+		refs++
+	}
+	bodyID := putBody(tx, in.Body, refs)
+	size := int64(len(in.Body))
+	for _, r := range in.Local {
+		addr, err := NormalizeAddress(r.Address)
+		if err != nil {
+			return nil, err
+		}
+		mbox := r.Mailbox
+		if mbox == "" {
+			mbox = "INBOX"
+		}
+		m, err := appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
+		if errors.Is(err, ErrNoSuchMailbox) && mbox != "INBOX" {
+			// A folder the user deleted (Junk, Captured): create it again.
+			if _, err = createMailboxTx(tx, addr, mbox, ""); err == nil {
+				m, err = appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("delivering to %s: %w", addr, err)
+		}
+		res.Local = append(res.Local, m)
+	}
+	if len(in.Remote) > 0 {
+		q := QueueEntry{ID: newQueueID(tx), From: in.From, Login: in.Login, BodyID: bodyID, Size: size,
+			Created: now, NextAttempt: now, Captured: in.Captured, DSN: in.DSN, Subject: in.Subject}
+		for _, r := range in.Remote {
+			q.Rcpts = append(q.Rcpts, QueueRcpt{Address: r, Status: RcptPending})
+		}
+		if err := putJSON(tx.Bucket(bucketQueue), q.ID, q); err != nil {
+			return nil, err
+		}
+		res.QueueID = q.ID
+	}
+	return res, nil
+}
+
+// afterAccept publishes the events of a committed acceptance and wakes
+// the delivery workers when it queued mail.
+func (s *Store) afterAccept(in *Incoming, res *Accepted) {
 	var evs []Event
 	for i, r := range in.Local {
 		addr, _ := NormalizeAddress(r.Address)
@@ -105,7 +120,6 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	if res.QueueID != "" && s.queueKick != nil {
 		s.queueKick()
 	}
-	return res, nil
 }
 
 // OnQueued sets a function called after a commit that queued mail, so the

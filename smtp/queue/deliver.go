@@ -257,21 +257,24 @@ func (r *Runner) applyAll(it item, host, status, reply string) {
 }
 
 // apply commits one attempt: the timeline, each recipient's status, the
-// next attempt time or expiry, and then bounces what failed for good.
+// next attempt time or expiry and, in the same transaction, the DSN for
+// what failed for good, so a crash cannot lose the bounce.
 func (r *Runner) apply(id, host string, out map[string]outcome, before store.QueueEntry) {
 	now := time.Now().UTC()
 	var body []byte
+	var dsnTo *store.Route
 	for _, o := range out {
 		if o.status != store.RcptSent {
 			// A bounce quotes the original headers, and the body may be
-			// gone once the entry is finished: read it first.
+			// gone once the entry is finished: read it first. Where the
+			// bounce goes is looked up here too, out of the transaction.
 			body, _ = r.st.Body(before.BodyID)
+			dsnTo = r.dsnRoute(before)
 			break
 		}
 	}
 	var failed []store.QueueRcpt
-	var after store.QueueEntry
-	err := r.st.RecordDelivery(id, func(q *store.QueueEntry) error {
+	res, err := r.st.RecordDeliveryDSN(id, func(q *store.QueueEntry) (*store.Incoming, error) {
 		failed = nil
 		att := store.Attempt{Time: now, Host: host, OK: true}
 		var replies []string
@@ -312,8 +315,10 @@ func (r *Runner) apply(id, host string, out map[string]outcome, before store.Que
 			q.Tries++
 			q.NextAttempt = now.Add(r.cfg.Schedule[min(q.Tries-1, len(r.cfg.Schedule)-1)])
 		}
-		after = *q
-		return nil
+		if len(failed) == 0 || dsnTo == nil || q.DSN || q.From == "" {
+			return nil, nil
+		}
+		return r.dsnFor(*q, failed, body, *dsnTo, now), nil
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -325,8 +330,11 @@ func (r *Runner) apply(id, host string, out map[string]outcome, before store.Que
 		r.log.Info("delivery attempt", "id", id, "rcpt", rc, "host", host, "status", o.status, "reply", o.reply)
 		r.cfg.Metrics.Delivery(deliveryResult(o.status))
 	}
-	if len(failed) > 0 {
-		r.bounce(after, failed, body)
+	switch {
+	case res.DSNErr != nil:
+		r.log.Error("storing DSN", "id", id, "sender", before.From, "err", res.DSNErr)
+	case res.DSN != nil:
+		r.log.Info("DSN sent", "id", id, "sender", before.From, "failed", len(failed), "queued", res.DSN.QueueID)
 	}
 }
 

@@ -12,32 +12,33 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// bounce sends the sender a delivery status notification for recipients
-// that failed for good: into their INBOX when the sender is hosted here,
-// through the queue (from the null sender) otherwise. A DSN never gets a
-// DSN (RFC 5321 §4.5.5), and mail from <> gets none.
-func (r *Runner) bounce(q store.QueueEntry, failed []store.QueueRcpt, body []byte) {
+// dsnRoute says where a DSN to the sender of q goes: their mailboxes when
+// the sender is hosted here, the queue (from the null sender) otherwise;
+// nil when q gets none. A DSN never gets a DSN (RFC 5321 §4.5.5), and mail
+// from <> gets none.
+func (r *Runner) dsnRoute(q store.QueueEntry) *store.Route {
 	if q.DSN || q.From == "" {
-		return
+		return nil
 	}
-	msg := BuildDSN(r.cfg.Hostname, q, failed, body, time.Now())
 	route, err := r.st.Route(q.From)
 	if err != nil {
 		r.log.Warn("no way to return a DSN", "id", q.ID, "sender", q.From, "err", err)
-		return
+		return nil
 	}
-	in := &store.Incoming{From: "", Body: msg, DSN: true, Subject: "Undelivered Mail Returned to Sender"}
+	return &route
+}
+
+// dsnFor builds the DSN for the failed recipients of q, to be stored in
+// the same transaction as their failure (apply).
+func (r *Runner) dsnFor(q store.QueueEntry, failed []store.QueueRcpt, body []byte, route store.Route, now time.Time) *store.Incoming {
+	in := &store.Incoming{From: "", Body: BuildDSN(r.cfg.Hostname, q, failed, body, now), DSN: true,
+		Subject: "Undelivered Mail Returned to Sender"}
 	if len(route.Local) > 0 {
 		in.Local = route.Local
 	} else {
 		in.Remote = route.Remote
 	}
-	acc, err := r.st.Accept(in)
-	if err != nil {
-		r.log.Error("storing DSN", "id", q.ID, "err", err)
-		return
-	}
-	r.log.Info("DSN sent", "id", q.ID, "sender", q.From, "failed", len(failed), "queued", acc.QueueID)
+	return in
 }
 
 var enhancedRe = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
