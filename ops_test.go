@@ -285,7 +285,12 @@ func TestSignals(t *testing.T) {
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, []string{"metrics"})
 	srv.cmd.Process.Signal(syscall.SIGHUP)
-	// The server still answers after SIGHUP, and logged the reload.
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(srv.Logs(), "SIGHUP"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP not handled:\n%s", srv.Logs())
+		}
+	}
+	// The server still answers after SIGHUP.
 	opsMustCLI(t, bin, data, "", "domain", "add", "s.test")
 	if err := srv.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit: %v\n%s", err, srv.Logs())
