@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // imapCommands are the mailbox administration commands.
@@ -13,36 +13,8 @@ func imapCommands() []command {
 	}
 }
 
-// parseSize reads a byte count with an optional K, M, G or T suffix
-// (powers of 1024, an optional trailing B or iB).
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := int64(1)
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("size %q: use a number of bytes or a size like 500M or 2G", s)
-	}
-	return n * mult, nil
-}
-
 func cmdUserQuota(e *cmdEnv) error {
-	n, err := parseSize(e.Args[1])
+	n, err := store.ParseSize(e.Args[1])
 	if err != nil {
 		return err
 	}
@@ -61,7 +33,7 @@ func cmdUserQuota(e *cmdEnv) error {
 	return nil
 }
 
-// humanSize prints a quota the way parseSize reads it (0: unlimited).
+// humanSize prints a quota the way store.ParseSize reads it (0: unlimited).
 func humanSize(n int64) string {
 	if n <= 0 {
 		return "unlimited"

@@ -10,13 +10,13 @@ import (
 func TestParseSize(t *testing.T) {
 	good := map[string]int64{"0": 0, "1048576": 1 << 20, "500M": 500 << 20, "2G": 2 << 30, "2g": 2 << 30, "10KiB": 10 << 10, "1T": 1 << 40, "7MB": 7 << 20}
 	for in, want := range good {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := store.ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "-1", "5X", "M", "1.5G", "99999999999T"} {
-		if got, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
+		if got, err := store.ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", bad, got)
 		}
 	}
 	if humanSize(0) != "unlimited" || humanSize(2<<30) != "2G" || humanBytes(0) != "0 bytes" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -50,5 +51,20 @@ func TestGroupCommit(t *testing.T) {
 	}()
 	if err := g.do(func(tx *bolt.Tx) error { return nil }); err != nil {
 		t.Fatalf("committer broken after a panic: %v", err)
+	}
+	// After a burst of 40 writers, a lone writer lingers at most briefly.
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		if err := g.do(func(tx *bolt.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("lone writer waited %v", d)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inflight != 0 || g.running && len(g.pending) > 0 {
+		t.Fatalf("committer state after all calls: inflight %d pending %d", g.inflight, len(g.pending))
 	}
 }

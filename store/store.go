@@ -154,7 +154,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = 2 * time.Millisecond
 	db.MaxBatchSize = 256
 	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache()}
-	s.commits = &groupCommit{db: db, max: db.MaxBatchSize}
+	s.commits = newGroupCommit(db, db.MaxBatchSize)
 	s.Events = newNotifier()
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()

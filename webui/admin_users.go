@@ -1,9 +1,7 @@
 package webui
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -136,33 +134,6 @@ func (s *Server) userPassword(c *gin.Context) {
 	back(c, to)
 }
 
-// parseSize reads "500M", "2G", "1024", "0" (unlimited) into bytes.
-func parseSize(v string) (int64, error) {
-	v = strings.ToUpper(strings.TrimSpace(v))
-	v = strings.TrimSuffix(strings.TrimSuffix(v, "B"), "I")
-	mult := int64(1)
-	if v != "" {
-		switch v[len(v)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			v = v[:len(v)-1]
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n < 0 || n > (1<<50)/mult {
-		return 0, fmt.Errorf("%q is not a size: use a number with K, M or G, or 0 for the default", v)
-	}
-	return n * mult, nil
-}
-
 func (s *Server) userQuota(c *gin.Context) {
 	d, ok := s.domainParam(c)
 	if !ok {
@@ -173,7 +144,7 @@ func (s *Server) userQuota(c *gin.Context) {
 		return
 	}
 	to := "/admin/domains/" + d.Name + "/users"
-	n, err := parseSize(c.PostForm("quota"))
+	n, err := store.ParseSize(c.PostForm("quota"))
 	if err != nil {
 		s.flash(c, err.Error(), true)
 		back(c, to)
