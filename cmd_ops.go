@@ -148,7 +148,12 @@ func cmdRestore(e *cmdEnv) error {
 func cmdHealthcheck(e *cmdEnv) error {
 	addr := e.Cfg.HTTPS
 	if addr == "" {
-		return errors.New("healthcheck: the --https listener is off: nothing to check")
+		// No web listener: a server that answers its control socket is up.
+		if !serverRunning(e.Cfg.Data) {
+			return fmt.Errorf("healthcheck: no server answers on %s", socketPath(e.Cfg.Data))
+		}
+		fmt.Fprintln(e.Out, "ok: the server answers on its control socket (--https is off)")
+		return nil
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -285,8 +285,17 @@ func TestSignals(t *testing.T) {
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, []string{"metrics"})
 	srv.cmd.Process.Signal(syscall.SIGHUP)
-	// The server still answers after SIGHUP, and logged the reload.
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(srv.Logs(), "SIGHUP"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP not handled:\n%s", srv.Logs())
+		}
+	}
+	// The server still answers after SIGHUP.
 	opsMustCLI(t, bin, data, "", "domain", "add", "s.test")
+	// With no web listener, the health check asks the control socket.
+	if out := opsMustCLI(t, bin, data, "", "healthcheck", "--https="); !strings.Contains(out, "control socket") {
+		t.Errorf("healthcheck without https: %s", out)
+	}
 	if err := srv.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit: %v\n%s", err, srv.Logs())
 	}
@@ -298,6 +307,9 @@ func TestSignals(t *testing.T) {
 	}
 	if _, err := os.Stat(socketPath(data)); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind: %v", err)
+	}
+	if _, errs, code := opsCLI(t, bin, data, "", "healthcheck", "--https="); code != 1 || !strings.Contains(errs, "no server answers") {
+		t.Errorf("healthcheck of a stopped server: exit %d %s", code, errs)
 	}
 	st, err := store.Open(data, store.Options{})
 	if err != nil {
