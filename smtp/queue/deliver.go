@@ -263,8 +263,9 @@ func (r *Runner) apply(id, host string, out map[string]outcome, before store.Que
 	now := time.Now().UTC()
 	var body []byte
 	var dsnTo *store.Route
+	expired := now.Sub(before.Created) >= r.cfg.MaxAge
 	for _, o := range out {
-		if o.status != store.RcptSent {
+		if o.status == store.RcptFailed || (o.status != store.RcptSent && expired) {
 			// A bounce quotes the original headers, and the body may be
 			// gone once the entry is finished: read it first. Where the
 			// bounce goes is looked up here too, out of the transaction.
