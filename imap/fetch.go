@@ -44,6 +44,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 	}
 	wantMeta := options.Envelope || options.BodyStructure != nil
 	fresh := map[uint64][]byte{} // parses made now, cached afterwards
+	var zones zoneCache
 	j := 0
 	err := s.st.FetchMessages(s.user, sel.name, uids, withBody, func(it *store.FetchItem) error {
 		m := it.Message
@@ -56,7 +57,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 		seq := uint32(idx[j] + 1)
 		var md *meta
 		if wantMeta {
-			md = s.metaOf(it, options.BodyStructure != nil, fresh)
+			md = s.metaOf(it, options.BodyStructure != nil, fresh, &zones)
 		}
 		r := w.CreateMessage(seq)
 		r.WriteUID(goimap.UID(m.UID))
@@ -105,9 +106,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 
 // metaOf decodes a message's cached parse, or parses the body now (mail
 // delivered by SMTP has none yet) and remembers it for caching.
-func (s *session) metaOf(it *store.FetchItem, withStructure bool, fresh map[uint64][]byte) *meta {
+func (s *session) metaOf(it *store.FetchItem, withStructure bool, fresh map[uint64][]byte, zones *zoneCache) *meta {
 	if it.Meta != nil {
-		if md, err := decodeMeta(it.Meta, withStructure); err == nil {
+		if md, err := decodeMetaZones(it.Meta, withStructure, zones); err == nil {
 			return md
 		}
 	}

@@ -120,7 +120,34 @@ var errBadMeta = errors.New("corrupt cached message parse")
 
 // metaReader decodes an encoded meta lazily: the envelope alone for FETCH
 // ENVELOPE, the structure only when asked.
-type metaReader struct{ p []byte }
+type metaReader struct {
+	p []byte
+	// s holds the same bytes as p did at the start, converted to a string
+	// once, so each decoded field is a substring and not an allocation.
+	s string
+	// zones, when set, is shared across the messages of one command, so
+	// a time zone seen before is not allocated again.
+	zones *zoneCache
+}
+
+// zoneCache remembers the fixed time zones made while decoding the
+// envelopes of one command (mail of one mailbox has few distinct offsets).
+type zoneCache map[int]*time.Location
+
+func (z *zoneCache) zone(off int) *time.Location {
+	if z == nil {
+		return time.FixedZone("", off)
+	}
+	if *z == nil {
+		*z = zoneCache{}
+	}
+	loc, ok := (*z)[off]
+	if !ok {
+		loc = time.FixedZone("", off)
+		(*z)[off] = loc
+	}
+	return loc
+}
 
 func (r *metaReader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.p)
@@ -138,19 +165,26 @@ func (r *metaReader) str() string {
 		r.p = nil
 		return ""
 	}
-	s := string(r.p[:n])
+	at := len(r.s) - len(r.p)
+	v := r.s[at : at+int(n)]
 	r.p = r.p[n:]
-	return s
+	return v
 }
 
 // decodeMeta decodes all of an encoded meta; structure is skipped when
 // withStructure is false.
 func decodeMeta(b []byte, withStructure bool) (*meta, error) {
+	return decodeMetaZones(b, withStructure, nil)
+}
+
+// decodeMetaZones is decodeMeta sharing time zones through zones (nil:
+// none shared).
+func decodeMetaZones(b []byte, withStructure bool, zones *zoneCache) (*meta, error) {
 	hl, plain, upper, rest, ok := peekMeta(b)
 	if !ok {
 		return nil, errBadMeta
 	}
-	r := &metaReader{p: rest}
+	r := &metaReader{p: rest, s: string(rest), zones: zones}
 	m := &meta{HeaderLen: hl, Plain: plain, Upper: upper}
 	m.Envelope = readEnvelope(r)
 	if r.p == nil {
@@ -232,7 +266,7 @@ func readEnvelope(r *metaReader) *goimap.Envelope {
 			return e
 		}
 		r.p = r.p[n:]
-		e.Date = time.Unix(sec, 0).In(time.FixedZone("", int(off)))
+		e.Date = time.Unix(sec, 0).In(r.zones.zone(int(off)))
 	}
 	e.Subject = r.str()
 	for _, l := range []*[]goimap.Address{&e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc} {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -92,12 +93,24 @@ func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody b
 			if err != nil {
 				return err
 			}
-			mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
+			// UIDs ascend, and body ids mostly ascend with them: read both
+			// buckets with cursors that usually just step to the next key.
+			mbk := newSeqGetter(tx.Bucket(bucketMessages).Bucket(u64(mb.ID)))
 			bodies := tx.Bucket(bucketBodies)
+			var metas *seqGetter
+			if b := tx.Bucket(bucketBodyMeta); b != nil {
+				metas = newSeqGetter(b)
+			}
+			var key [8]byte
+			// The cached parses of a chunk are copied into one slab (a
+			// grown slab leaves earlier items on the old array, still valid).
+			var slab []byte
+			items = make([]FetchItem, 0, min(len(uids), fetchChunk))
 			for n < len(uids) && n < fetchChunk && bytes < fetchChunkBytes {
 				uid := uids[n]
 				n++
-				v := mbk.Get(u32(uid))
+				binary.BigEndian.PutUint32(key[:4], uid)
+				v := mbk.get(key[:4])
 				if v == nil {
 					continue
 				}
@@ -106,8 +119,16 @@ func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody b
 					return fmt.Errorf("reading message %d: %w", uid, err)
 				}
 				it := FetchItem{Message: m}
-				if meta := bodyMetaTx(tx, m.BodyID); meta != nil {
-					it.Meta = append([]byte(nil), meta...)
+				if metas != nil {
+					binary.BigEndian.PutUint64(key[:], m.BodyID)
+					if meta := metas.get(key[:]); meta != nil {
+						if cap(slab)-len(slab) < len(meta) {
+							slab = make([]byte, 0, max(64<<10, len(meta)))
+						}
+						at := len(slab)
+						slab = append(slab, meta...)
+						it.Meta = slab[at:len(slab):len(slab)]
+					}
 				}
 				if withBody {
 					it.Body = append([]byte(nil), bodies.Get(u64(m.BodyID))...)
