@@ -87,6 +87,32 @@ func (srv *server) listen(name, addr string) (net.Listener, error) {
 	return nil, fmt.Errorf("%s: listening on %s: %w", name, addr, err)
 }
 
+// listener is one address of a service and the function serving it.
+type listener struct {
+	name, addr string
+	serve      func(ln net.Listener) error
+}
+
+// serveListeners opens each configured address ("" is off) and serves it
+// in the background; a listener that stops with an error is logged.
+func (srv *server) serveListeners(service string, ls []listener) error {
+	for _, l := range ls {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := srv.listen(l.name, l.addr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := l.serve(ln); err != nil {
+				srv.log.Error(service+" listener stopped", "service", l.name, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {

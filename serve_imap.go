@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 
 	"github.com/authsmtp/authsmtp/imap"
 )
@@ -24,25 +23,8 @@ func (srv *server) startIMAP(ctx context.Context) error {
 		Metrics:       srv.metrics,
 	})
 	srv.onStop("imap", func(context.Context) error { return is.Close() })
-	for _, l := range []struct {
-		name, addr string
-		serve      func(ln net.Listener) error
-	}{
+	return srv.serveListeners("imap", []listener{
 		{"imap", cfg.IMAP, is.Serve},
 		{"imaps", cfg.IMAPS, is.ServeTLS},
-	} {
-		if l.addr == "" {
-			continue
-		}
-		ln, err := srv.listen(l.name, l.addr)
-		if err != nil {
-			return err
-		}
-		go func() {
-			if err := l.serve(ln); err != nil {
-				srv.log.Error("imap listener stopped", "service", l.name, "err", err)
-			}
-		}()
-	}
-	return nil
+	})
 }

@@ -27,15 +27,6 @@ func (srv *server) startMX(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := srv.listen("mx", cfg.MX)
-	if err != nil {
-		return err
-	}
 	srv.onStop("mx", m.Shutdown)
-	go func() {
-		if err := m.Serve(ln); err != nil {
-			srv.log.Error("mx listener stopped", "err", err)
-		}
-	}()
-	return nil
+	return srv.serveListeners("mx", []listener{{"mx", cfg.MX, m.Serve}})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dkim"
@@ -34,25 +33,8 @@ func (srv *server) startSMTP(ctx context.Context) error {
 		Metrics:       srv.metrics,
 	}, srv.st, srv.pipeline, tlsConfig)
 	srv.onStop("smtp", sub.Shutdown)
-	for _, l := range []struct {
-		name, addr string
-		serve      func(ln net.Listener) error
-	}{
+	return srv.serveListeners("smtp", []listener{
 		{"submission", cfg.Submission, sub.ServeSubmission},
 		{"submissions", cfg.Submissions, sub.ServeSubmissions},
-	} {
-		if l.addr == "" {
-			continue
-		}
-		ln, err := srv.listen(l.name, l.addr)
-		if err != nil {
-			return err
-		}
-		go func() {
-			if err := l.serve(ln); err != nil {
-				srv.log.Error("smtp listener stopped", "service", l.name, "err", err)
-			}
-		}()
-	}
-	return nil
+	})
 }

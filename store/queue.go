@@ -111,23 +111,27 @@ func (s *Store) GetQueue(id string) (QueueEntry, error) {
 // pending recipient and the entry is not captured, the entry and its body
 // reference are removed.
 func (s *Store) UpdateQueue(id string, fn func(*QueueEntry) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
-		var q QueueEntry
-		if !getJSON(b, id, &q) {
-			return fmt.Errorf("queue entry %s %w", id, ErrNotFound)
-		}
-		if err := fn(&q); err != nil {
+	return s.db.Update(func(tx *bolt.Tx) error { return updateQueueTx(tx, id, fn) })
+}
+
+// updateQueueTx is UpdateQueue inside tx: load the entry, apply fn, then
+// save it, or delete it with its body reference once nothing is pending.
+func updateQueueTx(tx *bolt.Tx, id string, fn func(*QueueEntry) error) error {
+	b := tx.Bucket(bucketQueue)
+	var q QueueEntry
+	if !getJSON(b, id, &q) {
+		return fmt.Errorf("queue entry %s %w", id, ErrNotFound)
+	}
+	if err := fn(&q); err != nil {
+		return err
+	}
+	if len(q.Pending()) == 0 && !q.Captured {
+		if err := unrefBody(tx, q.BodyID); err != nil {
 			return err
 		}
-		if len(q.Pending()) == 0 && !q.Captured {
-			if err := unrefBody(tx, q.BodyID); err != nil {
-				return err
-			}
-			return b.Delete(queueKey(id))
-		}
-		return putJSON(b, id, q)
-	})
+		return b.Delete(queueKey(id))
+	}
+	return putJSON(b, id, q)
 }
 
 // DeleteQueue removes an entry and its body.

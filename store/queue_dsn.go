@@ -40,32 +40,23 @@ func (s *Store) RecordDeliveryDSN(id string, fn func(q *QueueEntry) (dsn *Incomi
 		return s.commits.do(func(tx *bolt.Tx) error {
 			res.DSN, dsn = nil, nil
 			now := time.Now().UTC()
-			b := tx.Bucket(bucketQueue)
-			var q QueueEntry
-			if !getJSON(b, id, &q) {
-				return fmt.Errorf("queue entry %s %w", id, ErrNotFound)
-			}
-			d, err := fn(&q)
-			if err != nil {
-				return err
-			}
-			if d != nil && withDSN && (len(d.Local) > 0 || len(d.Remote) > 0) {
-				if !d.DSN || d.From != "" {
-					return errors.New("recording delivery: a DSN must be marked DSN and come from <>")
-				}
-				acc, err := s.acceptTx(tx, d, now)
+			return updateQueueTx(tx, id, func(q *QueueEntry) error {
+				d, err := fn(q)
 				if err != nil {
-					return errDSNStore{fmt.Errorf("storing DSN: %w", err)}
-				}
-				res.DSN, dsn = acc, d
-			}
-			if len(q.Pending()) == 0 && !q.Captured {
-				if err := unrefBody(tx, q.BodyID); err != nil {
 					return err
 				}
-				return b.Delete(queueKey(id))
-			}
-			return putJSON(b, id, q)
+				if d != nil && withDSN && (len(d.Local) > 0 || len(d.Remote) > 0) {
+					if !d.DSN || d.From != "" {
+						return errors.New("recording delivery: a DSN must be marked DSN and come from <>")
+					}
+					acc, err := s.acceptTx(tx, d, now)
+					if err != nil {
+						return errDSNStore{fmt.Errorf("storing DSN: %w", err)}
+					}
+					res.DSN, dsn = acc, d
+				}
+				return nil
+			})
 		})
 	}
 	err := run(true)

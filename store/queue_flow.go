@@ -149,21 +149,5 @@ func (s *Store) RetryQueue(id string) (int, error) {
 // time share one fsync. fn may run more than once, so it must only change
 // q (and reset anything it gathers at its start).
 func (s *Store) RecordDelivery(id string, fn func(*QueueEntry) error) error {
-	return s.commits.do(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
-		var q QueueEntry
-		if !getJSON(b, id, &q) {
-			return fmt.Errorf("queue entry %s %w", id, ErrNotFound)
-		}
-		if err := fn(&q); err != nil {
-			return err
-		}
-		if len(q.Pending()) == 0 && !q.Captured {
-			if err := unrefBody(tx, q.BodyID); err != nil {
-				return err
-			}
-			return b.Delete(queueKey(id))
-		}
-		return putJSON(b, id, q)
-	})
+	return s.commits.do(func(tx *bolt.Tx) error { return updateQueueTx(tx, id, fn) })
 }
