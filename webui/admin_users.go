@@ -40,15 +40,22 @@ func (s *Server) usersPage(c *gin.Context) {
 	s.render(c, http.StatusOK, "admin_users", page{Title: "Users and Email Rules · " + d.Name, Area: "admin", Nav: "domains", Data: data})
 }
 
-// userParam reads the "address" form field and checks it belongs to d.
-func (s *Server) userParam(c *gin.Context, d store.Domain) (string, bool) {
+// postedUser reads the domain in the path and the "address" form field,
+// checks that the user belongs to that domain, and gives the users page
+// to go back to.
+func (s *Server) postedUser(c *gin.Context) (addr, to string, ok bool) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return "", "", false
+	}
+	to = "/admin/domains/" + d.Name + "/users"
 	addr, err := store.NormalizeAddress(c.PostForm("address"))
 	if err != nil || store.DomainOf(addr) != d.Name {
 		s.flash(c, "That user is not in "+d.Name+".", true)
-		back(c, "/admin/domains/"+d.Name+"/users")
-		return "", false
+		back(c, to)
+		return "", "", false
 	}
-	return addr, true
+	return addr, to, true
 }
 
 func (s *Server) userAdd(c *gin.Context) {
@@ -86,15 +93,10 @@ func (s *Server) userAdd(c *gin.Context) {
 }
 
 func (s *Server) userRemove(c *gin.Context) {
-	d, ok := s.domainParam(c)
+	addr, to, ok := s.postedUser(c)
 	if !ok {
 		return
 	}
-	addr, ok := s.userParam(c, d)
-	if !ok {
-		return
-	}
-	to := "/admin/domains/" + d.Name + "/users"
 	if c.PostForm("confirm") != "yes" {
 		s.flash(c, "Tick the box to confirm removing "+addr+" and all of its mail.", true)
 		back(c, to)
@@ -110,15 +112,10 @@ func (s *Server) userRemove(c *gin.Context) {
 }
 
 func (s *Server) userPassword(c *gin.Context) {
-	d, ok := s.domainParam(c)
+	addr, to, ok := s.postedUser(c)
 	if !ok {
 		return
 	}
-	addr, ok := s.userParam(c, d)
-	if !ok {
-		return
-	}
-	to := "/admin/domains/" + d.Name + "/users"
 	pw := c.PostForm("password")
 	if err := checkNewPassword(pw, c.PostForm("confirm"), addr); err != nil {
 		s.flash(c, err.Error(), true)
@@ -135,15 +132,10 @@ func (s *Server) userPassword(c *gin.Context) {
 }
 
 func (s *Server) userQuota(c *gin.Context) {
-	d, ok := s.domainParam(c)
+	addr, to, ok := s.postedUser(c)
 	if !ok {
 		return
 	}
-	addr, ok := s.userParam(c, d)
-	if !ok {
-		return
-	}
-	to := "/admin/domains/" + d.Name + "/users"
 	n, err := store.ParseSize(c.PostForm("quota"))
 	if err != nil {
 		s.flash(c, err.Error(), true)
@@ -163,15 +155,10 @@ func (s *Server) userQuota(c *gin.Context) {
 }
 
 func (s *Server) userForward(c *gin.Context) {
-	d, ok := s.domainParam(c)
+	addr, to, ok := s.postedUser(c)
 	if !ok {
 		return
 	}
-	addr, ok := s.userParam(c, d)
-	if !ok {
-		return
-	}
-	to := "/admin/domains/" + d.Name + "/users"
 	target := strings.TrimSpace(c.PostForm("forward"))
 	keep := c.PostForm("keep") == "1"
 	if target != "" {

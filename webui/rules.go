@@ -84,15 +84,10 @@ func (s *Server) aliasesOf(domain string) []store.Alias {
 
 // userVacation sets or clears a user's auto-reply text.
 func (s *Server) userVacation(c *gin.Context) {
-	d, ok := s.domainParam(c)
+	addr, to, ok := s.postedUser(c)
 	if !ok {
 		return
 	}
-	addr, ok := s.userParam(c, d)
-	if !ok {
-		return
-	}
-	to := "/admin/domains/" + d.Name + "/users"
 	text := strings.TrimSpace(strings.ReplaceAll(c.PostForm("vacation"), "\r\n", "\n"))
 	if len(text) > 4000 {
 		s.flash(c, "The auto-reply is too long (4,000 characters at most).", true)
