@@ -42,32 +42,7 @@ func TestKill9WhileDeliveringToForeignMXNoLoss(t *testing.T) {
 	a.start(args...)
 
 	const n = 500
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	go func() {
-		for i := 0; i < n; i++ {
-			next <- i
-		}
-		close(next)
-	}()
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				id := fmt.Sprintf("m-%03d", i)
-				msg := "From: <alice@a.test>\r\nTo: <x@remote.test>\r\nSubject: " + id + "\r\n\r\nbody " + id + "\r\n"
-				if err := submit(fmt.Sprintf("127.0.0.1:%d", subPort), "alice@a.test", "alice-password-1", "alice@a.test", []string{"x@remote.test"}, msg); err == nil {
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	acked := submitNumbered(fmt.Sprintf("127.0.0.1:%d", subPort), "x@remote.test", n)
 	if len(acked) != n {
 		t.Fatalf("only %d of %d submissions acknowledged", len(acked), n)
 	}
@@ -149,32 +124,7 @@ func TestKill9WhileDeliveringExactlyOnce(t *testing.T) {
 
 	// B is down while A accepts all 500: they wait in A's queue.
 	const n = 500
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	go func() {
-		for i := 0; i < n; i++ {
-			next <- i
-		}
-		close(next)
-	}()
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				id := fmt.Sprintf("m-%03d", i)
-				msg := "From: <alice@a.test>\r\nTo: <bob@b.test>\r\nSubject: " + id + "\r\n\r\nbody " + id + "\r\n"
-				if err := submit(fmt.Sprintf("127.0.0.1:%d", subPort), "alice@a.test", "alice-password-1", "alice@a.test", []string{"bob@b.test"}, msg); err == nil {
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	acked := submitNumbered(fmt.Sprintf("127.0.0.1:%d", subPort), "bob@b.test", n)
 	if len(acked) != n {
 		t.Fatalf("only %d of %d submissions acknowledged", len(acked), n)
 	}
@@ -222,4 +172,36 @@ func TestKill9WhileDeliveringExactlyOnce(t *testing.T) {
 	if len(ms) != n {
 		t.Errorf("bob's INBOX has %d messages, want %d", len(ms), n)
 	}
+}
+
+// submitNumbered submits n messages "m-000"... from alice@a.test to rcpt
+// over 8 connections at once and returns the ids that were acknowledged.
+func submitNumbered(addr, rcpt string, n int) map[string]bool {
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	go func() {
+		for i := 0; i < n; i++ {
+			next <- i
+		}
+		close(next)
+	}()
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				id := fmt.Sprintf("m-%03d", i)
+				msg := "From: <alice@a.test>\r\nTo: <" + rcpt + ">\r\nSubject: " + id + "\r\n\r\nbody " + id + "\r\n"
+				if err := submit(addr, "alice@a.test", "alice-password-1", "alice@a.test", []string{rcpt}, msg); err == nil {
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return acked
 }
