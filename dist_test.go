@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authsmtp/authsmtp/internal/testutil"
 )
 
 // unitDirectives reads key=value lines of a systemd unit (all values).
@@ -136,5 +138,22 @@ func TestDockerfileAndCompose(t *testing.T) {
 	}
 	if d, err := time.ParseDuration(g[1]); err != nil || d <= defaultConfig().Grace {
 		t.Errorf("stop_grace_period %s must exceed --grace", g[1])
+	}
+}
+
+// TestGoModTidy checks that go.mod is what `go mod tidy` makes of it: the
+// modules the code imports are listed as direct requirements, not marked
+// `// indirect`, and nothing unused is left in.
+func TestGoModTidy(t *testing.T) {
+	gobin := testutil.NeedTool(t, "go")
+	gomod, err := exec.Command(gobin, "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" {
+		t.Fatalf("go env GOMOD: %v %q", err, gomod)
+	}
+	cmd := exec.Command(gobin, "mod", "tidy", "-diff")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go.mod is not tidy (run `go mod tidy`): %v\n%s", err, out)
 	}
 }
