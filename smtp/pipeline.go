@@ -34,6 +34,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -121,7 +122,7 @@ func (p *Pipeline) CheckRcpt(rcpt string) (store.Route, error) {
 }
 
 // Submit accepts one message from an authenticated principal. msg is the
-// whole message with CRLF line endings (see NormalizeCRLF). It returns only
+// whole message with CRLF line endings (see mailmsg.NormalizeCRLF). It returns only
 // after the message is durably stored (delivered to hosted mailboxes and/or
 // queued); every error is a *gosmtp.SMTPError.
 func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
@@ -141,10 +142,13 @@ func (p *Pipeline) submit(ctx context.Context, who store.Principal, from string,
 		return nil, err
 	}
 	// SMTP smuggling: a bare CR or LF is never repaired, the message is refused.
-	if i := bareNewline(msg); i >= 0 {
+	if i := mailmsg.BareNewline(msg); i >= 0 {
 		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message at byte %d: lines must end with CRLF", i)
 	}
-	h, err := scanHeader(msg)
+	h, err := mailmsg.Scan(msg)
+	if err == nil {
+		err = h.Problem
+	}
 	if err != nil {
 		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "malformed message header: %v", err)
 	}
@@ -153,7 +157,7 @@ func (p *Pipeline) submit(ctx context.Context, who store.Principal, from string,
 	}
 
 	// Route every recipient before counting the message against the caps.
-	in := &store.Incoming{Login: who.Login(), Subject: h.subject(), Captured: p.Capture}
+	in := &store.Incoming{Login: who.Login(), Subject: h.Subject(), Captured: p.Capture}
 	in.From, _ = store.NormalizeAddress(from)
 	seen := make(map[string]bool, len(rcpts))
 	for i, rc := range rcpts {
@@ -224,17 +228,18 @@ func (p *Pipeline) acceptError(who store.Principal, err error) error {
 // checkHeaderSenders applies the send rule to every address of every From:
 // and Sender: field. A message without From: is refused (RFC 5322 §3.6
 // requires exactly one origination address field).
-func (p *Pipeline) checkHeaderSenders(who store.Principal, h *header) error {
-	if len(h.from) == 0 {
+func (p *Pipeline) checkHeaderSenders(who store.Principal, h *mailmsg.Header) error {
+	froms := h.Values("From")
+	if len(froms) == 0 {
 		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has no From: header")
 	}
 	var n int
 	for _, field := range []struct {
 		name   string
 		values []string
-	}{{"From", h.from}, {"Sender", h.sender}} {
+	}{{"From", froms}, {"Sender", h.Values("Sender")}} {
 		for _, v := range field.values {
-			addrs, err := parseAddressList(v)
+			addrs, err := mailmsg.ParseAddressList(v)
 			if err != nil {
 				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "cannot parse the %s: header (%v)", field.name, err)
 			}
@@ -254,7 +259,7 @@ func (p *Pipeline) checkHeaderSenders(who store.Principal, h *header) error {
 
 // fixups adds the RFC 6409 §8 submission fix-ups: a Received header always,
 // Date and Message-ID when missing. It copies msg once.
-func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
+func (p *Pipeline) fixups(ctx context.Context, h *mailmsg.Header, msg []byte) []byte {
 	now := time.Now()
 	t := traceFrom(ctx)
 	pre := make([]byte, 0, 512)
@@ -288,12 +293,12 @@ func (p *Pipeline) fixups(ctx context.Context, h *header, msg []byte) []byte {
 	pre = append(pre, ";\r\n\t"...)
 	pre = now.AppendFormat(pre, rfc5322Date)
 	pre = append(pre, "\r\n"...)
-	if !h.hasDate {
+	if !h.Has("Date") {
 		pre = append(pre, "Date: "...)
 		pre = now.AppendFormat(pre, rfc5322Date)
 		pre = append(pre, "\r\n"...)
 	}
-	if !h.hasMessageID {
+	if !h.Has("Message-ID") {
 		pre = append(pre, "Message-ID: <"...)
 		pre = append(pre, store.RandomToken(18)...)
 		pre = append(pre, '@')

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/internal/testutil"
+	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -122,7 +123,7 @@ func TestPipelineRefusals(t *testing.T) {
 		})
 	}
 	// NormalizeCRLF makes the bare-LF message acceptable for webmail.
-	if _, err := p.Submit(context.Background(), john, "john@doe.com", []string{"jane@doe.com"}, NormalizeCRLF([]byte("From: john@doe.com\n\nx\r\ny\r"))); err != nil {
+	if _, err := p.Submit(context.Background(), john, "john@doe.com", []string{"jane@doe.com"}, mailmsg.NormalizeCRLF([]byte("From: john@doe.com\n\nx\r\ny\r"))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -141,18 +142,6 @@ func TestHeaderBombs(t *testing.T) {
 		t.Logf("%s: %v", name, time.Since(start))
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("%s took %v", name, d)
-		}
-	}
-}
-
-func TestBareNewline(t *testing.T) {
-	for in, want := range map[string]int{"": -1, "a\r\nb\r\n": -1, "a\nb": 1, "a\rb": 1, "a\r\n\r": 3, "\r\n\n": 2} {
-		if got := bareNewline([]byte(in)); got != want {
-			t.Errorf("bareNewline(%q) = %d, want %d", in, got, want)
-		}
-		strip := strings.NewReplacer("\r\n", "", "\r", "", "\n", "")
-		if n := NormalizeCRLF([]byte(in)); bareNewline(n) != -1 || strip.Replace(string(n)) != strip.Replace(in) {
-			t.Errorf("NormalizeCRLF(%q) = %q", in, n)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -21,70 +22,19 @@ import (
 // is taken for a loop (RFC 5321 §6.3).
 const maxReceived = 50
 
-// field is one header field: its name and its raw lines (CRLF included).
-type field struct {
-	name string
-	raw  []byte
-}
-
-// splitHeader returns the header fields of msg and the offset of the body
-// (after the empty line). A message without an empty line is all header.
-func splitHeader(msg []byte) ([]field, int) {
-	var fs []field
-	off := 0
-	for off < len(msg) {
-		end := bytes.Index(msg[off:], []byte("\r\n"))
-		if end < 0 {
-			end = len(msg) - off
-		} else {
-			end += 2
-		}
-		line := msg[off : off+end]
-		if len(line) <= 2 && bytes.Equal(bytes.TrimRight(line, "\r\n"), nil) {
-			return fs, off + end
-		}
-		if (line[0] == ' ' || line[0] == '\t') && len(fs) > 0 {
-			f := &fs[len(fs)-1]
-			f.raw = msg[off-len(f.raw) : off+end]
-		} else {
-			name, _, _ := bytes.Cut(line, []byte(":"))
-			fs = append(fs, field{name: strings.TrimSpace(string(name)), raw: line})
-		}
-		off += end
-	}
-	return fs, off
-}
-
-func (f field) value() string {
-	_, v, _ := bytes.Cut(f.raw, []byte(":"))
-	return strings.TrimSpace(strings.NewReplacer("\r\n", "", "\r", "", "\n", "").Replace(string(v)))
-}
-
-func headerValue(fs []field, name string) string {
-	for _, f := range fs {
-		if strings.EqualFold(f.name, name) {
-			return f.value()
-		}
-	}
-	return ""
-}
-
 // deliver checks, stamps and stores an accepted message; it returns the
 // SMTP reply (an *SMTPError, 250 included).
 func (s *session) deliver(msg []byte) error {
-	fs, _ := splitHeader(msg)
-	received, froms := 0, 0
+	h, err := mailmsg.Scan(msg)
+	if err != nil {
+		s.log.Info("mx message refused", "err", err)
+		return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
+	}
+	received, froms := h.Count("Received"), h.Count("From")
 	var deliveredTo []string
-	for _, f := range fs {
-		switch {
-		case strings.EqualFold(f.name, "From"):
-			froms++
-		case strings.EqualFold(f.name, "Received"):
-			received++
-		case strings.EqualFold(f.name, "Delivered-To"):
-			if a, err := store.NormalizeAddress(f.value()); err == nil {
-				deliveredTo = append(deliveredTo, a)
-			}
+	for _, v := range h.Values("Delivered-To") {
+		if a, err := store.NormalizeAddress(v); err == nil {
+			deliveredTo = append(deliveredTo, a)
 		}
 	}
 	if received > maxReceived {
@@ -131,33 +81,23 @@ func (s *session) deliver(msg []byte) error {
 	out.Grow(len(msg) + 1024)
 	fmt.Fprintf(&out, "Authentication-Results: %s\r\n", foldAR(authres.Format(s.s.cfg.Hostname, v.results)))
 	out.WriteString(s.receivedField())
-	var subject, msgID, autoSub, precedence string
+	subject, msgID := h.Subject(), h.Get("Message-ID")
+	autoSub, precedence := strings.ToLower(h.Get("Auto-Submitted")), strings.ToLower(h.Get("Precedence"))
+	list := h.Has("List-Id") || h.Has("List-Unsubscribe") || h.Has("List-Post") || h.Has("List-Help")
 	addressed := map[string]bool{}
-	list := false
-	for _, f := range fs {
-		switch strings.ToLower(f.name) {
+	for _, f := range h.Fields {
+		switch strings.ToLower(f.Name) {
 		case "authentication-results":
 			continue
-		case "subject":
-			subject = f.value()
 		case "to", "cc":
-			for _, a := range headerAddrs(f.value()) {
+			for _, a := range headerAddrs(f.Value()) {
 				addressed[a] = true
 			}
-		case "message-id":
-			msgID = f.value()
-		case "auto-submitted":
-			autoSub = strings.ToLower(f.value())
-		case "precedence":
-			precedence = strings.ToLower(f.value())
-		case "list-id", "list-unsubscribe", "list-post", "list-help":
-			list = true
 		}
-		out.Write(f.raw)
+		out.Write(f.Raw)
 	}
-	_, bodyOff := splitHeader(msg)
 	out.WriteString("\r\n")
-	out.Write(msg[bodyOff:])
+	out.Write(msg[h.Body:])
 	stamped := out.Bytes()
 
 	var local []store.LocalRcpt

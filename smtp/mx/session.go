@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/authsmtp/authsmtp/smtp"
+	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -159,8 +159,7 @@ func (s *session) Data(r io.Reader) (err error) {
 	}
 	msg := buf.Bytes()
 	// SMTP smuggling: bare CR or LF is refused, never repaired.
-	// (NormalizeCRLF returns a longer message exactly when it finds one.)
-	if len(smtp.NormalizeCRLF(msg)) != len(msg) {
+	if mailmsg.BareNewline(msg) >= 0 {
 		s.log.Info("mx message refused: bare CR or LF")
 		return smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message: lines must end with CRLF")
 	}
