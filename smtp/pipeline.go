@@ -225,34 +225,40 @@ func (p *Pipeline) acceptError(who store.Principal, err error) error {
 	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
 }
 
-// checkHeaderSenders applies the send rule to every address of every From:
-// and Sender: field. A message without From: is refused (RFC 5322 §3.6
-// requires exactly one origination address field).
+// checkHeaderSenders applies the send rule to every address of every
+// From:, Sender:, Resent-From: and Resent-Sender: field. From: must name at
+// least one mailbox of its own: a group with no members ("CEO":;) does not
+// count, nor does the Sender: (RFC 5322 §3.6.2 makes From: the author).
+// A message without From: is refused (RFC 5322 §3.6: exactly one
+// origination address field). Resent-* fields name whoever re-sends the
+// message (§3.6.6), so they are in scope exactly like From: and Sender:.
 func (p *Pipeline) checkHeaderSenders(who store.Principal, h *mailmsg.Header) error {
-	froms := h.Values("From")
-	if len(froms) == 0 {
+	if !h.Has("From") {
 		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has no From: header")
 	}
-	var n int
+	mailboxes := map[string]int{}
 	for _, field := range []struct {
 		name   string
 		values []string
-	}{{"From", froms}, {"Sender", h.Values("Sender")}} {
+	}{{"From", h.Values("From")}, {"Sender", h.Values("Sender")}, {"Resent-From", h.Values("Resent-From")}, {"Resent-Sender", h.Values("Resent-Sender")}} {
 		for _, v := range field.values {
 			addrs, err := mailmsg.ParseAddressList(v)
 			if err != nil {
 				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "cannot parse the %s: header (%v)", field.name, err)
 			}
 			for _, a := range addrs {
-				n++
+				mailboxes[field.name]++
 				if !p.Store.MaySendAs(who, a) {
 					return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "%s: header: %s", field.name, store.SendAsError(who, store.SanitizeLog(a)))
 				}
 			}
 		}
 	}
-	if n == 0 {
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the From: header has no address")
+	if mailboxes["From"] == 0 {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the From: header has no address: it must name at least one mailbox")
+	}
+	if h.Has("Resent-Sender") && mailboxes["Resent-From"] == 0 {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Resent-Sender: without a Resent-From: address")
 	}
 	return nil
 }

@@ -43,6 +43,13 @@ func TestSendRule(t *testing.T) {
 		{"header trailing-dot domain", "john@doe.com", userPW, "john@doe.com", []string{"From: john@doe.com."}, "550 5.6.0", nil},
 		{"no From header", "john@doe.com", userPW, "john@doe.com", []string{"To: john@doe.com"}, "550 5.6.0", []string{"no From"}},
 		{"empty From group", "john@doe.com", userPW, "john@doe.com", []string{"From: undisclosed:;"}, "550 5.6.0", nil},
+		{"empty From group, Sender in scope", "john@doe.com", userPW, "john@doe.com", []string{`From: "CEO ceo@doe.com":;`, "Sender: john@doe.com"}, "550 5.6.0", []string{"at least one mailbox"}},
+		{"empty From group, domain login", "doe.com", domPW, "john@doe.com", []string{`From: "security@paypal.example":;`, "Sender: john@doe.com"}, "550 5.6.0", []string{"at least one mailbox"}},
+		{"empty From group beside a mailbox", "john@doe.com", userPW, "john@doe.com", []string{`From: "CEO":;, john@doe.com`}, "", nil},
+		{"Resent-From other user", "john@doe.com", userPW, "john@doe.com", []string{"From: john@doe.com", "Resent-From: jane@doe.com"}, "550 5.7.1", []string{"Resent-From:", "jane@doe.com"}},
+		{"Resent-Sender other domain", "doe.com", domPW, "john@doe.com", []string{"From: john@doe.com", "Resent-From: jane@doe.com", "Resent-Sender: x@other.test"}, "550 5.7.1", []string{"Resent-Sender:", "x@other.test"}},
+		{"Resent-From in scope", "doe.com", domPW, "john@doe.com", []string{"From: jane@doe.com", "Resent-From: john@doe.com", "Resent-Sender: jane@doe.com"}, "", nil},
+		{"Resent-From folded, encoded word", "john@doe.com", userPW, "john@doe.com", []string{"From: john@doe.com", "Resent-From: =?utf-8?q?John?=\r\n <jane@doe.com>"}, "550 5.7.1", []string{"jane@doe.com"}},
 		{"unparseable From", "john@doe.com", userPW, "john@doe.com", []string{"From: <@route:jane@doe.com>"}, "550 5.6.0", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,4 +125,26 @@ func TestRecipients(t *testing.T) {
 	if len(in) != 1 || !strings.HasPrefix(in[0], "Received: from client") && !strings.HasPrefix(in[0], "Received: from ") {
 		t.Fatalf("jane's INBOX: %q", in)
 	}
+}
+
+// TestAliasSendAsSMTP: the admin-granted alias exception through the
+// server. A grant names only a user of the alias's domain, and no user can
+// later be created at the alias's address to inherit it.
+func TestAliasSendAsSMTP(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.st.AddAlias("sales@doe.com", []string{"jane@doe.com"}, "john@doe.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.AddAlias("info@doe.com", []string{"jane@doe.com"}, "bob@off.test"); err == nil {
+		t.Fatal("a grant to another domain's user was accepted")
+	}
+	if _, err := e.st.AddUser("sales@doe.com", "sales-secret-1"); err == nil {
+		t.Fatal("a user was created at a granted alias's address")
+	}
+	john := []string{"john@doe.com"}
+	if err := e.send(t, "john@doe.com", userPW, "sales@doe.com", john, msg("From: Sales <sales@doe.com>")); err != nil {
+		t.Fatalf("granted alias: %v", err)
+	}
+	err := e.send(t, "jane@doe.com", "jane-secret-1", "sales@doe.com", john, msg("From: sales@doe.com"))
+	wantCode(t, err, "553 5.7.1", "sales@doe.com", "only jane@doe.com")
 }

@@ -237,6 +237,12 @@ func (s *Store) AddUser(address, pw string) (User, error) {
 		if b.Get([]byte(addr)) != nil {
 			return fmt.Errorf("user %s %w", addr, ErrExists)
 		}
+		// An address is a user or an alias, never both: a user created
+		// at an alias's address would hand the alias's send-as grantees
+		// the user's address (AddAlias refuses the reverse order).
+		if ab := tx.Bucket(bucketAliases); ab != nil && ab.Get([]byte(addr)) != nil {
+			return fmt.Errorf("%s is an alias: remove the alias first (authsmtp alias remove %s)", addr, addr)
+		}
 		if err := putJSON(b, addr, u); err != nil {
 			return err
 		}

@@ -23,11 +23,32 @@ func authTestStore(t testing.TB) *Store {
 // TestMaySendAs is the table of the send rule: both login kinds, case,
 // www., subdomains, look-alike domains, quoted and plus-addressed local
 // parts, Unicode vs punycode, routing forms and the empty sender.
+//
+// Its last rows are the admin-granted exception: a user login may send as
+// an alias of its own domain that names it, and nothing wider.
 func TestMaySendAs(t *testing.T) {
 	st := authTestStore(t)
 	dom := Principal{Kind: KindDomain, Domain: "doe.com"}
 	user := Principal{Kind: KindUser, Domain: "doe.com", Address: "john@doe.com"}
+	jane := Principal{Kind: KindUser, Domain: "doe.com", Address: "jane@doe.com"}
+	other := Principal{Kind: KindUser, Domain: "other.test", Address: "x@other.test"}
 	idnDom := Principal{Kind: KindDomain, Domain: "xn--bcher-kva.example"}
+	for _, d := range []string{"doe.com", "other.test"} {
+		if _, err := st.AddDomain(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []string{"john@doe.com", "jane@doe.com", "x@other.test"} {
+		if _, err := st.AddUser(u, "a-Long-pass-42!"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AddAlias("sales@doe.com", []string{"jane@doe.com"}, "john@doe.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddAlias("team@doe.com", []string{"john@doe.com"}, ""); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		who  Principal
 		addr string
@@ -72,8 +93,17 @@ func TestMaySendAs(t *testing.T) {
 		{idnDom, "a@bücher.example", true},
 		{idnDom, "a@xn--bcher-kva.example", true},
 		{idnDom, "a@bucher.example", false},
+		// Admin-granted aliases: only the named user of the alias's domain.
+		{user, "sales@doe.com", true},
+		{user, "Sales@DOE.com", true},
+		{jane, "sales@doe.com", false}, // a target is not a sender
+		{user, "team@doe.com", false},  // membership grants nothing
+		{other, "sales@doe.com", false},
+		{dom, "sales@doe.com", true}, // the domain login sends as anyone @doe.com
+		{Principal{Kind: KindDomain, Domain: "other.test"}, "sales@doe.com", false},
 		// Other kinds send as nobody.
 		{Principal{Kind: KindAdmin}, "john@doe.com", false},
+		{Principal{Kind: KindAdmin}, "sales@doe.com", false},
 		{Principal{}, "john@doe.com", false},
 		{Principal{Kind: KindDomain}, "john@doe.com", false},
 		{Principal{Kind: KindUser, Domain: "doe.com"}, "john@doe.com", false},

@@ -33,11 +33,9 @@ type Alias struct {
 }
 
 // registerMailflowHooks joins the mail-flow parts of the store to account
-// changes: DKIM keys for new domains, alias send-as in the send rule, and
-// clean-up of aliases and rule state when domains and users go.
+// changes: DKIM keys for new domains, and clean-up of aliases and rule state when domains and users go.
 func (s *Store) registerMailflowHooks() {
 	s.registerDKIMHooks()
-	s.sendAsHooks = append(s.sendAsHooks, s.aliasSendAs)
 	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx *bolt.Tx, domain string) error {
 		b := tx.Bucket(bucketAliases)
 		if b == nil {
@@ -105,31 +103,10 @@ func remove(list []string, s string) []string {
 	return out
 }
 
-// aliasSendAs is the admin-granted exception to the send rule: a user
-// login may send as an alias that lists it in SendAs. Nothing else widens
-// a login's scope.
-func (s *Store) aliasSendAs(p Principal, address string) bool {
-	if p.Kind != KindUser || p.Address == "" {
-		return false
-	}
-	addr, err := NormalizeAddress(address)
-	if err != nil {
-		return false
-	}
-	ok := false
-	s.db.View(func(tx *bolt.Tx) error {
-		var a Alias
-		if b := tx.Bucket(bucketAliases); b != nil && getJSON(b, addr, &a) {
-			ok = contains(a.SendAs, p.Address)
-		}
-		return nil
-	})
-	return ok
-}
-
 // AddAlias creates or replaces an alias of a hosted domain. Targets may be
 // hosted users, other aliases or external addresses; sendAs, if set, must
-// be a user of the same domain, allowed to send as the alias.
+// be a user of the alias's own domain, allowed to send as the alias (see
+// sendrule.go).
 func (s *Store) AddAlias(address string, targets []string, sendAs string) (Alias, error) {
 	addr, err := NormalizeAddress(address)
 	if err != nil {
@@ -155,6 +132,9 @@ func (s *Store) AddAlias(address string, targets []string, sendAs string) (Alias
 		u, err := NormalizeAddress(sendAs)
 		if err != nil {
 			return Alias{}, fmt.Errorf("--send-as: %w", err)
+		}
+		if DomainOf(u) != DomainOf(addr) {
+			return Alias{}, fmt.Errorf("--send-as: %s is not a user of %s: only a user of the alias's own domain may send as it", u, DomainOf(addr))
 		}
 		a.SendAs = []string{u}
 	}

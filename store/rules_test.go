@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func rulesStore(t *testing.T) *Store {
@@ -150,6 +152,62 @@ func TestAliasSendAs(t *testing.T) {
 	st.AddUser("alice@a.test", "password-456")
 	if st.MaySendAs(alice, "sales@a.test") {
 		t.Error("a re-created user inherited send-as")
+	}
+}
+
+// TestAliasSendAsOneDomain: a grant names only a user of the alias's own
+// domain, and an address is a user or an alias, in either order, so a
+// grant can never reach a real user's address.
+func TestAliasSendAsOneDomain(t *testing.T) {
+	st := rulesStore(t)
+	carol := Principal{Kind: KindUser, Domain: "b.test", Address: "carol@b.test"}
+	alice := Principal{Kind: KindUser, Domain: "a.test", Address: "alice@a.test"}
+	if _, err := st.AddAlias("sales@a.test", []string{"alice@a.test"}, "carol@b.test"); err == nil || !strings.Contains(err.Error(), "own domain") {
+		t.Errorf("cross-domain send-as: %v", err)
+	}
+	if st.MaySendAs(carol, "sales@a.test") {
+		t.Error("cross-domain grant honoured")
+	}
+	if _, err := st.AddAlias("ceo@a.test", []string{"bob@a.test"}, "alice@a.test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.SendAsAddresses(alice); !reflect.DeepEqual(got, []string{"alice@a.test", "ceo@a.test"}) {
+		t.Errorf("SendAsAddresses = %q", got)
+	}
+	// A user cannot be created at the alias's address...
+	if _, err := st.AddUser("ceo@a.test", "another-pass-77"); err == nil || !strings.Contains(err.Error(), "is an alias") {
+		t.Errorf("user at an alias's address: %v", err)
+	}
+	if !st.MaySendAs(alice, "ceo@a.test") {
+		t.Error("the grant stopped working")
+	}
+	// ...nor an alias at a user's address (the order reversed).
+	if _, err := st.AddAlias("bob@a.test", []string{"alice@a.test"}, "alice@a.test"); err == nil {
+		t.Error("alias at a user's address accepted")
+	}
+	// An older file may hold both: the user's address wins over the grant.
+	st.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketAliases), "bob@a.test", Alias{Address: "bob@a.test", Targets: []string{"alice@a.test"}, SendAs: []string{"alice@a.test"}})
+	})
+	if st.MaySendAs(alice, "bob@a.test") || contains(st.SendAsAddresses(alice), "bob@a.test") {
+		t.Error("grantee may send as a real user")
+	}
+	// Every address SendAsAddresses offers passes the rule, and nothing else does.
+	for _, p := range []Principal{alice, carol, {Kind: KindUser, Domain: "a.test", Address: "bob@a.test"}} {
+		offered := st.SendAsAddresses(p)
+		for _, a := range offered {
+			if !st.MaySendAs(p, a) {
+				t.Errorf("%s offered %s but may not send as it", p.Login(), a)
+			}
+		}
+		for _, a := range []string{"sales@a.test", "ceo@a.test", "alice@a.test", "bob@a.test", "carol@b.test"} {
+			if st.MaySendAs(p, a) && !contains(offered, a) {
+				t.Errorf("%s may send as %s but it is not offered", p.Login(), a)
+			}
+		}
+	}
+	if st.SendAsAddresses(Principal{Kind: KindDomain, Domain: "a.test"}) != nil {
+		t.Error("a domain login got a fixed list")
 	}
 }
 

@@ -118,9 +118,6 @@ type Store struct {
 	domainRemoveHooks []func(tx *bolt.Tx, domain string) error
 	userRemoveHooks   []func(tx *bolt.Tx, address string) error
 	credentialHooks   []func(login string)
-	// sendAsHooks grant extra send-as rights (alias send-as); they may
-	// only widen a user login's scope to addresses an admin allowed.
-	sendAsHooks []func(p Principal, address string) bool
 
 	// commits shares fsynced commits among concurrent acceptances.
 	commits *groupCommit
