@@ -92,7 +92,7 @@ type Store interface {
 }
 
 // UserModel and DomainModel name the models of a user and of a domain.
-func UserModel(address string) string { return "u:" + strings.ToLower(address) }
+func UserModel(address string) string  { return "u:" + strings.ToLower(address) }
 func DomainModel(domain string) string { return "d:" + strings.ToLower(domain) }
 
 // Config tunes a Filter; zero fields get the defaults in parentheses.

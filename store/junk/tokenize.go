@@ -2,8 +2,8 @@ package junk
 
 import (
 	"bufio"
-	"cmp"
 	"bytes"
+	"cmp"
 	"io"
 	"mime"
 	"net/mail"
