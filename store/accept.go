@@ -117,6 +117,9 @@ func (s *Store) afterAccept(in *Incoming, res *Accepted) {
 		evs = append(evs, Event{Kind: EventNew, Address: addr, Mailbox: mbox, UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq})
 	}
 	s.Events.Publish(evs...)
+	if in.Login != "" {
+		s.learnSent(in)
+	}
 	if res.QueueID != "" && s.queueKick != nil {
 		s.queueKick()
 	}

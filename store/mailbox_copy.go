@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/authsmtp/authsmtp/store/junk"
 )
 
 // CopyResult maps source UIDs to the UIDs of the copies.
@@ -35,8 +37,10 @@ func (s *Store) copyMove(address, mailbox string, uids []uint32, dest string, mo
 	uids = sortedUIDs(uids)
 	var res *CopyResult
 	var evs []Event
+	var class junk.Class
+	var bodyIDs []uint64
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		res, evs = &CopyResult{}, nil
+		res, evs, bodyIDs = &CopyResult{}, nil, nil
 		src, _, err := getMailboxTx(tx, addr, mailbox)
 		if err != nil {
 			return err
@@ -46,6 +50,7 @@ func (s *Store) copyMove(address, mailbox string, uids []uint32, dest string, mo
 			return err
 		}
 		res.UIDValidity = dst.UIDValidity
+		class = filedClass(src, dst)
 		srcb := tx.Bucket(bucketMessages).Bucket(u64(src.ID))
 		var msgs []*Message
 		var total int64
@@ -76,6 +81,7 @@ func (s *Store) copyMove(address, mailbox string, uids []uint32, dest string, mo
 			if err != nil {
 				return err
 			}
+			bodyIDs = append(bodyIDs, m.BodyID)
 			res.SourceUIDs = append(res.SourceUIDs, m.UID)
 			res.DestUIDs = append(res.DestUIDs, c.UID)
 			evs = append(evs, Event{Kind: EventNew, Address: addr, Mailbox: dest, UID: c.UID, Flags: c.Flags, ModSeq: c.ModSeq})
@@ -96,6 +102,7 @@ func (s *Store) copyMove(address, mailbox string, uids []uint32, dest string, mo
 		return nil, fmt.Errorf("copying messages: %w", err)
 	}
 	s.Events.Publish(evs...)
+	s.learn(addr, class, bodyIDs)
 	return res, nil
 }
 

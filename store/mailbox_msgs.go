@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/authsmtp/authsmtp/store/junk"
 )
 
 // FlagOp says how SetFlags combines the given flags with a message's.
@@ -297,8 +299,9 @@ func (s *Store) SetFlags(address, mailbox string, uids []uint32, op FlagOp, flag
 	uids = sortedUIDs(uids)
 	var out []Message
 	var evs []Event
+	var learnSpam, learnHam []uint64
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		out, evs = nil, nil
+		out, evs, learnSpam, learnHam = nil, nil, nil, nil
 		mb, ub, err := getMailboxTx(tx, addr, mailbox)
 		if err != nil {
 			return err
@@ -335,6 +338,12 @@ func (s *Store) SetFlags(address, mailbox string, uids []uint32, op FlagOp, flag
 					}
 				}
 				changed = true
+				switch flagClass(mb, h.bits, nb, oldKws, nk) {
+				case junk.Spam:
+					learnSpam = append(learnSpam, h.bodyID)
+				case junk.Ham:
+					learnHam = append(learnHam, h.bodyID)
+				}
 				evs = append(evs, Event{Kind: EventFlags, Address: addr, Mailbox: mailbox, UID: uid, Flags: m.Flags, ModSeq: m.ModSeq})
 			}
 			out = append(out, *m)
@@ -351,6 +360,8 @@ func (s *Store) SetFlags(address, mailbox string, uids []uint32, op FlagOp, flag
 		return nil, fmt.Errorf("setting flags: %w", err)
 	}
 	s.Events.Publish(evs...)
+	s.learn(addr, junk.Spam, learnSpam)
+	s.learn(addr, junk.Ham, learnHam)
 	return out, nil
 }
 

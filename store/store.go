@@ -22,6 +22,7 @@
 //	sessions    web session id → Session
 //	queue       queue id → QueueEntry (outbound mail; the body is in bodies)
 //	certs       certificate storage (TLS keys and certificates)
+//	junk        the junk filter's models (layout in store/junk/bolt.go)
 //
 // # Why bodies live in the database
 //
@@ -57,6 +58,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/authsmtp/authsmtp/store/junk"
 )
 
 // SchemaVersion is the layout version this binary writes.
@@ -92,6 +95,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// NoSync turns fsync off. Only for tests that measure something else.
 	NoSync bool
+	// Junk tunes the junk filter.
+	Junk junk.Config
 }
 
 // Store is the one handle on the database. It is safe for concurrent use.
@@ -110,6 +115,12 @@ type Store struct {
 
 	// Caps counts messages per login for the send caps.
 	Caps *SendCaps
+
+	// Junk is the per-user junk filter; its statistics live in the junk
+	// bucket (store/junk). junkfilter.go trains it from what users do.
+	Junk     *junk.Filter
+	junkWork chan func()
+	junkDone chan struct{}
 
 	// Hooks that let other files of this package join account changes
 	// without editing the account code; each runs inside the same
@@ -157,10 +168,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.Caps = newSendCaps()
 	s.credentialHooks = append(s.credentialHooks, s.endSessionsOf)
 	s.registerMailflowHooks()
+	s.userRemoveHooks = append(s.userRemoveHooks, removeJunkModel)
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	js, err := junk.NewBoltStore(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.Junk = junk.New(js, opts.Junk)
+	s.junkWork, s.junkDone = make(chan func(), 256), make(chan struct{})
+	go s.junkWorker()
 	return s, nil
 }
 
@@ -194,7 +214,10 @@ func (s *Store) init() error {
 // Close closes the database.
 func (s *Store) Close() error {
 	var err error
-	s.closeOnce.Do(func() { err = s.db.Close() })
+	s.closeOnce.Do(func() {
+		close(s.junkDone)
+		err = s.db.Close()
+	})
 	return err
 }
 

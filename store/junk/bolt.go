@@ -250,3 +250,12 @@ func (s *BoltStore) HasContact(model string, contacts []string) (bool, error) {
 	})
 	return found, err
 }
+
+// DeleteModelTx deletes a model inside tx (a user's removal).
+func DeleteModelTx(tx *bolt.Tx, model string) error {
+	b := tx.Bucket(bucketJunk)
+	if b == nil || b.Bucket([]byte(model)) == nil {
+		return nil
+	}
+	return b.DeleteBucket([]byte(model))
+}

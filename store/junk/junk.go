@@ -203,6 +203,31 @@ func (f *Filter) Totals(address string) (Totals, error) { return f.st.Totals(Use
 // keeps what the user taught it).
 func (f *Filter) Reset(address string) error { return f.st.Reset(UserModel(address)) }
 
+// AddContacts notes addresses and "@domain"s the user at address
+// exchanged mail with.
+func (f *Filter) AddContacts(address string, contacts []string, now time.Time) error {
+	return f.st.AddContacts(UserModel(address), contacts, now)
+}
+
+// Known reports whether mail from sender is from a correspondent of the
+// user at address: an address the user sent to, or a domain the user
+// exchanged mail with when dkimDomain (a DKIM signature that passed and
+// is aligned with the From: domain; "" if none) vouches for it. Such mail
+// never goes to Junk on the Bayes verdict alone.
+func (f *Filter) Known(address, sender, dkimDomain string) (bool, error) {
+	var cands []string
+	if sender != "" {
+		cands = append(cands, strings.ToLower(sender))
+	}
+	if dkimDomain != "" {
+		cands = append(cands, "@"+strings.ToLower(dkimDomain))
+	}
+	if len(cands) == 0 {
+		return false, nil
+	}
+	return f.st.HasContact(UserModel(address), cands)
+}
+
 // Key identifies a message for idempotent training: a digest of its
 // Message-ID and its body, so the trace and verdict fields a server adds
 // on the way in do not make a new message of it.

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/authsmtp/authsmtp/store/junk"
+)
+
+func TestJunkTrainingByFiling(t *testing.T) {
+	st := mbTestStore(t)
+	const u = "alice@a.test"
+	mbTestUser(t, st, u)
+	totals := func() junk.Totals {
+		t.Helper()
+		tot, err := st.Junk.Totals(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tot
+	}
+	var uids []uint32
+	for i := range 4 {
+		m, err := st.Append(u, "INBOX", mbMsg(i), nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, m.UID)
+	}
+	// MOVE into Junk: spam.
+	res, err := st.Move(u, "INBOX", uids[:2], "Junk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot := totals(); tot.Spam != 2 || tot.Ham != 0 || tot.LastTrained.IsZero() {
+		t.Fatalf("after move to Junk: %+v", tot)
+	}
+	// COPY into Junk: spam; the same message again counts once.
+	st.Copy(u, "INBOX", uids[2:3], "Junk")
+	st.Copy(u, "INBOX", uids[2:3], "Junk")
+	if tot := totals(); tot.Spam != 3 {
+		t.Fatalf("after copies to Junk: %+v", tot)
+	}
+	// Out of Junk to the INBOX: ham, the spam training retracted.
+	if _, err := st.Move(u, "Junk", res.DestUIDs[:1], "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if tot := totals(); tot.Spam != 2 || tot.Ham != 1 {
+		t.Fatalf("after move out of Junk: %+v", tot)
+	}
+	// Out of Junk to Trash: nothing learnt.
+	st.Move(u, "Junk", res.DestUIDs[1:2], "Trash")
+	if tot := totals(); tot.Spam != 2 || tot.Ham != 1 {
+		t.Fatalf("after move to Trash: %+v", tot)
+	}
+	// Between other folders: nothing.
+	st.Move(u, "INBOX", uids[3:4], "Archive")
+	if tot := totals(); tot.Spam+tot.Ham != 3 {
+		t.Fatalf("after move to Archive: %+v", tot)
+	}
+	// Keywords: $NotJunk is ham, $Junk is spam; \Answered is ham.
+	m, _ := st.Append(u, "INBOX", mbMsg(10), nil, time.Now())
+	st.SetFlags(u, "INBOX", []uint32{m.UID}, FlagsAdd, []string{"$Junk"})
+	if tot := totals(); tot.Spam != 3 {
+		t.Fatalf("after $Junk: %+v", tot)
+	}
+	st.SetFlags(u, "INBOX", []uint32{m.UID}, FlagsAdd, []string{"$NotJunk"})
+	if tot := totals(); tot.Spam != 2 || tot.Ham != 2 {
+		t.Fatalf("after $NotJunk: %+v", tot)
+	}
+	m2, _ := st.Append(u, "INBOX", mbMsg(11), nil, time.Now())
+	st.SetFlags(u, "INBOX", []uint32{m2.UID}, FlagsAdd, []string{`\Answered`})
+	if tot := totals(); tot.Ham != 3 {
+		t.Fatalf("after \\Answered: %+v", tot)
+	}
+	// Removing the user forgets the model.
+	if err := st.RemoveUser(u); err != nil {
+		t.Fatal(err)
+	}
+	if tot := totals(); tot != (junk.Totals{}) {
+		t.Fatalf("after removal: %+v", tot)
+	}
+}
