@@ -51,6 +51,7 @@ type config struct {
 	RcptsPerDay    int
 	DefaultQuota   int64
 	MXPerIPPerHour int
+	MXMaxLine      int
 
 	// Delivery
 	DNS           string
@@ -89,6 +90,7 @@ func defaultConfig() config {
 		SendPerDay:     2000,
 		RcptsPerDay:    5000,
 		MXPerIPPerHour: 1000,
+		MXMaxLine:      64 << 10,
 		QueueMaxAge:    5 * 24 * time.Hour,
 		RetrySchedule:  "1m,5m,15m,30m,1h",
 		Workers:        8,
@@ -139,6 +141,7 @@ func (c *config) flagSet(name string) *flag.FlagSet {
 	fs.IntVar(&c.RcptsPerDay, "rcpts-per-day", c.RcptsPerDay, "default recipients per day per login")
 	fs.Int64Var(&c.DefaultQuota, "default-quota", c.DefaultQuota, "default mailbox quota per user in bytes (0: unlimited)")
 	fs.IntVar(&c.MXPerIPPerHour, "mx-per-ip-per-hour", c.MXPerIPPerHour, "messages per hour accepted on the MX from one IP")
+	fs.IntVar(&c.MXMaxLine, "mx-max-line", c.MXMaxLine, "longest command or body line on the MX, in bytes (real mail has long lines)")
 
 	fs.StringVar(&c.DNS, "dns", c.DNS, "DNS server host:port for every lookup (default: the system's)")
 	fs.StringVar(&c.Relay, "relay", c.Relay, "smarthost host:port to send all outbound mail through")

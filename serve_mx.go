@@ -19,7 +19,7 @@ func (srv *server) startMX(ctx context.Context) error {
 		return err
 	}
 	m, err := mx.New(mx.Config{
-		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLine: cfg.MaxLine,
+		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLine: cfg.MXMaxLine,
 		CmdTimeout: cfg.CmdTimeout, DataTimeout: cfg.DataTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
 		Logger: srv.log, Metrics: srv.metrics,

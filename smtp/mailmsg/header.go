@@ -11,11 +11,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/mail"
 	"strings"
 
 	"github.com/emersion/go-message"
+	gocharset "github.com/emersion/go-message/charset"
 )
 
 // Limits of the header scan: a header bigger than this, or with more
@@ -191,4 +193,76 @@ func ParseAddressList(v string) ([]string, error) {
 		out = append(out, a.Address)
 	}
 	return out, nil
+}
+
+// maxFromDomains bounds how many author domains FromDomains returns (and
+// so how many DMARC lookups one message may cost).
+const maxFromDomains = 5
+
+// FromDomains returns the distinct domains (lower case, as written) of
+// every address in every From: field, for DMARC on inbound mail. It reads
+// what real mail holds, not only what RFC 5322 allows: display names in
+// raw 8-bit or in encoded words of any charset, several addresses, several
+// fields. A value the address parser refuses still yields the domains
+// written after an "@", so an unparsable From: cannot hide a domain from
+// DMARC. At most maxFromDomains are returned; none means no usable From:.
+func (h *Header) FromDomains() []string {
+	var out []string
+	add := func(d string) {
+		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+		if d == "" || len(out) >= maxFromDomains {
+			return
+		}
+		for _, x := range out {
+			if x == d {
+				return
+			}
+		}
+		out = append(out, d)
+	}
+	p := mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: lenientCharset}}
+	for _, v := range h.Values("From") {
+		list, err := p.ParseList(v)
+		if err == nil {
+			for _, a := range list {
+				if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+					add(a.Address[at+1:])
+				}
+			}
+			continue
+		}
+		for _, d := range domainsAfterAt(v) {
+			add(d)
+		}
+	}
+	return out
+}
+
+// domainsAfterAt finds every run of host-name characters written after an
+// "@" in v (an address literal "[...]" is no domain).
+func domainsAfterAt(v string) []string {
+	var out []string
+	for i := 0; i < len(v); i++ {
+		if v[i] != '@' {
+			continue
+		}
+		j := i + 1
+		for j < len(v) && (v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9' || v[j] == '-' || v[j] == '.') {
+			j++
+		}
+		if j > i+1 && strings.Contains(v[i+1:j], ".") {
+			out = append(out, v[i+1:j])
+		}
+	}
+	return out
+}
+
+// lenientCharset decodes the charsets go-message knows and passes any
+// other through as it is: a display name in an unknown charset must not
+// make the address beside it unreadable.
+func lenientCharset(charset string, input io.Reader) (io.Reader, error) {
+	if r, err := gocharset.Reader(charset, input); err == nil {
+		return r, nil
+	}
+	return input, nil
 }

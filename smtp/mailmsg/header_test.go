@@ -88,5 +88,31 @@ func FuzzScan(f *testing.F) {
 		if n > h.Body {
 			t.Fatalf("fields %d bytes, header %d", n, h.Body)
 		}
+		if ds := h.FromDomains(); len(ds) > maxFromDomains {
+			t.Fatalf("%d From: domains", len(ds))
+		}
 	})
+}
+
+// TestFromDomains: the author domains of real-world From: fields.
+func TestFromDomains(t *testing.T) {
+	for from, want := range map[string]string{
+		"From: =?Big5?B?qfap9qXNrKG69A==?= <ee@enews.com.tw>":       "enews.com.tw",
+		"From: =?x-unknown?B?qfap9qXNrKG69A==?= <ee@Enews.com.tw>":  "enews.com.tw",
+		"From: \"Nils O. Sel\xe5sdal\" <noselasd@Utel.no>":          "utel.no",
+		"X-Copyright(C): 2002\r\n>Received: x\r\nFrom: a@b.example": "b.example",
+		"From: DONT@c.example, PAY@c.example, x@d.example":          "c.example d.example",
+		"From: a@b.example\r\nFrom: c@d.example":                    "b.example d.example",
+		"From: \"\" <>":                                             "",
+		"From: zvfjenphuq@[1086695621], [ufa]@netnoteinc.com":       "netnoteinc.com",
+		"Subject: no from":                                          "",
+	} {
+		h, err := Scan([]byte(from + "\r\n\r\nbody\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(h.FromDomains(), " "); got != want {
+			t.Errorf("%q: FromDomains = %q, want %q", from, got, want)
+		}
+	}
 }

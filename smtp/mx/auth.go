@@ -14,7 +14,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
-	"github.com/authsmtp/authsmtp/smtp/dkim"
+	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -46,7 +46,7 @@ func aligned(a, b string, mode dmarc.AlignmentMode) bool {
 
 // authenticate runs SPF on the connection and envelope, DKIM on the
 // message, and DMARC on the From: domain, all through the one resolver.
-func (s *session) authenticate(msg []byte) verdict {
+func (s *session) authenticate(msg []byte, h *mailmsg.Header) verdict {
 	ctx, cancel := context.WithTimeout(s.s.ctx, 30*time.Second)
 	defer cancel()
 	res := s.s.res
@@ -86,38 +86,68 @@ func (s *session) authenticate(msg []byte) verdict {
 		v.results = append(v.results, &authres.DKIMResult{Value: authres.ResultNone})
 	}
 
-	// DMARC (RFC 7489) on the From: domain.
-	from, ferr := dkim.FromDomain(msg)
-	if ferr != nil || from == "" {
-		v.dmarc = authres.ResultPermError
-		v.results = append(v.results, &authres.DMARCResult{Value: authres.ResultPermError, Reason: "no single From: address"})
+	// DMARC (RFC 7489) on the From: domain. Real mail has From: fields
+	// that hold no usable address, several addresses or several fields:
+	// none is refused for that alone (an MX takes what submission must
+	// refuse). No domain at all is recorded as dmarc=none; several are
+	// each checked (§6.6.1) and the strictest outcome stands, so adding a
+	// second author cannot dodge a p=reject.
+	domains := h.FromDomains()
+	if len(domains) == 0 {
+		v.dmarc = authres.ResultNone
+		v.results = append(v.results, &authres.DMARCResult{Value: authres.ResultNone, Reason: "no usable From: address"})
 		return v
 	}
-	v.fromDomain = from
-	rec, policy, err := lookupDMARC(res.LookupTXTSimple, from)
-	switch {
-	case errors.Is(err, dmarc.ErrNoPolicy):
-		v.dmarc = authres.ResultNone
-	case err != nil && dmarc.IsTempFail(err):
-		v.dmarc = authres.ResultTempError
-	case err != nil:
-		v.dmarc = authres.ResultPermError
-	default:
-		v.dmarc = authres.ResultFail
-		if spfRes == spf.Pass && aligned(spfDomain, from, rec.SPFAlignment) {
-			v.dmarc = authres.ResultPass
-		}
-		for _, d := range dkimPass {
-			if aligned(d, from, rec.DKIMAlignment) {
-				v.dmarc = authres.ResultPass
-			}
-		}
-		if v.dmarc == authres.ResultFail {
-			v.policy = policy
+	for _, from := range domains {
+		r, p := s.dmarcOne(from, spfRes, spfDomain, dkimPass)
+		v.results = append(v.results, &authres.DMARCResult{Value: r, From: from})
+		if v.fromDomain == "" || dmarcRank(r, p) > dmarcRank(v.dmarc, v.policy) {
+			v.fromDomain, v.dmarc, v.policy = from, r, p
 		}
 	}
-	v.results = append(v.results, &authres.DMARCResult{Value: v.dmarc, From: from})
 	return v
+}
+
+// dmarcOne evaluates DMARC for one author domain; the policy is set only
+// when the result is fail.
+func (s *session) dmarcOne(from string, spfRes spf.Result, spfDomain string, dkimPass []string) (authres.ResultValue, dmarc.Policy) {
+	rec, policy, err := lookupDMARC(s.s.res.LookupTXTSimple, from)
+	switch {
+	case errors.Is(err, dmarc.ErrNoPolicy):
+		return authres.ResultNone, ""
+	case err != nil && dmarc.IsTempFail(err):
+		return authres.ResultTempError, ""
+	case err != nil:
+		return authres.ResultPermError, ""
+	}
+	if spfRes == spf.Pass && aligned(spfDomain, from, rec.SPFAlignment) {
+		return authres.ResultPass, ""
+	}
+	for _, d := range dkimPass {
+		if aligned(d, from, rec.DKIMAlignment) {
+			return authres.ResultPass, ""
+		}
+	}
+	return authres.ResultFail, policy
+}
+
+// dmarcRank orders outcomes from best to worst, for several author domains.
+func dmarcRank(r authres.ResultValue, p dmarc.Policy) int {
+	switch {
+	case r == authres.ResultFail && p == dmarc.PolicyReject:
+		return 6
+	case r == authres.ResultFail && p == dmarc.PolicyQuarantine:
+		return 5
+	case r == authres.ResultFail:
+		return 4
+	case r == authres.ResultTempError, r == authres.ResultPermError:
+		return 3
+	case r == authres.ResultNone:
+		return 2
+	case r == authres.ResultPass:
+		return 1
+	}
+	return 0
 }
 
 // lookupDMARC finds the record of domain or of its organizational domain

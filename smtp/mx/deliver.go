@@ -30,7 +30,7 @@ func (s *session) deliver(msg []byte) error {
 		s.log.Info("mx message refused", "err", err)
 		return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
 	}
-	received, froms := h.Count("Received"), h.Count("From")
+	received := h.Count("Received")
 	var deliveredTo []string
 	for _, v := range h.Values("Delivered-To") {
 		if a, err := store.NormalizeAddress(v); err == nil {
@@ -53,22 +53,15 @@ func (s *session) deliver(msg []byte) error {
 		}
 	}
 
-	// Several From: fields (or addresses) would let a forger pass DMARC
-	// for one domain and show another: refused (RFC 5322 §3.6 allows one).
-	if froms > 1 {
-		s.log.Info("mx message refused: several From: fields")
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the message has %d From: fields; one is allowed", froms)
-	}
 	key := dedupKeyOf(s.from, s.rcpts, msg)
 	if s.s.dups.has(key) {
 		s.log.Info("mx duplicate suppressed", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts))
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: already accepted (duplicate)"}
 	}
-	v := s.authenticate(msg)
-	if froms == 1 && v.fromDomain == "" {
-		s.log.Info("mx message refused: unusable From:")
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "the From: field must hold exactly one valid address")
-	}
+	// A From: that is missing, malformed or holds several addresses is not
+	// refused for that alone: authenticate records it (dmarc=none, or the
+	// strictest result of every author domain), and spam scoring may weigh it.
+	v := s.authenticate(msg, h)
 	if v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyReject {
 		s.log.Info("mx message refused: DMARC reject", "from_domain", v.fromDomain, "mail_from", s.from)
 		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "rejected by the DMARC policy of %s: the message is not authenticated (SPF/DKIM)", v.fromDomain)

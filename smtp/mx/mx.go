@@ -48,7 +48,7 @@ type Config struct {
 	Hostname      string        // EHLO name, banner, authserv-id (localhost)
 	MaxSize       int64         // largest message (25 MiB)
 	MaxRecipients int           // per message (100)
-	MaxLine       int           // longest line (4096)
+	MaxLine       int           // longest command or body line (64 KiB: real mail has 14 KB lines)
 	CmdTimeout    time.Duration // between commands (5m)
 	DataTimeout   time.Duration // for one message's data (10m)
 	MaxConnsPerIP int           // simultaneous connections per IP (20)
@@ -82,7 +82,7 @@ func (c *Config) defaults() {
 		c.MaxRecipients = 100
 	}
 	if c.MaxLine <= 0 {
-		c.MaxLine = 4096
+		c.MaxLine = 64 << 10
 	}
 	if c.CmdTimeout <= 0 {
 		c.CmdTimeout = 5 * time.Minute
