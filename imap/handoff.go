@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -11,10 +12,13 @@ import (
 // from our buffered reader, and go-imap's PREAUTH greeting is swallowed.
 type handoffConn struct {
 	net.Conn
-	r    io.Reader
-	user string
-	ip   string
-	cid  string
+	r io.Reader
+	// filter, when set, reads from r and answers what go-imap cannot
+	// (cmdfilter.go); it learns from Write when go-imap asks for a literal.
+	filter *cmdFilter
+	user   string
+	ip     string
+	cid    string
 
 	mu          sync.Mutex
 	greetingOut bool
@@ -27,11 +31,39 @@ type handoffConn struct {
 
 const batchFlushSize = 64 << 10
 
-func (c *handoffConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+// newHandoffConn wraps a logged-in connection whose further bytes come
+// from r, with the command filter in front of go-imap.
+func newHandoffConn(conn net.Conn, r *bufio.Reader, user, ip, cid string) *handoffConn {
+	c := &handoffConn{Conn: conn, r: r, user: user, ip: ip, cid: cid}
+	c.filter = newCmdFilter(r, c.writeOwn)
+	return c
+}
+
+func (c *handoffConn) Read(b []byte) (int, error) {
+	if c.filter != nil {
+		return c.filter.Read(b)
+	}
+	return c.r.Read(b)
+}
+
+// writeOwn writes an answer of the filter's, after anything go-imap left
+// in the batch.
+func (c *handoffConn) writeOwn(s string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	_, err := c.Conn.Write([]byte(s))
+	return err
+}
 
 func (c *handoffConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.filter != nil && len(b) > 0 && b[0] == '+' {
+		c.filter.plus.Store(true)
+	}
 	if !c.greetingOut {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {

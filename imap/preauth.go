@@ -87,7 +87,7 @@ func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
 		user, done := p.command()
 		if user != "" {
 			p.conn.SetDeadline(time.Time{})
-			handed = s.handOff(&handoffConn{Conn: p.conn, r: p.br, user: user, ip: p.ip, cid: p.cid})
+			handed = s.handOff(newHandoffConn(p.conn, p.br, user, p.ip, p.cid))
 			return
 		}
 		if done {
@@ -166,7 +166,7 @@ func (p *preauth) command() (user string, done bool) {
 	case "NOOP":
 		p.reply("%s OK NOOP completed", tag)
 	case "ID":
-		p.reply(`* ID ("name" "authsmtp")`)
+		p.reply(idResponse)
 		p.reply("%s OK ID completed", tag)
 	case "LOGOUT":
 		p.reply("* BYE logging out")

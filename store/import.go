@@ -28,6 +28,11 @@ func (s *Store) EnsureMailbox(address, name string) (bool, error) {
 		} else if !errors.Is(err, ErrNoSuchMailbox) {
 			return err
 		}
+		if ub := tx.Bucket(bucketMailboxes).Bucket([]byte(addr)); ub != nil {
+			if err := CheckNewMailboxName(name, mailboxNamesTx(ub)); err != nil {
+				return err
+			}
+		}
 		_, err := createMailboxTx(tx, addr, name, "")
 		created = err == nil
 		return err

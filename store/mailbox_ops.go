@@ -84,6 +84,9 @@ func (s *Store) CreateMailbox(address, name, specialUse string) (*Mailbox, error
 		if ub.Get([]byte(name)) != nil {
 			return fmt.Errorf("mailbox %s %w", name, ErrExists)
 		}
+		if err := CheckNewMailboxName(name, mailboxNamesTx(ub)); err != nil {
+			return err
+		}
 		if ub.Stats().KeyN >= MaxMailboxes {
 			return fmt.Errorf("%w (at most %d)", ErrTooManyMailboxes, MaxMailboxes)
 		}
@@ -108,6 +111,13 @@ func (s *Store) CreateMailbox(address, name, specialUse string) (*Mailbox, error
 		s.Events.Publish(mailboxEvent(addr, n))
 	}
 	return mb, nil
+}
+
+// mailboxNamesTx lists a user's folder names.
+func mailboxNamesTx(ub *bolt.Bucket) []string {
+	var out []string
+	ub.ForEach(func(k, _ []byte) error { out = append(out, string(k)); return nil })
+	return out
 }
 
 func hasChildrenTx(ub *bolt.Bucket, name string) bool {
@@ -175,6 +185,9 @@ func (s *Store) RenameMailbox(address, oldName, newName string) error {
 		if ub.Get([]byte(newName)) != nil {
 			return fmt.Errorf("mailbox %s %w", newName, ErrExists)
 		}
+		if err := CheckNewMailboxName(newName, mailboxNamesTx(ub)); err != nil {
+			return err
+		}
 		// The folder and its subfolders, collected before changing keys.
 		type kv struct {
 			name string
@@ -240,6 +253,9 @@ func (s *Store) renameInbox(addr, newName string) error {
 		}
 		if ub.Get([]byte(newName)) != nil {
 			return fmt.Errorf("mailbox %s %w", newName, ErrExists)
+		}
+		if err := CheckNewMailboxName(newName, mailboxNamesTx(ub)); err != nil {
+			return err
 		}
 		parts := strings.Split(newName, string(MailboxDelim))
 		for i := 1; i <= len(parts); i++ {
