@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
@@ -54,8 +55,12 @@ type preauth struct {
 
 // servePreauth runs the not-authenticated state of one connection.
 func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
-	p := &preauth{srv: s, conn: c, ip: remoteIP(c), isTLS: implicitTLS, canStart: !implicitTLS}
-	p.cid = strconv.FormatUint(s.nextID.Add(1), 36)
+	p := &preauth{srv: s, conn: c, isTLS: implicitTLS, canStart: !implicitTLS}
+	if lc := listen.Find(c); lc != nil {
+		p.cid, p.ip = lc.ID, lc.IP
+	} else {
+		p.cid, p.ip = s.cfg.IDs.Next(), listen.HostOf(c.RemoteAddr())
+	}
 	p.log = s.log.With("cid", p.cid, "ip", p.ip)
 	handed := false
 	defer func() {

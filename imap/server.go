@@ -28,11 +28,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
@@ -54,6 +54,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics counts connections, open sessions and logins (nil: off).
 	Metrics *metrics.Metrics
+	// IDs numbers connections (the process's one counter); nil: our own.
+	IDs *listen.IDs
+	// Health learns when a listener stops for good (nil: not reported).
+	Health *listen.Health
 }
 
 // Caps are the capabilities advertised; each one that go-imap ties to an
@@ -86,8 +90,9 @@ type Server struct {
 	log  *slog.Logger
 	imap *imapserver.Server
 
+	limit *listen.PerIP // shared by 143 and 993
+
 	mu      sync.Mutex
-	perIP   map[string]int
 	lns     map[net.Listener]bool
 	pending map[net.Conn]bool // connections before login
 	closed  bool
@@ -97,9 +102,6 @@ type Server struct {
 	// onSessionClose is a test hook: called when a session ends, with its
 	// user ("" if it never logged in).
 	onSessionClose func(user string)
-
-	// nextID numbers connections: the "cid" on every log line of one.
-	nextID atomic.Uint64
 }
 
 // New builds a server; start it with Serve or ServeTLS.
@@ -116,12 +118,15 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, perIP: map[string]int{}, lns: map[net.Listener]bool{},
+	if cfg.IDs == nil {
+		cfg.IDs = new(listen.IDs)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "imap"), limit: listen.NewPerIP(cfg.MaxConnsPerIP), lns: map[net.Listener]bool{},
 		pending: map[net.Conn]bool{}, handoff: newHandoffListener(), served: make(chan struct{})}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps:       caps,
-		Logger:     logAdapter{cfg.Logger},
+		Logger:     logAdapter{cfg.Logger.With("service", "imap")},
 	})
 	go func() {
 		defer close(s.served)
@@ -131,12 +136,17 @@ func New(cfg Config) *Server {
 }
 
 // Serve accepts plaintext connections that must STARTTLS before login.
-func (s *Server) Serve(ln net.Listener) error { return s.accept(ln, false) }
+func (s *Server) Serve(ln net.Listener) error { return s.accept(ln, "imap", false) }
 
 // ServeTLS accepts implicit-TLS connections (IMAPS).
-func (s *Server) ServeTLS(ln net.Listener) error { return s.accept(ln, true) }
+func (s *Server) ServeTLS(ln net.Listener) error { return s.accept(ln, "imaps", true) }
 
-func (s *Server) accept(ln net.Listener, implicitTLS bool) error {
+// accept serves ln until Close. Connections over the per-address cap are
+// closed before any greeting; running out of descriptors makes it wait
+// and retry (package listen), never stop.
+func (s *Server) accept(raw net.Listener, name string, implicitTLS bool) error {
+	ln := listen.New(raw, listen.Options{Name: name, Limit: s.limit, IDs: s.cfg.IDs,
+		Health: s.cfg.Health, Logger: s.log})
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -145,13 +155,9 @@ func (s *Server) accept(ln net.Listener, implicitTLS bool) error {
 	}
 	s.lns[ln] = true
 	s.mu.Unlock()
-	ll := &limitListener{Listener: ln, srv: s}
 	for {
-		c, err := ll.Accept()
+		c, err := ln.Accept()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
 			s.mu.Lock()
 			closed := s.closed
 			s.mu.Unlock()
@@ -160,6 +166,8 @@ func (s *Server) accept(ln net.Listener, implicitTLS bool) error {
 			}
 			return fmt.Errorf("accepting IMAP connections: %w", err)
 		}
+		s.cfg.Metrics.Connection(metrics.ProtoIMAP)
+		c = &countedConn{Conn: c, end: s.cfg.Metrics.Session(metrics.ProtoIMAP)}
 		if !s.track(c) {
 			c.Close()
 			return nil
@@ -221,70 +229,17 @@ func (a logAdapter) Printf(format string, args ...any) {
 	a.l.Debug("imap: " + store.SanitizeLog(fmt.Sprintf(format, args...)))
 }
 
-// limitListener refuses connections beyond MaxConnsPerIP from one address
-// (closing them at once, before any greeting).
-type limitListener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip := remoteIP(c)
-		l.srv.mu.Lock()
-		n := l.srv.perIP[ip]
-		ok := n < l.srv.cfg.MaxConnsPerIP
-		if ok {
-			l.srv.perIP[ip] = n + 1
-		}
-		l.srv.mu.Unlock()
-		if !ok {
-			l.srv.log.Warn("imap connection refused: too many from one address", "ip", ip)
-			c.Close()
-			continue
-		}
-		l.srv.cfg.Metrics.Connection(metrics.ProtoIMAP)
-		return &countedConn{Conn: c, srv: l.srv, ip: ip, end: l.srv.cfg.Metrics.Session(metrics.ProtoIMAP)}, nil
-	}
-}
-
+// countedConn ends the open-session count at Close.
 type countedConn struct {
 	net.Conn
-	srv  *Server
-	ip   string
 	once sync.Once
-	end  func() // ends the open-session count
+	end  func()
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.end()
-		c.srv.mu.Lock()
-		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
-			delete(c.srv.perIP, c.ip)
-		}
-		c.srv.mu.Unlock()
-	})
+	c.once.Do(c.end)
 	return c.Conn.Close()
 }
 
-func remoteIP(c net.Conn) string {
-	if hc, ok := c.(*handoffConn); ok {
-		return hc.ip
-	}
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	if cc, ok := c.(*countedConn); ok {
-		return cc.ip
-	}
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
-}
+// NetConn lets listen.Find reach the connection's id and address.
+func (c *countedConn) NetConn() net.Conn { return c.Conn }

@@ -64,10 +64,10 @@ func TestLogLines(t *testing.T) {
 		}
 	}
 	for _, re := range []string{
-		`msg="smtp auth failed" cid=\w+ ip=127\.0\.0\.1 login=john@doe\.com`,
-		`msg="smtp auth ok" cid=(\w+) ip=127\.0\.0\.1 login=john@doe\.com kind=user`,
-		`msg="smtp message accepted" cid=\w+ login=john@doe\.com from=john@doe\.com rcpts=1 size=\d+ queue_id="" uids=1`,
-		`msg="smtp sender refused" cid=\w+ login=john@doe\.com from=jane@doe\.com`,
+		`msg="smtp auth failed" service=submission cid=\w+ ip=127\.0\.0\.1 login=john@doe\.com`,
+		`msg="smtp auth ok" service=submission cid=(\w+) ip=127\.0\.0\.1 login=john@doe\.com kind=user`,
+		`msg="smtp message accepted" service=submission cid=\w+ login=john@doe\.com from=john@doe\.com rcpts=1 size=\d+ queue_id="" uids=1`,
+		`msg="smtp sender refused" service=submission cid=\w+ login=john@doe\.com from=jane@doe\.com`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("no log line matches %s", re)

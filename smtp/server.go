@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
@@ -30,6 +30,10 @@ type Config struct {
 	MaxConnsPerIP int           // simultaneous connections per remote IP (20)
 	Logger        *slog.Logger
 	Metrics       *metrics.Metrics // counts connections, logins, messages (nil: off)
+	// IDs numbers connections (the process's one counter); nil: our own.
+	IDs *listen.IDs
+	// Health learns when a listener stops for good (nil: not reported).
+	Health *listen.Health
 }
 
 func (c *Config) defaults() {
@@ -57,6 +61,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.IDs == nil {
+		c.IDs = new(listen.IDs)
+	}
 }
 
 // Server is the submission service: one go-smtp server per listener kind
@@ -70,10 +77,9 @@ type Server struct {
 
 	ctx    context.Context // canceled at Close: ends login delays
 	cancel context.CancelFunc
-	nextID atomic.Uint64
+	limit  *listen.PerIP // shared by 587 and 465
 
 	mu      sync.Mutex
-	perIP   map[string]int
 	conns   map[*trackedConn]struct{}
 	servers []*gosmtp.Server
 }
@@ -83,8 +89,8 @@ type Server struct {
 func NewServer(cfg Config, st *store.Store, pipe *Pipeline, tlsConfig *tls.Config) *Server {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, st: st, pipe: pipe, tls: tlsConfig, log: cfg.Logger,
-		ctx: ctx, cancel: cancel, perIP: map[string]int{}, conns: map[*trackedConn]struct{}{}}
+	return &Server{cfg: cfg, st: st, pipe: pipe, tls: tlsConfig, log: cfg.Logger.With("service", "submission"),
+		ctx: ctx, cancel: cancel, limit: listen.NewPerIP(cfg.MaxConnsPerIP), conns: map[*trackedConn]struct{}{}}
 }
 
 func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
@@ -109,12 +115,24 @@ func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
 
 // ServeSubmission serves SMTP with STARTTLS on ln (port 587) until Close.
 func (s *Server) ServeSubmission(ln net.Listener) error {
-	return s.serve(s.newGoSMTP(false), &limitListener{Listener: ln, srv: s, plain: true})
+	return s.serve(s.newGoSMTP(false), s.listener(ln, "submission", tooMany))
 }
 
 // ServeSubmissions serves SMTP over implicit TLS on ln (port 465) until Close.
 func (s *Server) ServeSubmissions(ln net.Listener) error {
-	return s.serve(s.newGoSMTP(true), tls.NewListener(&limitListener{Listener: ln, srv: s}, s.tls))
+	return s.serve(s.newGoSMTP(true), tls.NewListener(s.listener(ln, "submissions", nil), s.tls))
+}
+
+// tooMany is said to a plaintext connection over the per-address cap.
+var tooMany = []byte("421 4.7.0 too many connections from your address, try again later\r\n")
+
+// listener wraps ln with the shared per-address cap, accept retries and
+// connection ids, then tracks each connection for Shutdown.
+func (s *Server) listener(ln net.Listener, name string, refusal []byte) net.Listener {
+	return &trackingListener{srv: s, Listener: listen.New(ln, listen.Options{
+		Name: name, Limit: s.limit, Refusal: refusal, IDs: s.cfg.IDs, Health: s.cfg.Health, Logger: s.log,
+		OnRefuse: func(string) { s.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonRate) },
+	})}
 }
 
 func (s *Server) serve(g *gosmtp.Server, ln net.Listener) error {
@@ -203,53 +221,30 @@ func (s *Server) closeAll() {
 	}
 }
 
-// limitListener caps simultaneous connections per remote IP and gives
-// each connection its id.
-type limitListener struct {
+// trackingListener records each connection for Shutdown.
+type trackingListener struct {
 	net.Listener
-	srv   *Server
-	plain bool // the protocol starts in plaintext: a refusal can be explained
+	srv *Server
 }
 
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip := hostOf(c.RemoteAddr())
-		s := l.srv
-		s.mu.Lock()
-		n := s.perIP[ip]
-		ok := n < s.cfg.MaxConnsPerIP
-		if ok {
-			s.perIP[ip] = n + 1
-		}
-		s.mu.Unlock()
-		id := strconv.FormatUint(s.nextID.Add(1), 36)
-		if !ok {
-			s.log.Warn("smtp connection refused: too many from this address", "cid", id, "ip", ip, "max", s.cfg.MaxConnsPerIP)
-			s.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonRate)
-			go func() {
-				if l.plain {
-					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-					fmt.Fprintf(c, "421 4.7.0 too many connections from your address, try again later\r\n")
-				}
-				c.Close()
-			}()
-			continue
-		}
-		s.cfg.Metrics.Connection(metrics.ProtoSubmission)
-		tc := &trackedConn{Conn: c, id: id, ip: ip, srv: s}
-		s.mu.Lock()
-		s.conns[tc] = struct{}{}
-		s.mu.Unlock()
-		return tc, nil
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	s := l.srv
+	s.cfg.Metrics.Connection(metrics.ProtoSubmission)
+	lc := listen.Find(c)
+	tc := &trackedConn{Conn: c, id: lc.ID, ip: lc.IP, srv: s}
+	s.mu.Lock()
+	s.conns[tc] = struct{}{}
+	s.mu.Unlock()
+	return tc, nil
 }
 
 // trackedConn is one accepted connection: its id for log lines (kept
-// across STARTTLS, which replaces go-smtp's session) and its per-IP slot.
+// across STARTTLS, which replaces go-smtp's session) and whether it is in
+// a mail transaction.
 type trackedConn struct {
 	net.Conn
 	id   string
@@ -263,9 +258,6 @@ func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.srv.mu.Lock()
 		delete(c.srv.conns, c)
-		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
-			delete(c.srv.perIP, c.ip)
-		}
 		c.srv.mu.Unlock()
 	})
 	return c.Conn.Close()
@@ -284,17 +276,6 @@ func tracked(c net.Conn) *trackedConn {
 		}
 	}
 	return nil
-}
-
-func hostOf(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return h
 }
 
 // slogPrintf lets go-smtp's internal error log (including the panics it

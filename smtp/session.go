@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
@@ -37,7 +38,7 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	if tc := tracked(c.Conn()); tc != nil {
 		s.cid, s.ip = tc.id, tc.ip
 	} else {
-		s.ip = hostOf(c.Conn().RemoteAddr())
+		s.ip = listen.HostOf(c.Conn().RemoteAddr())
 	}
 	s.ctx, s.cancel = context.WithCancel(b.srv.ctx)
 	s.log = b.srv.log.With("cid", s.cid)

@@ -103,6 +103,7 @@ func (s *Server) requireAdmin(c *gin.Context) {
 		s.errorPage(c, http.StatusForbidden, "You are signed in as "+sess.Login+". The admin panel needs the admin login.")
 		c.Abort()
 	default:
+		allowSessionBody(c)
 		c.Next()
 	}
 }
@@ -117,6 +118,7 @@ func (s *Server) requireMail(c *gin.Context) {
 		s.errorPage(c, http.StatusForbidden, "You are signed in as the admin. Webmail needs a domain or email address login.")
 		c.Abort()
 	default:
+		allowSessionBody(c)
 		c.Next()
 	}
 }

@@ -83,6 +83,9 @@ type Config struct {
 	Autoconfig http.Handler
 	// Metrics counts web logins and webmail sends (nil: off).
 	Metrics *metrics.Metrics
+	// Listeners reports listeners that stopped serving (nil when all
+	// serve); /healthz answers 503 with its text then.
+	Listeners func() error
 	// Insecure drops the Secure attribute and __Host- prefix of cookies. Only
 	// for handler tests over plain HTTP; never set by main.
 	Insecure bool
@@ -153,7 +156,7 @@ func RedirectHandler(httpsPort string) http.Handler {
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
-	r.Use(gin.Recovery(), s.headers)
+	r.Use(gin.Recovery(), s.headers, s.limitAnonBody)
 	r.HandleMethodNotAllowed = true
 	r.GET("/healthz", s.healthz)
 	r.HEAD("/healthz", s.healthz)
@@ -191,6 +194,12 @@ func (s *Server) healthz(c *gin.Context) {
 	if err := s.st.DB().View(func(tx *bolt.Tx) error { return nil }); err != nil {
 		c.String(http.StatusServiceUnavailable, "store: %v\n", err)
 		return
+	}
+	if s.cfg.Listeners != nil {
+		if err := s.cfg.Listeners(); err != nil {
+			c.String(http.StatusServiceUnavailable, "listeners: %v\n", err)
+			return
+		}
 	}
 	c.String(http.StatusOK, "ok\n")
 }

@@ -26,13 +26,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
@@ -69,6 +67,10 @@ type Config struct {
 	Logger   *slog.Logger
 	// Metrics counts connections and messages accepted or refused (nil: off).
 	Metrics *metrics.Metrics
+	// IDs numbers connections (the process's one counter); nil: our own.
+	IDs *listen.IDs
+	// Health learns when the listener stops for good (nil: not reported).
+	Health *listen.Health
 }
 
 func (c *Config) defaults() {
@@ -111,6 +113,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.IDs == nil {
+		c.IDs = new(listen.IDs)
+	}
 }
 
 // Server is the MX service.
@@ -123,19 +128,11 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	nextID atomic.Uint64
+	limit  *listen.PerIP
 
-	mu    sync.Mutex
-	perIP map[string]int
-	rate  map[string]*window
+	rate *hourly // messages per IP in the current hour
 
 	dups dedup
-}
-
-// window counts messages from one IP in the current hour.
-type window struct {
-	start time.Time
-	n     int
 }
 
 // New builds the MX. tlsConfig nil means no STARTTLS (tests only).
@@ -146,7 +143,7 @@ func New(cfg Config, st *store.Store, tlsConfig *tls.Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, st: st, res: cfg.Resolver, log: cfg.Logger.With("service", "mx"),
-		ctx: ctx, cancel: cancel, perIP: map[string]int{}, rate: map[string]*window{}}
+		ctx: ctx, cancel: cancel, limit: listen.NewPerIP(cfg.MaxConnsPerIP), rate: newHourly(maxRateEntries)}
 	g := gosmtp.NewServer(s)
 	g.Domain = cfg.Hostname
 	g.TLSConfig = tlsConfig
@@ -164,7 +161,11 @@ func New(cfg Config, st *store.Store, tlsConfig *tls.Config) (*Server, error) {
 
 // Serve answers on ln until Close or Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.g.Serve(&limitListener{Listener: ln, s: s})
+	err := s.g.Serve(listen.New(ln, listen.Options{
+		Name: "mx", Limit: s.limit, IDs: s.cfg.IDs, Health: s.cfg.Health, Logger: s.log,
+		Refusal:  []byte("421 4.7.0 too many connections from your address, try again later\r\n"),
+		OnRefuse: func(string) { s.cfg.Metrics.Refused(metrics.ProtoMX, metrics.ReasonRate) },
+	}))
 	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, gosmtp.ErrServerClosed) {
 		return fmt.Errorf("serving MX on %s: %w", ln.Addr(), err)
 	}
@@ -187,88 +188,10 @@ func (s *Server) Close() error {
 	return s.g.Close()
 }
 
-// takeRate counts one message from ip; false when the hourly cap is hit.
+// takeRate counts one message from ip (an IPv6 sender by its /64); false
+// when the hourly cap is hit.
 func (s *Server) takeRate(ip string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	w := s.rate[ip]
-	if w == nil || now.Sub(w.start) >= time.Hour {
-		if len(s.rate) > 100000 {
-			s.rate = map[string]*window{} // bounded memory under a flood of sources
-		}
-		w = &window{start: now}
-		s.rate[ip] = w
-	}
-	if w.n >= s.cfg.PerIPPerHour {
-		return false
-	}
-	w.n++
-	return true
-}
-
-// limitListener caps simultaneous connections per remote IP.
-type limitListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip := hostOf(c.RemoteAddr())
-		s := l.s
-		s.mu.Lock()
-		ok := s.perIP[ip] < s.cfg.MaxConnsPerIP
-		if ok {
-			s.perIP[ip]++
-		}
-		s.mu.Unlock()
-		if !ok {
-			s.log.Warn("mx connection refused: too many from this address", "ip", ip)
-			s.cfg.Metrics.Refused(metrics.ProtoMX, metrics.ReasonRate)
-			go func() {
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				fmt.Fprintf(c, "421 4.7.0 too many connections from your address, try again later\r\n")
-				c.Close()
-			}()
-			continue
-		}
-		s.cfg.Metrics.Connection(metrics.ProtoMX)
-		return &ipConn{Conn: c, ip: ip, s: s}, nil
-	}
-}
-
-type ipConn struct {
-	net.Conn
-	ip   string
-	s    *Server
-	once sync.Once
-}
-
-func (c *ipConn) Close() error {
-	c.once.Do(func() {
-		c.s.mu.Lock()
-		if c.s.perIP[c.ip]--; c.s.perIP[c.ip] <= 0 {
-			delete(c.s.perIP, c.ip)
-		}
-		c.s.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
-func hostOf(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return h
+	return s.rate.take(listen.ClientKey(ip), s.cfg.PerIPPerHour, time.Now())
 }
 
 type logPrintf struct{ log *slog.Logger }
@@ -279,7 +202,14 @@ func (l logPrintf) Println(v ...any)               { l.log.Warn("mx: " + fmt.Spr
 // NewSession starts a session for one connection (and again after
 // STARTTLS, when go-smtp drops the old session).
 func (s *Server) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	id := strconv.FormatUint(s.nextID.Add(1), 36)
-	ip := hostOf(c.Conn().RemoteAddr())
+	var id, ip string
+	if lc := listen.Find(c.Conn()); lc != nil {
+		id, ip = lc.ID, lc.IP // the same cid after STARTTLS
+	} else {
+		id, ip = s.cfg.IDs.Next(), listen.HostOf(c.Conn().RemoteAddr())
+	}
+	if _, again := c.Conn().(*tls.Conn); !again { // not the session after STARTTLS
+		s.cfg.Metrics.Connection(metrics.ProtoMX)
+	}
 	return &session{s: s, c: c, ip: ip, cid: id, log: s.log.With("cid", id, "ip", ip)}, nil
 }
