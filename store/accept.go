@@ -13,6 +13,9 @@ type LocalRcpt struct {
 	Address string
 	Mailbox string   // "" means INBOX
 	Flags   []string // initial flags (\Seen for a Sent copy)
+	// Header is put on top of this recipient's copy only (the junk
+	// filter's verdict for this user); such a copy gets its own body.
+	Header []byte
 }
 
 // Incoming is one accepted message and where it goes: local mailboxes
@@ -62,13 +65,26 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, error) {
 	res := &Accepted{}
 	recordTrafficTx(tx, in, now)
-	refs := uint32(len(in.Local))
+	refs := uint32(0)
+	for _, r := range in.Local {
+		if len(r.Header) == 0 {
+			refs++
+		}
+	}
 	if len(in.Remote) > 0 {
 		refs++
 	}
-	bodyID := putBody(tx, in.Body, refs)
-	size := int64(len(in.Body))
+	var bodyID uint64
+	if refs > 0 {
+		bodyID = putBody(tx, in.Body, refs)
+	}
 	for _, r := range in.Local {
+		bodyID, size := bodyID, int64(len(in.Body))
+		if len(r.Header) > 0 {
+			own := make([]byte, 0, len(r.Header)+len(in.Body))
+			own = append(append(own, r.Header...), in.Body...)
+			bodyID, size = putBody(tx, own, 1), int64(len(own))
+		}
 		addr, err := NormalizeAddress(r.Address)
 		if err != nil {
 			return nil, err
@@ -90,7 +106,7 @@ func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, e
 		res.Local = append(res.Local, m)
 	}
 	if len(in.Remote) > 0 {
-		q := QueueEntry{ID: newQueueID(tx), From: in.From, Login: in.Login, BodyID: bodyID, Size: size,
+		q := QueueEntry{ID: newQueueID(tx), From: in.From, Login: in.Login, BodyID: bodyID, Size: int64(len(in.Body)),
 			Created: now, NextAttempt: now, Captured: in.Captured, DSN: in.DSN, Subject: in.Subject}
 		for _, r := range in.Remote {
 			q.Rcpts = append(q.Rcpts, QueueRcpt{Address: r, Status: RcptPending})

@@ -79,7 +79,11 @@ func (s *session) deliver(msg []byte) error {
 	list := h.Has("List-Id") || h.Has("List-Unsubscribe") || h.Has("List-Post") || h.Has("List-Help")
 	addressed := map[string]bool{}
 	for _, f := range h.Fields {
-		switch strings.ToLower(f.Name) {
+		name := strings.ToLower(f.Name)
+		if strings.HasPrefix(name, "x-spam-") {
+			continue // only our junk filter's verdict may stand there
+		}
+		switch name {
 		case "authentication-results":
 			continue
 		case "to", "cc":
@@ -107,6 +111,11 @@ func (s *session) deliver(msg []byte) error {
 			local = append(local, l)
 		}
 	}
+	var fromAddr string
+	if a := headerAddrs(h.Get("From")); len(a) == 1 {
+		fromAddr = a[0]
+	}
+	junked := s.scoreJunk(local, stamped, v, fromAddr)
 	var ids []string
 	if len(local) > 0 {
 		body := append([]byte("Return-Path: <"+s.from+">\r\n"), stamped...)
@@ -137,12 +146,18 @@ func (s *session) deliver(msg []byte) error {
 	}
 	s.s.dups.add(key)
 	s.log.Info("mx message accepted", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts), "size", len(msg),
-		"auth", authres.Format("", v.results), "junk", junk, "ids", strings.Join(ids, ","))
+		"auth", authres.Format("", v.results), "junk", junk, "junked", junked, "ids", strings.Join(ids, ","))
 	// RFC 3834 §2: no auto-reply to automatic, list, bulk or junk mail.
 	automatic := autoSub != "" && autoSub != "no"
 	bulk := precedence == "bulk" || precedence == "list" || precedence == "junk"
 	if !automatic && !bulk && !list && !junk {
-		s.vacation(local, addressed, subject, msgID)
+		var inbox []store.LocalRcpt // no auto-reply to what the filter junked
+		for _, l := range local {
+			if l.Mailbox != "Junk" {
+				inbox = append(inbox, l)
+			}
+		}
+		s.vacation(inbox, addressed, subject, msgID)
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted " + strings.Join(ids, ",")}
 }

@@ -60,6 +60,9 @@ type Config struct {
 	UnknownDelay time.Duration
 	// VacationWindow is how long a sender gets no second auto-reply (4 days).
 	VacationWindow time.Duration
+	// NoJunkFilter turns the per-user junk filter off (it is on by
+	// default, and decides nothing for a user until trained).
+	NoJunkFilter bool
 	// Capture keeps forwarded and auto-reply mail instead of sending it.
 	Capture  bool
 	Resolver *dnsx.Resolver

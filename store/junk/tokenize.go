@@ -354,7 +354,46 @@ func (t *tokenizer) html(b []byte) {
 	}
 }
 
-var urlRE = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"'()]+`)
+// findURLs returns the links in text: what starts with http://, https://
+// or www. and runs to a space, quote, bracket or angle bracket. (A scan,
+// not a regular expression: this runs over every byte of every message.)
+func findURLs(text []byte, limit int) []string {
+	lower := bytes.ToLower(text)
+	var out []string
+	for off := 0; off < len(lower) && len(out) < limit; {
+		i := indexLink(lower[off:])
+		if i < 0 {
+			break
+		}
+		start := off + i
+		end := start
+		for end < len(lower) && !endsLink(lower[end]) {
+			end++
+		}
+		out = append(out, string(lower[start:end]))
+		off = end
+	}
+	return out
+}
+
+func endsLink(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '<', '>', '"', '\'', '(', ')':
+		return true
+	}
+	return false
+}
+
+// indexLink is the offset of the first link start in b, or -1.
+func indexLink(b []byte) int {
+	best := -1
+	for _, p := range [][]byte{[]byte("http://"), []byte("https://"), []byte("www.")} {
+		if i := bytes.Index(b, p); i >= 0 && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	return best
+}
 
 // url adds the host of a link (and its organizational domain) or the kind
 // of a non-web link.
@@ -412,8 +451,8 @@ func (t *tokenizer) url(u string) {
 // words adds the words of text with prefix, and the hosts of the URLs in it.
 func (t *tokenizer) words(prefix string, text []byte) {
 	if prefix == "" {
-		for _, u := range urlRE.FindAll(text, 200) {
-			t.url(string(u))
+		for _, u := range findURLs(text, 200) {
+			t.url(u)
 		}
 	}
 	s := string(text)

@@ -1,0 +1,84 @@
+package mx
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-msgauth/authres"
+
+	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/junk"
+)
+
+// scoreJunk runs each local recipient's junk filter on the stamped
+// message: the verdict goes in X-Spam-Score and X-Spam-Status on that
+// recipient's copy, and spam goes to the recipient's Junk folder unless
+// the sender is a verified correspondent of the recipient (reputation:
+// the Bayes verdict alone never junks mail from someone the user writes
+// to). A recipient whose filter is not trained yet gets the message as
+// is. It returns how many copies went to Junk on the filter's verdict.
+func (s *session) scoreJunk(local []store.LocalRcpt, stamped []byte, v verdict, from string) int {
+	if s.s.cfg.NoJunkFilter || len(local) == 0 {
+		return 0
+	}
+	f := s.s.st.Junk
+	toks := junk.Tokenize(stamped)
+	sender, dkimDomain := s.verifiedSender(v, from)
+	junked := 0
+	for i := range local {
+		l := &local[i]
+		jv, err := f.Classify(l.Address, toks)
+		if err != nil {
+			s.log.Error("mx junk filter", "rcpt", l.Address, "err", err)
+			continue
+		}
+		if jv.Model == "" {
+			continue // untrained: the filter decides nothing
+		}
+		status := "No"
+		note := ""
+		if jv.Spam {
+			status = "Yes"
+			known, err := f.Known(l.Address, sender, dkimDomain)
+			switch {
+			case err != nil:
+				s.log.Error("mx junk filter contacts", "rcpt", l.Address, "err", err)
+			case known:
+				note = " reputation=known-sender"
+			case l.Mailbox == "" || strings.EqualFold(l.Mailbox, "INBOX"):
+				l.Mailbox = "Junk"
+				junked++
+			}
+		}
+		l.Header = fmt.Appendf(nil, "X-Spam-Score: %.3f\r\nX-Spam-Status: %s, score=%.3f threshold=%.2f model=%s clues=%d%s\r\n",
+			jv.Score, status, jv.Score, f.Config().Threshold, jv.Model, jv.Clues, note)
+	}
+	return junked
+}
+
+// verifiedSender returns the From: address when something vouches for
+// its domain (DMARC pass, an aligned DKIM signature, or SPF passing for
+// the same organizational domain), and the aligned DKIM domain ("" for
+// none). Unverified From: addresses earn no reputation: anyone can write
+// a friend's address there.
+func (s *session) verifiedSender(v verdict, from string) (string, string) {
+	if v.fromDomain == "" {
+		return "", ""
+	}
+	dkimDomain := ""
+	spfOK := false
+	for _, r := range v.results {
+		switch r := r.(type) {
+		case *authres.DKIMResult:
+			if r.Value == authres.ResultPass && orgDomain(r.Domain) == orgDomain(v.fromDomain) {
+				dkimDomain = strings.ToLower(v.fromDomain)
+			}
+		case *authres.SPFResult:
+			spfOK = r.Value == authres.ResultPass && orgDomain(store.DomainOf(r.From)) == orgDomain(v.fromDomain)
+		}
+	}
+	if v.dmarc == authres.ResultPass || dkimDomain != "" || spfOK {
+		return from, dkimDomain
+	}
+	return "", ""
+}
