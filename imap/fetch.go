@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"reflect"
 	"sort"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // Fetch answers FETCH and UID FETCH. Records and cached parses come from
@@ -76,20 +76,27 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 		if options.BodyStructure != nil {
 			r.WriteBodyStructure(md.Structure)
 		}
+		var parsed *mailparse.Message // parsed once, for the sections that need it
+		parse := func() *mailparse.Message {
+			if parsed == nil {
+				parsed = mailparse.Parse(it.Body, mailparse.Limits{})
+			}
+			return parsed
+		}
 		for _, sec := range options.BodySection {
-			b := bodySection(it.Body, sec)
+			b := sectionBytes(it.Body, parse, sec)
 			if err := writeLiteral(r.WriteBodySection(sec, int64(len(b))), b); err != nil {
 				return err
 			}
 		}
 		for _, sec := range options.BinarySection {
-			b := imapserver.ExtractBinarySection(bytes.NewReader(it.Body), sec)
+			b := binarySection(parse(), sec)
 			if err := writeLiteral(r.WriteBinarySection(sec, int64(len(b))), b); err != nil {
 				return err
 			}
 		}
 		for _, sec := range options.BinarySectionSize {
-			r.WriteBinarySectionSize(sec, imapserver.ExtractBinarySectionSize(bytes.NewReader(it.Body), sec))
+			r.WriteBinarySectionSize(sec, uint32(len(binarySection(parse(), &goimap.FetchItemBinarySection{Part: sec.Part}))))
 		}
 		return r.Close()
 	})
@@ -135,28 +142,6 @@ func writeLiteral(wc interface {
 		return werr
 	}
 	return cerr
-}
-
-// bodySection extracts BODY[...]: the whole message, its header and its
-// text are sliced from the raw bytes (exactly as stored, so their sizes
-// add up to RFC822.SIZE); MIME parts and header field lists are parsed.
-func bodySection(body []byte, sec *goimap.FetchItemBodySection) []byte {
-	if len(sec.Part) == 0 && len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0 {
-		hl := headerLen(body)
-		var b []byte
-		switch sec.Specifier {
-		case goimap.PartSpecifierNone:
-			b = body
-		case goimap.PartSpecifierHeader:
-			b = body[:hl]
-		case goimap.PartSpecifierText:
-			b = body[hl:]
-		default:
-			return imapserver.ExtractBodySection(bytes.NewReader(body), sec)
-		}
-		return partial(b, sec.Partial)
-	}
-	return imapserver.ExtractBodySection(bytes.NewReader(body), sec)
 }
 
 func partial(b []byte, p *goimap.SectionPartial) []byte {

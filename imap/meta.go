@@ -1,17 +1,14 @@
 package imap
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/textproto"
+
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // meta is the parse of a body cached beside it in the store (see
@@ -31,37 +28,29 @@ type meta struct {
 	Upper uint32
 }
 
-// maxMultipartMarkers bounds how much MIME nesting we parse: a message
-// with more multipart headers is shown as one opaque part (the parser is
-// recursive and a Go stack overflow cannot be recovered).
-const maxMultipartMarkers = 200
-
-// parseMeta parses a raw message once.
-func parseMeta(body []byte) *meta {
-	m := &meta{Plain: true}
-	br := bufio.NewReader(bytes.NewReader(body))
-	hdr, err := textproto.ReadHeader(br)
-	if err != nil {
-		hdr = textproto.Header{}
-	}
-	m.HeaderLen = headerLen(body)
+// parseMeta parses a raw message once, within the bounds of
+// store/mailparse. It never fails: a message over the bounds gets a
+// shorter structure, and even a panic in the parse leaves a plain
+// structure, which is cached like any other so it is never retried.
+func parseMeta(body []byte) (m *meta) {
+	defer func() {
+		if v := recover(); v != nil {
+			m = &meta{HeaderLen: headerLen(body), Envelope: &goimap.Envelope{},
+				Structure: writable(&goimap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream", Size: uint32(len(body))})}
+		}
+	}()
+	msg := mailparse.Parse(body, mailparse.Limits{})
+	m = &meta{Plain: true, HeaderLen: msg.Root.BodyStart}
 	m.Upper = upperMask(body[m.HeaderLen:])
-	m.Envelope = imapserver.ExtractEnvelope(hdr)
-	if m.Envelope == nil {
-		m.Envelope = &goimap.Envelope{}
-	}
-	if countFold(body, []byte("multipart/"), maxMultipartMarkers+1) > maxMultipartMarkers {
-		m.Structure = &goimap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream", Encoding: "7bit", Size: uint32(len(body) - m.HeaderLen)}
-		m.Plain = false
-		return m
-	}
-	m.Structure = imapserver.ExtractBodyStructure(bytes.NewReader(body))
-	m.Structure.Walk(func(path []int, part goimap.BodyStructure) bool {
-		if sp, ok := part.(*goimap.BodyStructureSinglePart); ok {
-			switch strings.ToLower(sp.Encoding) {
-			case "base64", "quoted-printable":
-				m.Plain = false
-			}
+	m.Envelope = envelopeOf(&msg.Root.Header)
+	m.Structure = bodyStructureOf(msg)
+	msg.Walk(func(_ []int, p *mailparse.Part) bool {
+		switch p.Encoding() {
+		case "base64", "quoted-printable":
+			m.Plain = false
+		}
+		if p.Opaque {
+			m.Plain = false // not looked into: search decodes it
 		}
 		return true
 	})
@@ -70,18 +59,7 @@ func parseMeta(body []byte) *meta {
 
 // headerLen returns the offset of the first byte after the header's
 // terminating empty line (len(body) when there is none).
-func headerLen(body []byte) int {
-	if bytes.HasPrefix(body, []byte("\r\n")) {
-		return 2
-	}
-	if i := bytes.Index(body, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
-	}
-	if i := bytes.Index(body, []byte("\n\n")); i >= 0 {
-		return i + 2
-	}
-	return len(body)
-}
+func headerLen(body []byte) int { return mailparse.HeaderLen(body) }
 
 // upperMask records which upper-case ASCII letters occur in b.
 func upperMask(b []byte) uint32 {
@@ -199,7 +177,7 @@ func decodeMetaZones(b []byte, withStructure bool, zones *zoneCache) (*meta, err
 		if err := json.Unmarshal(r.p[:n], &node); err != nil {
 			return nil, errBadMeta
 		}
-		m.Structure = node.structure()
+		m.Structure = writable(node.structure())
 	}
 	return m, nil
 }
@@ -352,19 +330,4 @@ func (n *bsNode) structure() goimap.BodyStructure {
 		mp.Children = append(mp.Children, n.Children[i].structure())
 	}
 	return mp
-}
-
-// countFold counts ASCII case-insensitive occurrences of lower-case needle
-// in b, stopping at limit.
-func countFold(b, needle []byte, limit int) int {
-	n := 0
-	for len(b) > 0 && n < limit {
-		i := indexFold(b, needle)
-		if i < 0 {
-			break
-		}
-		n++
-		b = b[i+len(needle):]
-	}
-	return n
 }

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"mime"
@@ -12,10 +11,9 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // Search answers SEARCH and UID SEARCH (and ESEARCH's MIN, MAX, COUNT,
@@ -129,7 +127,7 @@ func compile(c *goimap.SearchCriteria, sel *selected) *matcher {
 type msgCtx struct {
 	it       *store.SearchItem
 	flags    []string
-	hdr      *textproto.Header
+	hdr      *mailparse.Header
 	hl       int
 	plain    int // 0 unknown, 1 yes, 2 no
 	upper    uint32
@@ -293,12 +291,9 @@ func (x *msgCtx) headerLen() int {
 	return x.hl
 }
 
-func (x *msgCtx) header() *textproto.Header {
+func (x *msgCtx) header() *mailparse.Header {
 	if x.hdr == nil {
-		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(x.it.Body[:x.headerLen()])))
-		if err != nil {
-			h = textproto.Header{}
-		}
+		h := mailparse.ReadHeader(x.it.Body[:x.headerLen()], mailparse.Limits{})
 		x.hdr = &h
 	}
 	return x.hdr
@@ -308,8 +303,7 @@ func (x *msgCtx) sentDate() time.Time {
 	if md, err := decodeMeta(x.it.Meta, false); err == nil && md.Envelope != nil {
 		return md.Envelope.Date
 	}
-	h := gomessage.Header{Header: *x.header()}
-	t, err := mail.ParseDate(h.Get("Date"))
+	t, err := mail.ParseDate(x.header().Get("Date"))
 	if err != nil {
 		return time.Time{}
 	}
@@ -357,7 +351,7 @@ func (x *msgCtx) contains(sk searchKey, withHeader bool) bool {
 		return true // a match across the blank line (rare, but TEXT allows it)
 	}
 	if withHeader && bytes.Contains(x.it.Body[:x.headerLen()], []byte("=?")) {
-		for f := x.header().Fields(); f.Next(); {
+		for _, f := range x.header().Fields {
 			if dec, err := wordDecoder.DecodeHeader(f.Value()); err == nil && containsFoldString(dec, key) {
 				return true
 			}
@@ -403,36 +397,15 @@ const maxDecoded = 8 << 20
 // decodedText returns the transfer-decoded content of a message's text
 // parts (attachments are not searched), up to maxDecoded bytes.
 func decodedText(body []byte) []byte {
-	e, err := gomessage.Read(bytes.NewReader(body))
-	if e == nil {
-		return nil
-	}
-	_ = err
+	m := mailparse.Parse(body, mailparse.Limits{})
 	var out bytes.Buffer
-	depth := 0
-	var walk func(e *gomessage.Entity)
-	walk = func(e *gomessage.Entity) {
-		depth++
-		defer func() { depth-- }()
-		if depth > 20 || out.Len() >= maxDecoded {
-			return
-		}
-		if mr := e.MultipartReader(); mr != nil {
-			for {
-				p, err := mr.NextPart()
-				if err != nil {
-					return
-				}
-				walk(p)
-			}
-		}
-		t, _, _ := e.Header.ContentType()
-		if t == "" || strings.HasPrefix(t, "text/") {
-			io.Copy(&out, io.LimitReader(e.Body, int64(maxDecoded-out.Len())))
+	m.Leaves(func(p *mailparse.Part) bool {
+		if p.Type == "text" {
+			io.Copy(&out, io.LimitReader(m.DecodedText(p), int64(maxDecoded-out.Len())))
 			out.WriteByte('\n')
 		}
-	}
-	walk(e)
+		return out.Len() < maxDecoded
+	})
 	return out.Bytes()
 }
 
