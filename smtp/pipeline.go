@@ -36,6 +36,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // Signer signs an outgoing message (DKIM). It returns the message with
@@ -144,6 +145,9 @@ func (p *Pipeline) submit(ctx context.Context, who store.Principal, from string,
 	// SMTP smuggling: a bare CR or LF is never repaired, the message is refused.
 	if i := mailmsg.BareNewline(msg); i >= 0 {
 		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message at byte %d: lines must end with CRLF", i)
+	}
+	if i := mailparse.NULInHeader(msg); i >= 0 {
+		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "NUL byte in the message header at byte %d", i)
 	}
 	h, err := mailmsg.Scan(msg)
 	if err == nil {

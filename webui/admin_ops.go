@@ -1,18 +1,16 @@
 package webui
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/textproto"
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 type securityData struct {
@@ -218,13 +216,10 @@ func (s *Server) queueShow(c *gin.Context) {
 
 // rawHeaders lists a message's header fields in their order, unfolded.
 func rawHeaders(body []byte, maxLines int) []headerLine {
-	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
-	if err != nil {
-		return nil
-	}
+	h := mailparse.ReadHeader(body, mailparse.Limits{MaxHeaderFields: maxLines})
 	var out []headerLine
-	for f := th.Fields(); f.Next() && len(out) < maxLines; {
-		out = append(out, headerLine{f.Key(), f.Value()})
+	for _, f := range h.Fields {
+		out = append(out, headerLine{f.Name, f.Value()})
 	}
 	return out
 }

@@ -1,9 +1,6 @@
 package webui
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"io"
 	"mime"
 	"net/url"
@@ -15,13 +12,13 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode non-UTF-8 mail
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 	"github.com/microcosm-cc/bluemonday"
+
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
-// Bounds on what one message may cost to show. MIME parsing in go-message
-// is iterative (no recursion), so nesting depth costs memory, not stack;
-// the part count bounds the work.
+// Bounds on what one message may cost to show, beyond those of the
+// parse itself (store/mailparse: depth, parts, header sizes, work).
 const (
 	maxParts    = 200
 	maxTextShow = 2 << 20
@@ -42,15 +39,15 @@ type envelope struct {
 	HasAtt   bool
 }
 
-// readEnvelope parses only the header block of raw.
+// readEnvelope parses only the header block of raw, within the parse
+// limits: only the fields a message list shows.
 func readEnvelope(raw []byte) (mail.Header, error) {
-	br := bufio.NewReader(bytes.NewReader(raw))
-	th, err := textproto.ReadHeader(br)
-	if err != nil {
-		return mail.Header{}, err
-	}
-	return mail.Header{Header: message.Header{Header: th}}, nil
+	h := mailparse.ReadHeader(raw, mailparse.Limits{})
+	return h.Mail(mailparse.Limits{}, listFields...), nil
 }
+
+// listFields are the header fields the message list and page read.
+var listFields = append([]string{"Content-Type", "References"}, mailparse.EnvelopeFields...)
 
 func fillEnvelope(e *envelope, h mail.Header) {
 	e.Subject, _ = h.Subject()
@@ -101,31 +98,35 @@ type parsed struct {
 	Truncated  bool
 }
 
-// walkParts calls fn for each leaf part, in order, with its index.
-func walkParts(raw []byte, fn func(i int, p *mail.Part) bool) (mail.Header, error) {
-	mr, err := mail.CreateReader(bytes.NewReader(raw))
-	if mr == nil {
-		return mail.Header{}, err
-	}
-	defer mr.Close()
-	for i := 0; i < maxParts; i++ {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
+// walkParts calls fn for each leaf part, in order, with its index: the
+// parts of the bounded parse (a message/rfc822 part is one leaf), each
+// with its header and its decoded body, at most maxParts of them.
+func walkParts(raw []byte, fn func(i int, p *mail.Part) bool) mail.Header {
+	m := mailparse.Parse(raw, mailparse.Limits{})
+	i := 0
+	m.Leaves(func(p *mailparse.Part) bool {
+		if i >= maxParts {
+			return false
 		}
-		if p == nil {
-			break // malformed: show what we have
+		h := message.Header{Header: p.Header.Textproto(m.Limits())}
+		mp := &mail.Part{Body: m.Decoded(p)}
+		disp, _, _ := h.ContentDisposition()
+		if disp == "inline" || (disp != "attachment" && p.Type == "text") {
+			mp.Header = &mail.InlineHeader{Header: h}
+			mp.Body = m.DecodedText(p)
+		} else {
+			mp.Header = &mail.AttachmentHeader{Header: h}
 		}
-		if !fn(i, p) {
-			break
-		}
-	}
-	return mr.Header, nil
+		ok := fn(i, mp)
+		i++
+		return ok
+	})
+	return m.Root.Header.Mail(m.Limits(), listFields...)
 }
 
 func parseMessage(raw []byte) parsed {
 	var m parsed
-	h, err := walkParts(raw, func(i int, p *mail.Part) bool {
+	h := walkParts(raw, func(i int, p *mail.Part) bool {
 		switch ph := p.Header.(type) {
 		case *mail.InlineHeader:
 			ct, _, _ := ph.ContentType()
@@ -152,11 +153,6 @@ func parseMessage(raw []byte) parsed {
 		}
 		return true
 	})
-	if err != nil && h.Header.Len() == 0 {
-		if eh, err2 := readEnvelope(raw); err2 == nil {
-			h = eh
-		}
-	}
 	fillEnvelope(&m.envelope, h)
 	if cc, err := h.AddressList("Cc"); err == nil {
 		var l []string

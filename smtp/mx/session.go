@@ -14,6 +14,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 func smtpErr(code int, ec gosmtp.EnhancedCode, format string, args ...any) *gosmtp.SMTPError {
@@ -162,6 +163,10 @@ func (s *session) Data(r io.Reader) (err error) {
 	if mailmsg.BareNewline(msg) >= 0 {
 		s.log.Info("mx message refused: bare CR or LF")
 		return smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message: lines must end with CRLF")
+	}
+	if i := mailparse.NULInHeader(msg); i >= 0 {
+		s.log.Info("mx message refused: NUL in header")
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "NUL byte in the message header at byte %d", i)
 	}
 	return s.deliver(msg)
 }

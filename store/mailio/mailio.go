@@ -3,7 +3,7 @@
 // exports mailboxes to Maildir.
 //
 // Import works message by message: each message is read whole, checked
-// (a header that parses, no NUL bytes, not empty, not over the size
+// (a header with at least one field, no NUL bytes, not empty, not over the size
 // limit), turned to CRLF line endings, and stored in one transaction with
 // its flags and date. A bad message is reported and skipped; none is ever
 // half stored. Folders are kept: Maildir++ subfolders (.Sent, .Lists.go),
@@ -13,18 +13,15 @@
 package mailio
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/textproto"
-
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // DefaultMaxSize is the largest message imported when Options.MaxSize is 0.
@@ -243,11 +240,8 @@ func check(m rawMessage, maxSize int64) ([]byte, time.Time, error) {
 		return nil, time.Time{}, errors.New("message contains NUL bytes")
 	}
 	body := toCRLF(m.data)
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
-	if err != nil && !(errors.Is(err, io.EOF) && h.Len() > 0) {
-		return nil, time.Time{}, fmt.Errorf("bad header: %v", err)
-	}
-	if h.Len() == 0 {
+	h := mailparse.ReadHeader(body, mailparse.Limits{})
+	if len(h.Fields) == 0 {
 		return nil, time.Time{}, errors.New("no header fields")
 	}
 	date := m.date

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/textproto"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // discover finds the folders under path.
@@ -266,7 +266,7 @@ func fromLineDate(line string) time.Time {
 // and X-Status (mutt, Pine), X-Mozilla-Status (Thunderbird). deleted is
 // a message Thunderbird marked expunged but never compacted away.
 func mboxFlags(data []byte) (flags []string, deleted bool) {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	h := mailparse.ReadHeader(data, mailparse.Limits{})
 	flags = []string{}
 	add := func(f string) {
 		for _, x := range flags {

@@ -110,6 +110,13 @@ func fieldName(line []byte) (string, bool) {
 // the body starts.
 func HeaderLen(b []byte) int { return headerEnd(b) }
 
+// NULInHeader returns the offset of the first NUL byte in the header
+// section of msg, or -1. RFC 5322 §2.2 allows none in a field; a NUL hides
+// the rest of a field from C programs that read it.
+func NULInHeader(msg []byte) int {
+	return bytes.IndexByte(msg[:headerEnd(msg)], 0)
+}
+
 // headerEnd returns the offset just after the empty line ending the header
 // section at the start of b, or len(b) if there is none.
 func headerEnd(b []byte) int {
