@@ -62,7 +62,7 @@ func partStructure(m *mailparse.Message, p *mailparse.Part) goimap.BodyStructure
 		// since a message/rfc822 part must carry its envelope and body.
 		bs.Type, bs.Subtype, bs.Params = "application", "octet-stream", nil
 		if bs.Description == "" {
-			bs.Description = "not shown: " + p.MediaType() + " part over the parse limits"
+			bs.Description = p.MediaType() + " part not parsed: malformed or over the parse limits"
 		}
 	case p.Message != nil:
 		bs.MessageRFC822 = &goimap.BodyStructureMessageRFC822{
