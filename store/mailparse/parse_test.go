@@ -235,4 +235,4 @@ func BenchmarkParse10MBHeader(b *testing.B) {
 	benchParse(b, mailtest.HugeHeader("u@x.test", 10<<20))
 }
 func BenchmarkParse100kTo(b *testing.B) { benchParse(b, mailtest.ManyTo("u@x.test", 100000)) }
-func BenchmarkParseNormal(b *testing.B)  { benchParse(b, []byte(nested)) }
+func BenchmarkParseNormal(b *testing.B) { benchParse(b, []byte(nested)) }
