@@ -114,7 +114,11 @@ func HeaderLen(b []byte) int { return headerEnd(b) }
 // section of msg, or -1. RFC 5322 §2.2 allows none in a field; a NUL hides
 // the rest of a field from C programs that read it.
 func NULInHeader(msg []byte) int {
-	return bytes.IndexByte(msg[:headerEnd(msg)], 0)
+	i := bytes.IndexByte(msg, 0)
+	if i < 0 || i >= headerEnd(msg) {
+		return -1 // none, or the first is in the body
+	}
+	return i
 }
 
 // headerEnd returns the offset just after the empty line ending the header
