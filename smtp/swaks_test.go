@@ -59,3 +59,34 @@ func TestSwaks(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyTexts: MAIL, RCPT and NOOP are answered in plain words (not
+// go-smtp's "Roger, accepting mail from" and "I'll make sure ... gets
+// this"), over STARTTLS as swaks and every submission client sees them.
+func TestReplyTexts(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.authed(t, "john@doe.com", userPW)
+	r.cmd("MAIL FROM:<john@doe.com>", "250 2.1.0 Sender <john@doe.com> accepted")
+	r.cmd("RCPT TO:<jane@doe.com>", "250 2.1.5 Recipient <jane@doe.com> accepted")
+	r.cmd("NOOP", "250 2.0.0 OK")
+	r.cmd("QUIT", "221")
+
+	swaks := testutil.NeedTool(t, "swaks")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, swaks, "--server", e.sub, "--tls", "--auth", "PLAIN", "--auth-user", "john@doe.com",
+		"--auth-password", userPW, "--from", "john@doe.com", "--to", "jane@doe.com", "--header", "From: john@doe.com").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	for _, want := range []string{"<~  250 2.1.0 Sender <john@doe.com> accepted", "<~  250 2.1.5 Recipient <jane@doe.com> accepted"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("swaks transcript lacks %q:\n%s", want, out)
+		}
+	}
+	for _, old := range []string{"Roger", "I'll make sure", "successfully done nothing"} {
+		if strings.Contains(string(out), old) {
+			t.Errorf("transcript still says %q", old)
+		}
+	}
+}
