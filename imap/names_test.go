@@ -30,7 +30,7 @@ func TestMailboxNamesOnTheWire(t *testing.T) {
 	r.login()
 	r.expect("a SELECT \"INBOX\x00x\"", "NO [CANNOT]")
 	r.expect("b CREATE \"a\x01b\"", "NO [CANNOT]")
-	r.expect("c CREATE \"&Jjo\"", "NO [CANNOT]") // unterminated modified UTF-7
+	r.expect("c CREATE \"&Jjo\"", "NO [CANNOT]")       // unterminated modified UTF-7
 	r.expect("d CREATE \"&AGEAYgBj-\"", "NO [CANNOT]") // ASCII encoded
 	// Raw UTF-8 from a client that enabled neither IMAP4rev2 nor
 	// UTF8=ACCEPT, quoted and as an atom.
@@ -67,9 +67,9 @@ func TestMailboxNameLookAlikes(t *testing.T) {
 	r.login()
 	r.expect("e ENABLE UTF8=ACCEPT", "OK")
 	for i, name := range []string{
-		"ＩＮＢＯＸ",             // fullwidth
-		"ｉｎｂｏｘ/Work",        // fullwidth, as a parent
-		"Ｓｅｎｔ",               // fullwidth look-alike of Sent
+		"ＩＮＢＯＸ",                  // fullwidth
+		"ｉｎｂｏｘ/Work",             // fullwidth, as a parent
+		"Ｓｅｎｔ",                   // fullwidth look-alike of Sent
 		"Invoices \u202Efdp.exe", // right-to-left override
 		"a\u2066b\u2069",         // bidi isolate
 		"Work\u200B",             // zero-width space
