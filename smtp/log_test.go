@@ -80,3 +80,33 @@ func TestLogLines(t *testing.T) {
 		t.Log(out)
 	}
 }
+
+// TestQueueEntryNamesItsSession: a queued message keeps the service and
+// cid of the session that accepted it, the same as its log lines, so
+// `queue show` leads to the log.
+func TestQueueEntryNamesItsSession(t *testing.T) {
+	var buf lockedBuf
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	st := testutil.Store(t)
+	testutil.Domain(t, st, "doe.com", domPW, true)
+	testutil.User(t, st, "john@doe.com", userPW)
+	e := startEnv(t, st, func(c *Config) { c.Logger = log })
+	// Two sessions, so the second's cid is not the first id given out.
+	if _, err := e.dial(t, "john@doe.com", "wrong-secret-xyz"); err == nil {
+		t.Fatal("a wrong password was accepted")
+	}
+	if err := e.send(t, "john@doe.com", userPW, "john@doe.com", []string{"ann@remote.example"}, msg("From: john@doe.com")); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`msg="smtp message accepted" service=submission cid=(\w+) .* queue_id=(\S+)`).FindStringSubmatch(buf.String())
+	if m == nil {
+		t.Fatalf("no accepted line with a queue id:\n%s", buf.String())
+	}
+	q, err := st.GetQueue(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Service != "submission" || q.CID != m[1] || m[1] == "1" {
+		t.Fatalf("queue entry names service=%q cid=%q; the log says service=submission cid=%s", q.Service, q.CID, m[1])
+	}
+}

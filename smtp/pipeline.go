@@ -76,7 +76,8 @@ type Trace struct {
 	IP       string // the client's address
 	Protocol string // "ESMTPSA" for SMTP submission (RFC 3848); "" names none
 	TLS      string // e.g. "TLS1.3 TLS_AES_128_GCM_SHA256"; "" when none
-	ID       string // the session id, shown in logs
+	ID       string // the session id, shown in logs (cid)
+	Service  string // the log's service attribute of that session
 }
 
 type traceKey struct{}
@@ -161,7 +162,8 @@ func (p *Pipeline) submit(ctx context.Context, who store.Principal, from string,
 	}
 
 	// Route every recipient before counting the message against the caps.
-	in := &store.Incoming{Login: who.Login(), Subject: h.Subject(), Captured: p.Capture}
+	t := traceFrom(ctx)
+	in := &store.Incoming{Login: who.Login(), Subject: h.Subject(), Captured: p.Capture, Service: t.Service, CID: t.ID}
 	in.From, _ = store.NormalizeAddress(from)
 	seen := make(map[string]bool, len(rcpts))
 	for i, rc := range rcpts {

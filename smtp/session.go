@@ -232,7 +232,7 @@ func (s *session) dataReadError(err error) error {
 }
 
 func (s *session) trace() Trace {
-	t := Trace{Helo: s.conn.Hostname(), IP: s.ip, Protocol: "ESMTPSA", ID: s.cid}
+	t := Trace{Helo: s.conn.Hostname(), IP: s.ip, Protocol: "ESMTPSA", ID: s.cid, Service: "submission"}
 	if st, ok := s.tlsState(); ok {
 		t.TLS = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
 	}

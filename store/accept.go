@@ -29,6 +29,9 @@ type Incoming struct {
 	Captured bool   // demo mode: remote recipients are kept, never delivered
 	DSN      bool   // the message is a bounce
 	Subject  string // for queue listings
+	// Service and CID name the session that accepted it, as its log
+	// lines do (service=submission cid=7), so the queue links to the log.
+	Service, CID string
 }
 
 // Accepted says what Accept stored.
@@ -107,6 +110,7 @@ func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, e
 	}
 	if len(in.Remote) > 0 {
 		q := QueueEntry{ID: newQueueID(tx), From: in.From, Login: in.Login, BodyID: bodyID, Size: int64(len(in.Body)),
+			Service: in.Service, CID: in.CID,
 			Created: now, NextAttempt: now, Captured: in.Captured, DSN: in.DSN, Subject: in.Subject}
 		for _, r := range in.Remote {
 			q.Rcpts = append(q.Rcpts, QueueRcpt{Address: r, Status: RcptPending})

@@ -50,6 +50,9 @@ type QueueEntry struct {
 	Subject     string      `json:"subject,omitempty"`
 	Tries       int         `json:"tries,omitempty"` // delivery rounds so far (picks the retry delay)
 	Filed       bool        `json:"filed,omitempty"` // captured: copy put in the login's Captured folder
+	// Service and CID: the session that accepted it, as in its log lines.
+	Service string `json:"service,omitempty"`
+	CID     string `json:"cid,omitempty"`
 }
 
 // Pending returns the recipients still to deliver.

@@ -131,7 +131,8 @@ func (s *session) deliver(msg []byte) error {
 		if len(rc.route.Remote) == 0 {
 			continue
 		}
-		in := &store.Incoming{From: s.from, Remote: rc.route.Remote, Subject: subject, Captured: s.s.cfg.Capture, Body: stamped}
+		in := &store.Incoming{From: s.from, Remote: rc.route.Remote, Subject: subject, Captured: s.s.cfg.Capture, Body: stamped,
+			Service: "mx", CID: s.cid}
 		if rc.route.Forwarded {
 			// Forwarded: our SRS sender keeps SPF passing at the next hop,
 			// and Delivered-To lets us spot the message coming back.

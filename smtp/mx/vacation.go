@@ -81,7 +81,8 @@ func (s *session) sendVacation(u store.User, to, subject, msgID string) {
 		s.log.Info("no route for a vacation reply", "to", to, "err", err)
 		return
 	}
-	in := &store.Incoming{From: "", Login: u.Address, Body: body, Subject: "Auto: " + subject, Captured: s.s.cfg.Capture}
+	in := &store.Incoming{From: "", Login: u.Address, Body: body, Subject: "Auto: " + subject, Captured: s.s.cfg.Capture,
+		Service: "mx", CID: s.cid}
 	if len(route.Local) > 0 {
 		in.Local = route.Local
 	} else {
