@@ -19,13 +19,14 @@ type DNS struct {
 
 	mu      sync.Mutex
 	records map[string][]dns.RR // lower-case FQDN
+	hang    map[string]bool     // names never answered (timeouts)
 	queries int
 }
 
 // StartDNS starts a server; it stops when the test ends.
 func StartDNS(t testing.TB) *DNS {
 	t.Helper()
-	d := &DNS{records: map[string][]dns.RR{}}
+	d := &DNS{records: map[string][]dns.RR{}, hang: map[string]bool{}}
 	var pc net.PacketConn
 	var ln net.Listener
 	var err error
@@ -92,6 +93,14 @@ func (d *DNS) Remove(name string) {
 	d.mu.Unlock()
 }
 
+// Hang makes the server never answer queries for name: the client's
+// lookup times out.
+func (d *DNS) Hang(name string) {
+	d.mu.Lock()
+	d.hang[strings.ToLower(dns.Fqdn(name))] = true
+	d.mu.Unlock()
+}
+
 // Queries is how many queries were answered.
 func (d *DNS) Queries() int {
 	d.mu.Lock()
@@ -111,6 +120,12 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative = true
 	d.mu.Lock()
+	for _, q := range req.Question {
+		if d.hang[strings.ToLower(q.Name)] {
+			d.mu.Unlock()
+			return
+		}
+	}
 	d.queries++
 	for _, q := range req.Question {
 		rrs, ok := d.records[strings.ToLower(q.Name)]

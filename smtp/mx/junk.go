@@ -17,41 +17,66 @@ import (
 // the Bayes verdict alone never junks mail from someone the user writes
 // to). A recipient whose filter is not trained yet gets the message as
 // is. It returns how many copies went to Junk on the filter's verdict.
+//
+// The DNS lists weigh in too: a client on an allowlist counts as a known
+// sender, and one on a blocklist in "junk" mode sends to Junk whatever
+// the filter says.
 func (s *session) scoreJunk(local []store.LocalRcpt, stamped []byte, v verdict, from string) int {
-	if s.s.cfg.NoJunkFilter || len(local) == 0 {
+	lists := s.checkDNSLists()
+	if len(local) == 0 || (s.s.cfg.NoJunkFilter && lists.junk == "") {
 		return 0
 	}
 	f := s.s.st.Junk
-	toks := junk.Tokenize(stamped)
+	var toks []string
+	if !s.s.cfg.NoJunkFilter {
+		toks = junk.Tokenize(stamped)
+	}
 	sender, dkimDomain := s.verifiedSender(v, from)
 	junked := 0
 	for i := range local {
 		l := &local[i]
-		jv, err := f.Classify(l.Address, toks)
-		if err != nil {
-			s.log.Error("mx junk filter", "rcpt", l.Address, "err", err)
-			continue
-		}
-		if jv.Model == "" {
-			continue // untrained: the filter decides nothing
-		}
-		status := "No"
-		note := ""
-		if jv.Spam {
-			status = "Yes"
-			known, err := f.Known(l.Address, sender, dkimDomain)
-			switch {
-			case err != nil:
-				s.log.Error("mx junk filter contacts", "rcpt", l.Address, "err", err)
-			case known:
-				note = " reputation=known-sender"
-			case l.Mailbox == "" || strings.EqualFold(l.Mailbox, "INBOX"):
-				l.Mailbox = "Junk"
-				junked++
+		var jv junk.Verdict
+		if toks != nil {
+			var err error
+			if jv, err = f.Classify(l.Address, toks); err != nil {
+				s.log.Error("mx junk filter", "rcpt", l.Address, "err", err)
 			}
 		}
+		if jv.Model == "" && lists.junk == "" {
+			continue // untrained and unlisted: nothing decided
+		}
+		status, note := "No", ""
+		spam := jv.Spam
+		switch {
+		case lists.junk != "":
+			spam = true
+			note = " dnsbl=" + lists.junk
+		case spam && lists.allow != "":
+			spam = false
+			note = " dnswl=" + lists.allow
+		case spam:
+			known, err := f.Known(l.Address, sender, dkimDomain)
+			if err != nil {
+				s.log.Error("mx junk filter contacts", "rcpt", l.Address, "err", err)
+			}
+			if known {
+				spam = false
+				note = " reputation=known-sender"
+			}
+		}
+		if jv.Spam || spam {
+			status = "Yes"
+		}
+		if spam && (l.Mailbox == "" || strings.EqualFold(l.Mailbox, "INBOX")) {
+			l.Mailbox = "Junk"
+			junked++
+		}
+		model := jv.Model
+		if model == "" {
+			model = "untrained"
+		}
 		l.Header = fmt.Appendf(nil, "X-Spam-Score: %.3f\r\nX-Spam-Status: %s, score=%.3f threshold=%.2f model=%s clues=%d%s\r\n",
-			jv.Score, status, jv.Score, f.Config().Threshold, jv.Model, jv.Clues, note)
+			jv.Score, status, jv.Score, f.Config().Threshold, model, jv.Clues, note)
 	}
 	return junked
 }

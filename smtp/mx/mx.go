@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -60,6 +61,14 @@ type Config struct {
 	UnknownDelay time.Duration
 	// VacationWindow is how long a sender gets no second auto-reply (4 days).
 	VacationWindow time.Duration
+	// DNSBL are the blocklists the client's IP is looked up in, in order;
+	// DNSWL the allowlists, looked up first (a listed client skips the
+	// blocklists and the junk filter's verdict alone never junks its mail).
+	DNSBL []DNSBL
+	DNSWL []string
+	// DNSListTimeout bounds each DNS list lookup; a lookup that fails or
+	// times out counts as not listed (5s).
+	DNSListTimeout time.Duration
 	// NoJunkFilter turns the per-user junk filter off (it is on by
 	// default, and decides nothing for a user until trained).
 	NoJunkFilter bool
@@ -113,6 +122,9 @@ func (c *Config) defaults() {
 	if c.VacationWindow <= 0 {
 		c.VacationWindow = 4 * 24 * time.Hour
 	}
+	if c.DNSListTimeout <= 0 {
+		c.DNSListTimeout = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -136,6 +148,9 @@ type Server struct {
 	rate *hourly // messages per IP in the current hour
 
 	dups dedup
+
+	listMu   sync.Mutex
+	listHits map[string]int64 // connections listed, per DNS list zone
 }
 
 // New builds the MX. tlsConfig nil means no STARTTLS (tests only).
@@ -146,7 +161,8 @@ func New(cfg Config, st *store.Store, tlsConfig *tls.Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, st: st, res: cfg.Resolver, log: cfg.Logger.With("service", "mx"),
-		ctx: ctx, cancel: cancel, limit: listen.NewPerIP(cfg.MaxConnsPerIP), rate: newHourly(maxRateEntries)}
+		ctx: ctx, cancel: cancel, limit: listen.NewPerIP(cfg.MaxConnsPerIP), rate: newHourly(maxRateEntries),
+		listHits: map[string]int64{}}
 	g := gosmtp.NewServer(s)
 	g.Domain = cfg.Hostname
 	g.TLSConfig = tlsConfig

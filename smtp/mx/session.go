@@ -45,6 +45,7 @@ type session struct {
 	rcpts    []rcpt
 	unknown  int
 	accepted int
+	lists    *dnsListVerdict // looked up at the first RCPT
 }
 
 var _ gosmtp.AuthSession = (*session)(nil)
@@ -85,6 +86,10 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
 		return errRelay
 	}
 	addr := local + "@" + domain
+	if zone := s.checkDNSLists().refuse; zone != "" {
+		s.log.Info("mx client refused: DNS blocklist", "zone", zone)
+		return smtpErr(554, gosmtp.EnhancedCode{5, 7, 1}, "service unavailable: client host [%s] is listed by %s", s.ip, zone)
+	}
 	r, err := s.s.st.Route(addr)
 	switch {
 	case errors.Is(err, store.ErrNoSuchUser):

