@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // handoffConn is a logged-in connection given to go-imap: reads continue
@@ -19,6 +21,9 @@ type handoffConn struct {
 	user   string
 	ip     string
 	cid    string
+	who    store.Principal
+	st     *store.Store
+	bye    bool // BYE sent: the login was revoked
 
 	mu          sync.Mutex
 	greetingOut bool
@@ -32,18 +37,32 @@ type handoffConn struct {
 const batchFlushSize = 64 << 10
 
 // newHandoffConn wraps a logged-in connection whose further bytes come
-// from r, with the command filter in front of go-imap.
-func newHandoffConn(conn net.Conn, r *bufio.Reader, user, ip, cid string) *handoffConn {
-	c := &handoffConn{Conn: conn, r: r, user: user, ip: ip, cid: cid}
+// from r, with the command filter in front of go-imap. who is the login,
+// checked for revocation (st.Revoked) as commands arrive.
+func newHandoffConn(conn net.Conn, r *bufio.Reader, who store.Principal, st *store.Store, ip, cid string) *handoffConn {
+	c := &handoffConn{Conn: conn, r: r, user: who.Address, who: who, st: st, ip: ip, cid: cid}
 	c.filter = newCmdFilter(r, c.writeOwn)
 	return c
 }
 
+// Read hands go-imap the client's bytes. go-imap reads when it needs the
+// next command, so this is where a session whose login was revoked
+// (password changed, account removed) ends: the command that arrives
+// after the change gets BYE, not an answer. One atomic load when nothing
+// was revoked.
 func (c *handoffConn) Read(b []byte) (int, error) {
+	var n int
+	var err error
 	if c.filter != nil {
-		return c.filter.Read(b)
+		n, err = c.filter.Read(b)
+	} else {
+		n, err = c.r.Read(b)
 	}
-	return c.r.Read(b)
+	if n > 0 && c.st != nil && c.st.Revoked(c.who) {
+		c.revoke()
+		return 0, net.ErrClosed
+	}
+	return n, err
 }
 
 // writeOwn writes an answer of the filter's, after anything go-imap left
@@ -56,6 +75,23 @@ func (c *handoffConn) writeOwn(s string) error {
 	}
 	_, err := c.Conn.Write([]byte(s))
 	return err
+}
+
+// revokedBye is the BYE of a session whose login stopped working.
+const revokedBye = "* BYE login no longer valid (password changed or account removed): log in again\r\n"
+
+// revoke says BYE and closes the connection.
+func (c *handoffConn) revoke() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bye {
+		return
+	}
+	c.bye = true
+	c.batching = false
+	c.flushLocked()
+	c.Conn.Write([]byte(revokedBye))
+	c.Conn.Close()
 }
 
 func (c *handoffConn) Write(b []byte) (int, error) {

@@ -27,7 +27,7 @@ func TestLoginRules(t *testing.T) {
 		}
 		defer c.Close()
 		err = c.Login(testDomain, testDomPW).Wait()
-		if imapCode(err) != goimap.ResponseCodeAuthenticationFailed || !strings.Contains(err.Error(), "domain login can send mail but has no mailbox") {
+		if imapCode(err) != goimap.ResponseCodeAuthenticationFailed || !strings.Contains(err.Error(), "a domain login has no mailbox, log in with an email address") {
 			t.Fatalf("domain login: %v", err)
 		}
 	})

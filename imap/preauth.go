@@ -51,6 +51,7 @@ type preauth struct {
 	isTLS    bool
 	canStart bool // a STARTTLS listener, before STARTTLS
 	errors   int
+	who      store.Principal // after a successful login
 }
 
 // servePreauth runs the not-authenticated state of one connection.
@@ -92,7 +93,7 @@ func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
 		user, done := p.command()
 		if user != "" {
 			p.conn.SetDeadline(time.Time{})
-			handed = s.handOff(newHandoffConn(p.conn, p.br, user, p.ip, p.cid))
+			handed = s.handOff(newHandoffConn(p.conn, p.br, p.who, s.cfg.Store, p.ip, p.cid))
 			return
 		}
 		if done {
@@ -217,15 +218,16 @@ func (p *preauth) login(tag, login, password string) (string, bool) {
 		p.reply("%s NO [PRIVACYREQUIRED] TLS is required to log in: use STARTTLS or the IMAPS port", tag)
 		return "", false
 	}
-	user, err := p.srv.checkLogin(p.ip, login, password)
+	who, err := p.srv.checkLogin(p.ip, login, password)
 	if err != nil {
 		p.log.Warn("imap login failed", "login", store.SanitizeLog(login), "reason", err.Error())
 		p.reply("%s NO %s", tag, err.Error())
 		return "", false
 	}
-	p.log.Info("imap login ok", "user", user)
+	p.who = who
+	p.log.Info("imap login ok", "user", who.Address)
 	p.reply("%s OK Logged in", tag)
-	return user, false
+	return who.Address, false
 }
 
 // authenticate runs AUTHENTICATE PLAIN (RFC 4616), with or without an
@@ -424,25 +426,27 @@ func tokenize(line string, toks *[]string) (rest string, lit int64, nonSync bool
 }
 
 // checkLogin is the one login check of IMAP: the shared throttle and
-// password check, then only user logins (a domain login has no mailbox).
-func (s *Server) checkLogin(ip, login, password string) (string, error) {
+// password check, for user logins only (a domain login has no mailbox).
+// The store refuses other logins before their password is checked, and a
+// login without "@" gets the hint whatever its password: no oracle.
+func (s *Server) checkLogin(ip, login, password string) (store.Principal, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
-	p, err := s.cfg.Store.Login(ctx, "imap", ip, login, password)
+	p, err := s.cfg.Store.Login(ctx, store.ProtoIMAP, ip, login, password)
 	s.cfg.Metrics.Auth(metrics.ProtoIMAP, err == nil && p.Kind == store.KindUser)
 	switch {
 	case errors.Is(err, store.ErrThrottled):
-		return "", errors.New("[UNAVAILABLE] " + err.Error())
+		return p, errors.New("[UNAVAILABLE] " + err.Error())
+	case err != nil && !strings.Contains(login, "@"):
+		return p, errors.New("[AUTHENTICATIONFAILED] invalid login or password; a domain login has no mailbox, log in with an email address")
 	case err != nil:
-		return "", errors.New("[AUTHENTICATIONFAILED] invalid login or password")
-	case p.Kind == store.KindDomain:
-		return "", errors.New("[AUTHENTICATIONFAILED] " + store.ErrNoMailbox.Error())
+		return p, errors.New("[AUTHENTICATIONFAILED] invalid login or password")
 	case p.Kind != store.KindUser:
-		return "", errors.New("[AUTHENTICATIONFAILED] this login has no mailbox: log in with an email address")
+		return store.Principal{}, errors.New("[AUTHENTICATIONFAILED] invalid login or password")
 	}
 	if err := s.cfg.Store.EnsureDefaultMailboxes(p.Address); err != nil {
 		s.log.Error("imap: creating default mailboxes", "user", p.Address, "err", err)
-		return "", errors.New("[SERVERBUG] internal error, see the server log")
+		return store.Principal{}, errors.New("[SERVERBUG] internal error, see the server log")
 	}
-	return p.Address, nil
+	return p, nil
 }

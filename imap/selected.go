@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"net"
 	"sort"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -129,8 +130,18 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	if err := s.apply(w, s.drain(), true); err != nil {
 		return err
 	}
+	// A revocation during IDLE ends the session at once (BYE), not at the
+	// next command.
+	revoked := s.st.RevocationSignal()
 	for {
+		if s.st.Revoked(s.hc.who) {
+			s.log.Warn("imap session ended during IDLE: login revoked")
+			s.hc.revoke()
+			return net.ErrClosed
+		}
 		select {
+		case <-revoked:
+			revoked = s.st.RevocationSignal()
 		case <-stop:
 			return nil
 		case e, ok := <-s.watch.C:

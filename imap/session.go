@@ -25,6 +25,7 @@ type session struct {
 	ip   string
 
 	user  string // canonical address, after login
+	hc    *handoffConn
 	watch *store.Watcher
 	sel   *selected
 }
@@ -36,7 +37,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	if !ok {
 		return nil, nil, &goimap.Error{Type: goimap.StatusResponseTypeBye, Text: "internal error"}
 	}
-	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.ip, user: hc.user,
+	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.ip, user: hc.user, hc: hc,
 		log: s.log.With("cid", hc.cid, "ip", hc.ip, "user", hc.user), watch: s.cfg.Store.Events.Watch(hc.user)}
 	return sess, &imapserver.GreetingData{PreAuth: true}, nil
 }

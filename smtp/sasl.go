@@ -5,6 +5,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // Our own SASL servers instead of go-sasl's: malformed input must get a
@@ -89,7 +91,10 @@ func (s *loginServer) Next(resp []byte) ([]byte, bool, error) {
 }
 
 // sameLogin reports whether two login names name the same login (an
-// authzid may repeat the login in another case).
+// authzid may repeat the login in another spelling), by the store's one
+// canonical form: no Unicode case folding.
 func sameLogin(a, b string) bool {
-	return bytes.EqualFold([]byte(a), []byte(b))
+	ca, _, _ := store.CanonicalLogin(a)
+	cb, _, _ := store.CanonicalLogin(b)
+	return ca == cb
 }

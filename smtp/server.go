@@ -252,6 +252,17 @@ type trackedConn struct {
 	srv  *Server
 	once sync.Once
 	busy atomic.Bool // in a mail transaction: not closed by Shutdown
+	// closeAfterWrite closes the connection after the next write (the
+	// 421 reply to a command of a revoked session).
+	closeAfterWrite atomic.Bool
+}
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if c.closeAfterWrite.Load() {
+		c.Close()
+	}
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

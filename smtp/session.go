@@ -72,7 +72,21 @@ var (
 	errAuthFail = smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authentication failed: invalid login or password")
 	errThrottle = smtpErr(454, gosmtp.EnhancedCode{4, 7, 0}, "Too many failed logins from your address or for this login: try again later")
 	errInternal = smtpErr(421, gosmtp.EnhancedCode{4, 3, 0}, "Internal server error, try again later")
+	errRevoked  = smtpErr(421, gosmtp.EnhancedCode{4, 7, 0}, "Login no longer valid (password changed, account removed or Authenticated SMTP turned off): closing, log in again")
 )
+
+// revoked ends a session whose login was revoked after AUTH: the command
+// is refused with 421 and the connection closes once that reply is out.
+func (s *session) revoked() error {
+	if s.who == nil || !s.srv.st.SMTPRevoked(*s.who) {
+		return nil
+	}
+	s.log.Warn("smtp session ended: login revoked", "login", s.who.Login())
+	if tc := tracked(s.conn.Conn()); tc != nil {
+		tc.closeAfterWrite.Store(true)
+	}
+	return errRevoked
+}
 
 // AuthMechanisms offers PLAIN and LOGIN only once TLS is up.
 func (s *session) AuthMechanisms() []string {
@@ -106,11 +120,19 @@ func (s *session) authenticate(login, password string) (err error) {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "Already authenticated")
 	}
 	logName := store.SanitizeLog(login)
-	p, err := s.srv.st.Login(s.ctx, "smtp", s.ip, login, password)
+	p, err := s.srv.st.Login(s.ctx, store.ProtoSMTP, s.ip, login, password)
 	switch {
 	case errors.Is(err, store.ErrThrottled):
 		s.log.Warn("smtp auth refused: throttled", "ip", s.ip, "login", logName)
 		return errThrottle
+	case errors.Is(err, store.ErrSMTPDisabled):
+		// Said whatever the password: the store checks the switch first.
+		d := store.DomainOf(login)
+		if d == "" {
+			d, _ = store.DomainLogin(login)
+		}
+		s.log.Warn("smtp auth refused: Authenticated SMTP off", "ip", s.ip, "login", logName)
+		return smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authenticated SMTP is not enabled for the domain %s: the administrator can turn it on", d)
 	case err != nil:
 		s.log.Warn("smtp auth failed", "ip", s.ip, "login", logName)
 		return errAuthFail
@@ -119,10 +141,6 @@ func (s *session) authenticate(login, password string) (err error) {
 		// The admin login is for the web panel only; say nothing more.
 		s.log.Warn("smtp auth failed: not a sending login", "ip", s.ip, "login", logName)
 		return errAuthFail
-	}
-	if err := s.srv.st.CheckSMTP(p); err != nil {
-		s.log.Warn("smtp auth refused: Authenticated SMTP off", "ip", s.ip, "login", p.Login())
-		return smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authenticated SMTP is not enabled for the domain %s: the administrator can turn it on", p.Domain)
 	}
 	s.who = &p
 	s.log.Info("smtp auth ok", "ip", s.ip, "login", p.Login(), "kind", p.Kind.String())
@@ -135,6 +153,9 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if s.who == nil {
 		return errNeedAuth
+	}
+	if err := s.revoked(); err != nil {
+		return err
 	}
 	if err := s.srv.pipe.CheckSender(*s.who, from); err != nil {
 		s.log.Info("smtp sender refused", "login", s.who.Login(), "from", store.SanitizeLog(from))
@@ -153,6 +174,9 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if s.who == nil {
 		return errNeedAuth
+	}
+	if err := s.revoked(); err != nil {
+		return err
 	}
 	r, err := s.srv.pipe.CheckRcpt(to)
 	if err != nil {
@@ -192,6 +216,9 @@ func (s *session) Data(r io.Reader) (err error) {
 	if _, err := buf.ReadFrom(r); err != nil {
 		err = s.dataReadError(err)
 		s.srv.refused(err)
+		return err
+	}
+	if err := s.revoked(); err != nil {
 		return err
 	}
 	ctx := WithTrace(s.ctx, s.trace())

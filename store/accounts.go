@@ -150,9 +150,10 @@ func (s *Store) UpdateDomain(name string, fn func(*Domain) error) error {
 	})
 }
 
-// SetDomainSwitch turns the "smtp" or "webmail" switch on or off.
+// SetDomainSwitch turns the "smtp" or "webmail" switch on or off. Turning
+// Authenticated SMTP off also ends the domain's open SMTP sessions.
 func (s *Store) SetDomainSwitch(name, which string, on bool) error {
-	return s.UpdateDomain(name, func(d *Domain) error {
+	err := s.UpdateDomain(name, func(d *Domain) error {
 		switch which {
 		case "smtp":
 			d.SMTP = on
@@ -163,6 +164,10 @@ func (s *Store) SetDomainSwitch(name, which string, on bool) error {
 		}
 		return nil
 	})
+	if err == nil && which == "smtp" && !on {
+		s.revoked.revoke("smtp:" + mustDomainLogin(name))
+	}
+	return err
 }
 
 // SetDomainPassword sets the domain login's password.
@@ -213,7 +218,7 @@ func (s *Store) RemoveDomain(name string) error {
 		return b.Delete([]byte(d))
 	})
 	if err == nil {
-		s.credentialsChanged(d)
+		s.credentialsChanged(d, "smtp:"+d)
 	}
 	return err
 }
@@ -387,10 +392,12 @@ func (s *Store) HasAdminPassword() bool {
 	return ok
 }
 
-// credentialsChanged drops cached password checks and ends web sessions of
-// login, so the old password stops working everywhere at once.
-func (s *Store) credentialsChanged(login string) {
+// credentialsChanged drops cached password checks, ends web sessions of
+// login and revokes its open SMTP and IMAP sessions (revoke.go), so the old
+// password stops working everywhere at once.
+func (s *Store) credentialsChanged(login string, alsoKeys ...string) {
 	s.auth.forgetAll()
+	s.revoked.revoke(append(alsoKeys, "login:"+login)...)
 	for _, h := range s.credentialHooks {
 		h(login)
 	}

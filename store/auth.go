@@ -1,9 +1,9 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -38,6 +38,10 @@ type Principal struct {
 	Kind    Kind
 	Domain  string // canonical domain (domain and user logins)
 	Address string // canonical address (user logins only)
+
+	// since is the revocation generation when the password was checked
+	// (revoke.go); 0 for a Principal that did not come from a login.
+	since uint64
 }
 
 // Login is the canonical login name: the domain, the address or "admin".
@@ -73,47 +77,48 @@ var (
 )
 
 // Authenticate checks a login name and password. The login is a domain
-// (any case, a leading www. dropped), an address, or "admin". It does the
-// same work for unknown logins as for wrong passwords. It does not check
-// the per-service switches: see Principal.CheckSMTP and CheckWebmail.
+// (any case, a leading www. dropped), an address, or "admin", in any
+// spelling CanonicalLogin accepts. It does the same work for unknown
+// logins as for wrong passwords. It does not check the per-service
+// switches or the throttle: Login does.
 func (s *Store) Authenticate(login, password string) (Principal, error) {
-	login = strings.TrimSpace(login)
-	var p Principal
+	return s.authenticate(context.Background(), checkFrom{}, login, password)
+}
+
+func (s *Store) authenticate(ctx context.Context, from checkFrom, login, password string) (Principal, error) {
+	// The generation is taken before the hash is read: a change that
+	// commits after this point revokes the session this login opens.
+	p := Principal{since: s.revoked.current()}
+	canon, kind, ok := CanonicalLogin(login)
 	var hash string
-	switch {
-	case strings.EqualFold(login, AdminLogin):
-		p = Principal{Kind: KindAdmin}
+	if ok {
 		s.db.View(func(tx *bolt.Tx) error {
-			hash = string(tx.Bucket(bucketMeta).Get([]byte("admin")))
-			return nil
-		})
-	case strings.Contains(login, "@"):
-		addr, err := NormalizeAddress(login)
-		if err == nil {
-			var u User
-			s.db.View(func(tx *bolt.Tx) error {
-				if getJSON(tx.Bucket(bucketUsers), addr, &u) {
+			switch kind {
+			case KindAdmin:
+				p.Kind = KindAdmin
+				hash = string(tx.Bucket(bucketMeta).Get([]byte("admin")))
+			case KindUser:
+				p.Kind, p.Domain, p.Address = KindUser, DomainOf(canon), canon
+				var u User
+				if getJSON(tx.Bucket(bucketUsers), canon, &u) {
 					hash = u.PasswordHash
 				}
-				return nil
-			})
-			p = Principal{Kind: KindUser, Domain: DomainOf(addr), Address: addr}
-		}
-	default:
-		d, err := DomainLogin(login)
-		if err == nil {
-			var dom Domain
-			s.db.View(func(tx *bolt.Tx) error {
-				if getJSON(tx.Bucket(bucketDomains), d, &dom) {
+			case KindDomain:
+				p.Kind, p.Domain = KindDomain, canon
+				var dom Domain
+				if getJSON(tx.Bucket(bucketDomains), canon, &dom) {
 					hash = dom.PasswordHash
 				}
-				return nil
-			})
-			p = Principal{Kind: KindDomain, Domain: d}
-		}
+			}
+			return nil
+		})
 	}
 	// An unknown login has hash "" and still pays a full argon2 run.
-	if !s.verify(p.Login(), hash, password) || hash == "" || p.Kind == KindNone {
+	good, err := s.verify(ctx, from, canon, hash, password)
+	if err != nil {
+		return Principal{}, err
+	}
+	if !good || hash == "" || p.Kind == KindNone {
 		return Principal{}, ErrBadCredentials
 	}
 	return p, nil

@@ -227,6 +227,7 @@ func TestAuthTiming(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
+	st.SetDomainSwitch("doe.com", "smtp", true)
 	st.AddUser("john@doe.com", "upw")
 	st.Throttle.SetConfig(ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, BlockAfter: 3, FreeFailures: 1})
 	ctx := context.Background()

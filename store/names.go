@@ -13,8 +13,11 @@ import (
 //   - Domains are compared as lower-case IDNA A-labels; Unicode and
 //     punycode spellings of a domain are the same domain. A trailing dot
 //     is refused, not stripped: "doe.com." is not accepted as "doe.com".
-//   - Local parts are compared case-insensitively (as most hosts deliver),
-//     so Bob@doe.com is bob@doe.com.
+//   - Local parts are ASCII only (SMTPUTF8 is not offered) and compared by
+//     ASCII case-folding (as most hosts deliver), so Bob@doe.com is
+//     bob@doe.com. No Unicode folding: ALİCE (U+0130) and the Kelvin sign
+//     (U+212A) would otherwise fold to alice and k; a non-ASCII local part
+//     is refused everywhere (send rule, logins, user add, recipients).
 //   - No sub-addressing for sending: alice+tag@doe.com is a different
 //     address from alice@doe.com, so a user login may not send as it.
 //   - A quoted local part whose content is a plain dot-atom ("bob"@d) is the
@@ -105,11 +108,52 @@ func SplitAddress(addr string) (local, domain string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, addr)
 	}
-	return strings.ToLower(local), domain, nil
+	return asciiLower(local), domain, nil
 }
 
-// isDotAtom reports whether s is an RFC 5322 dot-atom made of atext,
-// without the routing characters % and ! that old relays interpreted.
+// asciiLower lower-cases A-Z only: local parts fold by ASCII rules.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// CanonicalLogin is the one canonical form of a login name, used for the
+// password check, the failed-login throttle and the send rule alike: every
+// spelling that logs in as the same account maps to the same string. It
+// accepts what a login accepts: "admin" in any case; an address in any
+// ASCII case, in <>, with a quoted dot-atom local part; a domain in any
+// case, Unicode or punycode, with a leading "www.". A name that is none of
+// these maps to its trimmed ASCII-lower-cased self (bounded in length), so
+// even garbage shares one throttle counter across case variants; ok is
+// false then.
+func CanonicalLogin(login string) (canonical string, kind Kind, ok bool) {
+	l := strings.TrimSpace(login)
+	switch {
+	case strings.EqualFold(l, AdminLogin):
+		return AdminLogin, KindAdmin, true
+	case strings.Contains(l, "@"):
+		if a, err := NormalizeAddress(l); err == nil {
+			return a, KindUser, true
+		}
+	default:
+		if d, err := DomainLogin(l); err == nil {
+			return d, KindDomain, true
+		}
+	}
+	if len(l) > 256 {
+		l = l[:256]
+	}
+	return asciiLower(l), KindNone, false
+}
+
+// isDotAtom reports whether s is an RFC 5322 dot-atom made of ASCII atext
+// (no RFC 6532 UTF-8: SMTPUTF8 is not offered), without the routing
+// characters % and ! that old relays interpreted.
 func isDotAtom(s string) bool {
 	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
 		return false
@@ -117,7 +161,7 @@ func isDotAtom(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c >= 0x80:
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case strings.IndexByte("#$&'*+-/=?^_`{|}~.", c) >= 0:
 		default:
 			return false

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -77,15 +78,15 @@ type authCache struct {
 	entries map[[32]byte]time.Time
 	ttl     time.Duration
 	max     int
-	// slots lets one argon2 run (19 MiB) happen at a time: a burst of
-	// logins cannot blow memory (8 at once took the server from 40 to 170
-	// MiB), and logins that waited find the cache filled by the first.
-	slots chan struct{}
+	// pool bounds the argon2 runs at once (19 MiB each: 8 at once took
+	// the server from 40 to 170 MiB) and orders them (checkpool.go);
+	// logins that waited find the cache filled by the first.
+	pool *checkPool
 }
 
 func newAuthCache() *authCache {
 	return &authCache{entries: map[[32]byte]time.Time{}, ttl: 10 * time.Minute, max: 10000,
-		slots: make(chan struct{}, 1)}
+		pool: newCheckPool(poolSize())}
 }
 
 func cacheKey(login, hash, pw string) [32]byte {
@@ -132,19 +133,37 @@ func (c *authCache) forgetAll() {
 	c.mu.Unlock()
 }
 
-// verify checks pw against hash through the cache.
-func (s *Store) verify(login, hash, pw string) bool {
+// verify checks pw against hash through the cache. A check that is not
+// cached waits for a slot in the pool, ranked by the client's failures;
+// ready, if not nil, runs once the slot is held and may refuse the check
+// (the address or login got blocked while it waited).
+func (s *Store) verify(ctx context.Context, c checkFrom, login, hash, pw string) (bool, error) {
 	if hash != "" && s.auth.check(login, hash, pw) {
-		return true
+		return true, nil
 	}
-	s.auth.slots <- struct{}{}
-	defer func() { <-s.auth.slots }()
+	release, err := s.auth.pool.acquire(ctx, c.ipKey, c.failures)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	if c.ready != nil {
+		if err := c.ready(); err != nil {
+			return false, err
+		}
+	}
 	if hash != "" && s.auth.check(login, hash, pw) {
-		return true
+		return true, nil
 	}
 	if CheckPassword(hash, pw) {
 		s.auth.add(login, hash, pw)
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
+}
+
+// checkFrom says who asks for a password check, for the pool's order.
+type checkFrom struct {
+	ipKey    string
+	failures int
+	ready    func() error
 }

@@ -1,8 +1,8 @@
 package store
 
 import (
-	"context"
 	"errors"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -21,13 +21,24 @@ type ThrottleConfig struct {
 // Throttle counts failed logins per remote IP and per login name, shared
 // by SMTP, IMAP and the web. It slows down and then temporarily refuses a
 // key; it never locks an account permanently.
+//
+// Logins are keyed by their canonical form (CanonicalLogin), so every
+// spelling of an account shares one counter; IPv4 clients are keyed per
+// address, IPv6 clients per /64 (one host usually owns the whole /64).
+// Failures are also kept per (IP, login) pair: a success clears only its
+// own pair's failures from the IP's and the login's counts, so logging in
+// to one's own account does not wipe the guesses made against another.
 type Throttle struct {
 	cfg ThrottleConfig
 	mu  sync.Mutex
-	// keys are "ip:<addr>" and "login:<name>".
+	// state keys are "ip:<addr or /64>" and "login:<canonical login>";
+	// pairs are keyed by the two together.
 	state  map[string]*throttleState
+	pairs  map[pairKey]*throttleState
 	recent []Failure // ring of the last failures, newest last
 }
+
+type pairKey struct{ ip, login string }
 
 type throttleState struct {
 	failures     int
@@ -75,7 +86,7 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 	if cfg.BaseDelay == 0 {
 		cfg.BaseDelay = 200 * time.Millisecond
 	}
-	return &Throttle{cfg: cfg, state: map[string]*throttleState{}}
+	return &Throttle{cfg: cfg, state: map[string]*throttleState{}, pairs: map[pairKey]*throttleState{}}
 }
 
 // SetConfig replaces the configuration (tests shorten the times).
@@ -84,6 +95,28 @@ func (t *Throttle) SetConfig(cfg ThrottleConfig) {
 	t.mu.Lock()
 	t.cfg = n.cfg
 	t.mu.Unlock()
+}
+
+// ThrottleIP is the throttle's key for a remote address: the address for
+// IPv4 (also IPv4-mapped IPv6), the /64 prefix for IPv6, the string as
+// given when it does not parse.
+func ThrottleIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
+// keys returns the throttle's IP key and canonical login for a login.
+func throttleKeys(ip, login string) (ipKey, loginKey string) {
+	l, _, _ := CanonicalLogin(login)
+	return ThrottleIP(ip), l
 }
 
 func (t *Throttle) get(key string, now time.Time) *throttleState {
@@ -97,10 +130,11 @@ func (t *Throttle) get(key string, now time.Time) *throttleState {
 
 // Check says whether ip or login is blocked now, and until when.
 func (t *Throttle) Check(ip, login string) (blocked bool, until time.Time) {
+	ipKey, loginKey := throttleKeys(ip, login)
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, k := range []string{"ip:" + ip, "login:" + login} {
+	for _, k := range []string{"ip:" + ipKey, "login:" + loginKey} {
 		if st := t.get(k, now); st != nil && now.Before(st.blockedUntil) {
 			blocked = true
 			if st.blockedUntil.After(until) {
@@ -111,9 +145,23 @@ func (t *Throttle) Check(ip, login string) (blocked bool, until time.Time) {
 	return blocked, until
 }
 
+// Failures returns the failures counted against ip's key now (0 for a
+// clean address); the password-check pool puts failing addresses last.
+func (t *Throttle) Failures(ip string) int {
+	k := "ip:" + ThrottleIP(ip)
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.get(k, now); st != nil {
+		return st.failures
+	}
+	return 0
+}
+
 // Fail records a failure and returns how long the caller should wait
 // before answering: a short fixed delay for the first few, then growing.
 func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
+	ipKey, loginKey := throttleKeys(ip, login)
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -121,8 +169,16 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 	if len(t.recent) > recentFailures {
 		t.recent = append([]Failure(nil), t.recent[len(t.recent)-recentFailures:]...)
 	}
+	pk := pairKey{ipKey, loginKey}
+	pair := t.pairs[pk]
+	if pair == nil || now.Sub(pair.last) > t.cfg.Window {
+		pair = &throttleState{}
+		t.pairs[pk] = pair
+	}
+	pair.failures++
+	pair.last = now
 	worst := 0
-	for _, k := range []string{"ip:" + ip, "login:" + login} {
+	for _, k := range []string{"ip:" + ipKey, "login:" + loginKey} {
 		st := t.get(k, now)
 		if st == nil {
 			st = &throttleState{}
@@ -135,10 +191,15 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 		}
 		worst = max(worst, st.failures)
 	}
-	if len(t.state) > 100000 { // bound memory under a wide scan
+	if len(t.state)+len(t.pairs) > 100000 { // bound memory under a wide scan
 		for k, st := range t.state {
 			if now.Sub(st.last) > t.cfg.Window && now.After(st.blockedUntil) {
 				delete(t.state, k)
+			}
+		}
+		for k, st := range t.pairs {
+			if now.Sub(st.last) > t.cfg.Window {
+				delete(t.pairs, k)
 			}
 		}
 	}
@@ -150,12 +211,28 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 	return min(d, t.cfg.MaxDelay)
 }
 
-// Succeed clears the counter of this IP only: a success elsewhere must not
-// help an attacker who is guessing the same login from another address.
-func (t *Throttle) Succeed(ip string) {
+// Succeed forgets the failures of this (IP, login) pair only: they no
+// longer count against the IP or the login. Failures from the same IP
+// against other logins, and from other IPs against this login, stay: a
+// success elsewhere must not help an attacker.
+func (t *Throttle) Succeed(ip, login string) {
+	ipKey, loginKey := throttleKeys(ip, login)
 	t.mu.Lock()
-	delete(t.state, "ip:"+ip)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	pk := pairKey{ipKey, loginKey}
+	pair := t.pairs[pk]
+	if pair == nil {
+		return
+	}
+	delete(t.pairs, pk)
+	for _, k := range []string{"ip:" + ipKey, "login:" + loginKey} {
+		if st := t.state[k]; st != nil {
+			st.failures = max(0, st.failures-pair.failures)
+			if st.failures == 0 && time.Now().After(st.blockedUntil) {
+				delete(t.state, k)
+			}
+		}
+	}
 }
 
 // Recent returns the last failures, newest first.
@@ -191,33 +268,6 @@ func (t *Throttle) Unblock(key string) bool {
 	_, ok := t.state[key]
 	delete(t.state, key)
 	return ok
-}
-
-// Login is the one login path of SMTP, IMAP and the web: it applies the
-// throttle, checks the password, waits the growing delay after a failure,
-// and logs the outcome (never the password). protocol is "smtp", "imap"
-// or "web"; ip is the remote address without port.
-func (s *Store) Login(ctx context.Context, protocol, ip, login, password string) (Principal, error) {
-	logName := sanitizeLog(login)
-	if blocked, until := s.Throttle.Check(ip, login); blocked {
-		s.log.Warn("login refused: throttled", "proto", protocol, "ip", ip, "login", logName, "until", until.Format(time.RFC3339))
-		return Principal{}, ErrThrottled
-	}
-	p, err := s.Authenticate(login, password)
-	if err != nil {
-		delay := s.Throttle.Fail(protocol, ip, login)
-		s.log.Warn("login failed", "proto", protocol, "ip", ip, "login", logName)
-		if delay > 0 {
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-			}
-		}
-		return Principal{}, err
-	}
-	s.Throttle.Succeed(ip)
-	s.log.Info("login", "proto", protocol, "ip", ip, "login", p.Login(), "kind", p.Kind.String())
-	return p, nil
 }
 
 // sanitizeLog keeps control characters out of log lines.

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"runtime"
+	"sync"
+)
+
+// checkPool runs argon2 password checks a few at a time: each takes 19 MiB
+// and a core for some 30 ms, so a burst of logins cannot blow memory, and
+// more at once than there are cores would only slow every check down.
+//
+// Waiting checks do not run in arrival order: a check from an address
+// that is already failing, or that has other checks queued or running,
+// waits behind those of clean addresses. So 40 concurrent guesses from
+// one address delay a real login from another by about one check, not
+// forty.
+type checkPool struct {
+	mu      sync.Mutex
+	free    int
+	waiting []*poolWaiter
+	busy    map[string]int // per throttle IP key: checks queued or running
+	seq     uint64
+}
+
+type poolWaiter struct {
+	rank    int    // failures + checks the address already has in the pool
+	seq     uint64 // arrival order among equal ranks
+	granted bool
+	ready   chan struct{}
+}
+
+// poolSize is the number of checks run at once: one per core, 1 to 4.
+func poolSize() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
+
+func newCheckPool(size int) *checkPool {
+	return &checkPool{free: size, busy: map[string]int{}}
+}
+
+// acquire waits for a slot for a check from ipKey, which has failures
+// recent failed logins. The returned release must be called once.
+func (p *checkPool) acquire(ctx context.Context, ipKey string, failures int) (release func(), err error) {
+	release = func() { p.release(ipKey) }
+	p.mu.Lock()
+	rank := failures + p.busy[ipKey]
+	p.busy[ipKey]++
+	if p.free > 0 && len(p.waiting) == 0 {
+		p.free--
+		p.mu.Unlock()
+		return release, nil
+	}
+	w := &poolWaiter{rank: rank, seq: p.seq, ready: make(chan struct{})}
+	p.seq++
+	p.waiting = append(p.waiting, w)
+	p.mu.Unlock()
+	select {
+	case <-w.ready:
+		return release, nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if w.granted { // the slot came as ctx ended: pass it on
+		p.mu.Unlock()
+		release()
+		return nil, ctx.Err()
+	}
+	for i, x := range p.waiting {
+		if x == w {
+			p.waiting = append(p.waiting[:i], p.waiting[i+1:]...)
+			break
+		}
+	}
+	p.unbusy(ipKey)
+	p.mu.Unlock()
+	return nil, ctx.Err()
+}
+
+func (p *checkPool) release(ipKey string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unbusy(ipKey)
+	if len(p.waiting) == 0 {
+		p.free++
+		return
+	}
+	best := 0
+	for i, w := range p.waiting {
+		b := p.waiting[best]
+		if w.rank < b.rank || w.rank == b.rank && w.seq < b.seq {
+			best = i
+		}
+	}
+	w := p.waiting[best]
+	p.waiting = append(p.waiting[:best], p.waiting[best+1:]...)
+	w.granted = true
+	close(w.ready)
+}
+
+func (p *checkPool) unbusy(ipKey string) {
+	if p.busy[ipKey]--; p.busy[ipKey] <= 0 {
+		delete(p.busy, ipKey)
+	}
+}
