@@ -2,216 +2,30 @@
 // authenticated SMTP submission, an inbound MX, an outbound queue, IMAP,
 // a web admin panel with webmail, and automatic TLS, all in one bbolt file.
 //
-// authsmtp serve runs the server; the other commands administer it, going
-// through the running server's control socket when one runs.
+// authsmtp serve runs the server (internal/serve); the other commands
+// administer it (internal/cli), going through the running server's control
+// socket when one runs. This file only hands the first word over.
 package main
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/internal/cli"
+	"github.com/authsmtp/authsmtp/internal/serve"
 )
+
+// version is the build's version, set with -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
-
-func findCommand(words string) (command, bool) {
-	for _, c := range commands() {
-		if c.Words == words {
-			return c, true
-		}
-	}
-	return command{}, false
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: authsmtp serve [flags]       run the mail server (authsmtp serve --demo for a ready demo)")
-	var lines []string
-	for _, c := range commands() {
-		if c.Hidden {
-			continue
-		}
-		lines = append(lines, fmt.Sprintf("       authsmtp %s %s", c.Words, c.Usage))
-	}
-	fmt.Fprintln(w, strings.Join(lines, "\n"))
-	fmt.Fprintln(w, "Every command takes --data DIR (default ./data; env AUTHSMTP_DATA). See authsmtp serve -h for all flags.")
-}
-
-// run is main without the process: tests call it directly.
+// run is main without the process.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	if len(args) > 0 && args[0] == "serve" {
+		return serve.Main(args[1:], stdout, stderr, version)
 	}
-	if args[0] == "serve" {
-		cfg := defaultConfig()
-		pos, err := cfg.parse("serve", args[1:])
-		if err != nil {
-			if errors.Is(err, errHelp) {
-				return 0
-			}
-			fmt.Fprintf(stderr, "authsmtp serve: %v\n", err)
-			return 2
-		}
-		if len(pos) > 0 {
-			fmt.Fprintf(stderr, "authsmtp serve: unexpected argument %q\n", pos[0])
-			return 2
-		}
-		if err := serve(cfg, stdout); err != nil {
-			fmt.Fprintf(stderr, "authsmtp serve: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	return runAdmin(args, stdin, stdout, stderr)
-}
-
-var errHelp = errors.New("help requested")
-
-func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg := defaultConfig()
-	args, flags := splitExtraFlags(args)
-	pos, err := cfg.parse(args[0], args)
-	if err != nil {
-		fmt.Fprintf(stderr, "authsmtp: %v\n", err)
-		return 2
-	}
-	// Find the longest command whose words start the arguments.
-	var cmd command
-	var n int
-	for _, c := range commands() {
-		w := strings.Fields(c.Words)
-		if len(w) <= len(pos) && strings.Join(pos[:len(w)], " ") == c.Words && len(w) > n {
-			cmd, n = c, len(w)
-		}
-	}
-	if n == 0 {
-		fmt.Fprintf(stderr, "authsmtp: unknown command %q\n", strings.Join(pos, " "))
-		usage(stderr)
-		return 2
-	}
-	cargs := pos[n:]
-	if len(cargs) < cmd.NArgs[0] || len(cargs) > cmd.NArgs[1] {
-		fmt.Fprintf(stderr, "usage: authsmtp %s %s\n", cmd.Words, cmd.Usage)
-		return 2
-	}
-	// Paths are resolved here, where the user's working directory is.
-	for i, a := range cargs {
-		if cmd.pathArg(i) && a != "" && a != "-" && !filepath.IsAbs(a) {
-			if abs, err := filepath.Abs(a); err == nil {
-				cargs[i] = abs
-			}
-		}
-	}
-	var in []byte
-	if cmd.Stdin {
-		in, _ = io.ReadAll(io.LimitReader(stdin, 1<<20))
-	}
-	for name := range flags {
-		if !cmd.acceptsExtra(name) {
-			fmt.Fprintf(stderr, "authsmtp %s: unknown flag --%s\n", cmd.Words, name)
-			return 2
-		}
-	}
-	tty := isTerminal(stdout)
-	if cmd.NoStore {
-		env := &cmdEnv{Args: cargs, Flags: flags, Stdin: bytes.NewReader(in), Out: stdout, Cfg: cfg, TTY: tty}
-		if err := runGuarded(cmd, env); err != nil {
-			fmt.Fprintf(stderr, "authsmtp: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	if !cmd.Local {
-		req := controlRequest{Words: cmd.Words, Args: cargs, Flags: flags, Stdin: in, TTY: tty}
-		code, err := callServer(cfg.Data, req, stdout, stderr)
-		if err == nil {
-			return code
-		}
-		if !errors.Is(err, errNoServer) {
-			fmt.Fprintf(stderr, "authsmtp: %v\n", err)
-			return 1
-		}
-	}
-	st, err := store.Open(cfg.Data, store.Options{Logger: quietLogger()})
-	if err != nil {
-		fmt.Fprintf(stderr, "authsmtp: %v\n", err)
-		return 1
-	}
-	defer st.Close()
-	env := &cmdEnv{St: st, Args: cargs, Flags: flags, Stdin: bytes.NewReader(in), Out: stdout, Cfg: cfg, TTY: tty}
-	if err := runGuarded(cmd, env); err != nil {
-		fmt.Fprintf(stderr, "authsmtp: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
-// pathArg reports whether argument i of the command is a file path.
-func (c command) pathArg(i int) bool {
-	for _, p := range c.Paths {
-		if p == i {
-			return true
-		}
-	}
-	return false
-}
-
-// splitExtraFlags takes the commands' own flags (--keep, --send-as X)
-// out of args, leaving the global ones for the flag package.
-func splitExtraFlags(args []string) ([]string, map[string]string) {
-	known := map[string]bool{} // name → takes a value
-	for _, c := range commands() {
-		for _, x := range c.Extras {
-			known[strings.TrimSuffix(x, "=")] = strings.HasSuffix(x, "=")
-		}
-	}
-	flags := map[string]string{}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		name := strings.TrimLeft(a, "-")
-		if !strings.HasPrefix(a, "-") || name == "" {
-			rest = append(rest, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(name, "=")
-		takesValue, ok := known[name]
-		if !ok {
-			rest = append(rest, a)
-			continue
-		}
-		if takesValue && !hasVal && i+1 < len(args) {
-			i++
-			val = args[i]
-		}
-		flags[name] = val
-	}
-	return rest, flags
-}
-
-// acceptsExtra reports whether the command takes --name.
-func (c command) acceptsExtra(name string) bool {
-	for _, x := range c.Extras {
-		if strings.TrimSuffix(x, "=") == name {
-			return true
-		}
-	}
-	return false
+	return cli.Main(args, stdin, stdout, stderr)
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -21,7 +19,8 @@ import (
 
 const socketName = "authsmtp.sock"
 
-type controlRequest struct {
+// Request is one command sent to the running server.
+type Request struct {
 	Words string            `json:"words"`
 	Args  []string          `json:"args"`
 	Flags map[string]string `json:"flags,omitempty"`
@@ -29,27 +28,29 @@ type controlRequest struct {
 	TTY   bool              `json:"tty,omitempty"` // the client's output is a terminal
 }
 
-func socketPath(dataDir string) string { return filepath.Join(dataDir, socketName) }
+// SocketPath is the control socket of the server running on dataDir.
+func SocketPath(dataDir string) string { return filepath.Join(dataDir, socketName) }
 
-// frameWriter turns writes into 'o' frames.
-type frameWriter struct{ w io.Writer }
+// FrameWriter turns writes into 'o' frames.
+type FrameWriter struct{ W io.Writer }
 
-func (f frameWriter) Write(p []byte) (int, error) {
-	if err := writeFrame(f.w, 'o', p); err != nil {
+func (f FrameWriter) Write(p []byte) (int, error) {
+	if err := WriteFrame(f.W, 'o', p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
 // Flush sends what is buffered now (progress output of long commands).
-func (f frameWriter) Flush() error {
-	if fl, ok := f.w.(interface{ Flush() error }); ok {
+func (f FrameWriter) Flush() error {
+	if fl, ok := f.W.(interface{ Flush() error }); ok {
 		return fl.Flush()
 	}
 	return nil
 }
 
-func writeFrame(w io.Writer, typ byte, p []byte) error {
+// WriteFrame writes one frame of type typ.
+func WriteFrame(w io.Writer, typ byte, p []byte) error {
 	var hdr [5]byte
 	hdr[0] = typ
 	binary.BigEndian.PutUint32(hdr[1:], uint32(len(p)))
@@ -60,47 +61,8 @@ func writeFrame(w io.Writer, typ byte, p []byte) error {
 	return err
 }
 
-// serveControl answers admin commands on the socket until ln is closed.
-func (srv *server) serveControl(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go srv.handleControl(c)
-	}
-}
-
-func (srv *server) handleControl(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Minute))
-	var req controlRequest
-	if err := json.NewDecoder(io.LimitReader(c, 64<<20)).Decode(&req); err != nil {
-		writeFrame(c, 'e', []byte("bad control request: "+err.Error()))
-		writeFrame(c, 'x', []byte{2})
-		return
-	}
-	cmd, ok := findCommand(req.Words)
-	if !ok || cmd.Local {
-		writeFrame(c, 'e', []byte("unknown command: "+req.Words))
-		writeFrame(c, 'x', []byte{2})
-		return
-	}
-	bw := bufio.NewWriter(c)
-	env := &cmdEnv{St: srv.st, Args: req.Args, Flags: req.Flags, Stdin: bytesReader(req.Stdin), Out: frameWriter{bw}, Server: srv, Cfg: srv.cfg, TTY: req.TTY}
-	err := runGuarded(cmd, env)
-	if err != nil {
-		writeFrame(bw, 'e', []byte(err.Error()))
-		writeFrame(bw, 'x', []byte{1})
-	} else {
-		writeFrame(bw, 'x', []byte{0})
-	}
-	bw.Flush()
-	slog.Info("admin command", "cmd", req.Words, "ok", err == nil)
-}
-
-// runGuarded runs a command, turning a panic into an error.
-func runGuarded(cmd command, env *cmdEnv) (err error) {
+// Exec runs a command, turning a panic into an error.
+func Exec(cmd Command, env *Env) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error: %v", r)
@@ -114,8 +76,8 @@ var errNoServer = errors.New("no running server")
 
 // callServer runs a command in the running server. It returns errNoServer
 // when none is running.
-func callServer(dataDir string, req controlRequest, out, errOut io.Writer) (int, error) {
-	c, err := net.DialTimeout("unix", socketPath(dataDir), 2*time.Second)
+func callServer(dataDir string, req Request, out, errOut io.Writer) (int, error) {
+	c, err := net.DialTimeout("unix", SocketPath(dataDir), 2*time.Second)
 	if err != nil {
 		return 0, errNoServer
 	}
@@ -145,13 +107,4 @@ func callServer(dataDir string, req controlRequest, out, errOut io.Writer) (int,
 			return 1, nil
 		}
 	}
-}
-
-// removeStaleSocket deletes a socket file nobody answers on.
-func removeStaleSocket(path string) {
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return
-	}
-	os.Remove(path)
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,14 +6,7 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// imapCommands are the mailbox administration commands.
-func imapCommands() []command {
-	return []command{
-		{Words: "user quota", Usage: "ADDRESS SIZE   (SIZE like 500M, 2G, 1048576; 0: the server default)", NArgs: [2]int{2, 2}, Run: cmdUserQuota},
-	}
-}
-
-func cmdUserQuota(e *cmdEnv) error {
+func cmdUserQuota(e *Env) error {
 	n, err := store.ParseSize(e.Args[1])
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func TestUserQuotaCommand(t *testing.T) {
 	do := func(stdin string, args ...string) int {
 		out.Reset()
 		errb.Reset()
-		return run(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
+		return Main(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
 	}
 	if do("", "domain", "add", "quota.test") != 0 || do("pw\n", "user", "add", "a@quota.test") != 0 {
 		t.Fatalf("setup: %s", errb.String())

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -9,8 +9,8 @@ import (
 )
 
 // tlsCommands report on certificates.
-func tlsCommands() []command {
-	return []command{
+func tlsCommands() []Command {
+	return []Command{
 		{Words: "tls status", NArgs: [2]int{0, 0}, Run: cmdTLSStatus},
 	}
 }
@@ -18,10 +18,10 @@ func tlsCommands() []command {
 // cmdTLSStatus prints each name, where its certificate comes from, the
 // issuer, the expiry and the last error. Inside the running server it
 // shows what is served now; without one, what the store holds.
-func cmdTLSStatus(e *cmdEnv) error {
+func cmdTLSStatus(e *Env) error {
 	var sts []acme.CertStatus
-	if e.Server != nil && e.Server.tls != nil {
-		sts = e.Server.tls.Status()
+	if e.Live != nil {
+		sts = e.Live.TLSStatus()
 	} else {
 		var err error
 		if sts, err = acme.ReadStatus(e.St); err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ import (
 
 // serverRunning reports whether a server answers on the control socket.
 func serverRunning(data string) bool {
-	c, err := net.DialTimeout("unix", socketPath(data), time.Second)
+	c, err := net.DialTimeout("unix", SocketPath(data), time.Second)
 	if err != nil {
 		return false
 	}
@@ -33,7 +33,7 @@ func serverRunning(data string) bool {
 }
 
 // runDirect runs a command's body on the database opened here.
-func runDirect(e *cmdEnv, fn func(*cmdEnv) error) error {
+func runDirect(e *Env, fn func(*Env) error) error {
 	if _, err := os.Stat(filepath.Join(e.Cfg.Data, store.DBFile)); err != nil {
 		return fmt.Errorf("no database in %s: %w", e.Cfg.Data, err)
 	}
@@ -48,10 +48,10 @@ func runDirect(e *cmdEnv, fn func(*cmdEnv) error) error {
 
 // callStaged runs a hidden command in the server, showing its output
 // with the staging path replaced by the user's.
-func callStaged(e *cmdEnv, words string, args []string, staged, user string) error {
+func callStaged(e *Env, words string, args []string, staged, user string) error {
 	var errb strings.Builder
 	out := &replaceWriter{w: e.Out, old: staged, new: user}
-	code, err := callServer(e.Cfg.Data, controlRequest{Words: words, Args: args, TTY: e.TTY}, out, &errb)
+	code, err := callServer(e.Cfg.Data, Request{Words: words, Args: args, TTY: e.TTY}, out, &errb)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func callStaged(e *cmdEnv, words string, args []string, staged, user string) err
 	return nil
 }
 
-func stagedImport(e *cmdEnv) error {
+func stagedImport(e *Env) error {
 	addr, path := e.Args[0], e.Args[1]
 	if !serverRunning(e.Cfg.Data) {
 		return runDirect(e, cmdImport)
@@ -85,7 +85,7 @@ func stagedImport(e *cmdEnv) error {
 	return callStaged(e, "import-staged", []string{addr, dst}, dst, path)
 }
 
-func stagedExport(e *cmdEnv) error {
+func stagedExport(e *Env) error {
 	addr, dir := e.Args[0], e.Args[1]
 	if !serverRunning(e.Cfg.Data) {
 		return runDirect(e, cmdExport)

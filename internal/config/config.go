@@ -1,4 +1,8 @@
-package main
+// Package config holds the settings of serve and of the admin commands:
+// every flag, its default, and its AUTHSMTP_* environment variable. Both
+// internal/serve and internal/cli read it, so one environment works for
+// both. It imports only the standard library.
+package config
 
 import (
 	"flag"
@@ -8,10 +12,10 @@ import (
 	"time"
 )
 
-// config holds every flag of serve and the admin commands. Each flag can
+// Config holds every flag of serve and the admin commands. Each flag can
 // also be set as AUTHSMTP_<FLAG> (upper case, "-" as "_"); a flag given on
 // the command line wins over the environment.
-type config struct {
+type Config struct {
 	Data     string
 	Hostname string
 	Demo     bool
@@ -68,8 +72,9 @@ type config struct {
 	Grace     time.Duration
 }
 
-func defaultConfig() config {
-	return config{
+// Default is the configuration with no flag or variable set.
+func Default() Config {
+	return Config{
 		Data:           "./data",
 		Submission:     ":587",
 		Submissions:    ":465",
@@ -100,10 +105,10 @@ func defaultConfig() config {
 	}
 }
 
-// flagSet builds the flags of serve (all of them) or of an admin command
+// FlagSet builds the flags of serve (all of them) or of an admin command
 // (only --data and the logging ones matter there, but all are accepted so
 // one environment works for both).
-func (c *config) flagSet(name string) *flag.FlagSet {
+func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (holds authsmtp.db and the control socket)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "this server's public host name (EHLO, certificates); default: the system's")
@@ -157,10 +162,10 @@ func (c *config) flagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse fills c from the environment, then from args. It returns the
+// Parse fills c from the environment, then from args. It returns the
 // remaining positional arguments.
-func (c *config) parse(name string, args []string) ([]string, error) {
-	fs := c.flagSet(name)
+func (c *Config) Parse(name string, args []string) ([]string, error) {
+	fs := c.FlagSet(name)
 	fs.SetOutput(os.Stderr)
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {

@@ -1,9 +1,12 @@
-package main
+// Package dnsrecords lists the DNS records a hosted domain needs (MX,
+// SPF, DKIM, DMARC, client autoconfiguration) and checks them live. The
+// CLI's `domain dns` and the web panel's DNS page both use it, so they
+// always agree. It imports the store (for DKIM keys) and smtp/dnsx.
+package dnsrecords
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -11,8 +14,8 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// dnsRecord is one record to publish for a hosted domain.
-type dnsRecord struct {
+// Record is one record to publish for a hosted domain.
+type Record struct {
 	Name  string // FQDN without the final dot
 	Type  string // MX, TXT, CNAME, SRV
 	Value string // as in a zone file, without quotes for TXT
@@ -20,16 +23,21 @@ type dnsRecord struct {
 	Num int
 }
 
-// domainRecords lists what a domain needs in DNS to send and receive
+// KeySource gives a domain's DKIM keys (the store).
+type KeySource interface {
+	DKIMKeys(domain string) (store.DKIMKeySet, error)
+}
+
+// For lists what a domain needs in DNS to send and receive
 // through this server: MX, SPF, every published DKIM key, DMARC, and the
 // client autoconfiguration records (autoconfig/autodiscover and the RFC
 // 6186 SRV records for submission and IMAP).
-func domainRecords(st *store.Store, domain, host string) ([]dnsRecord, error) {
+func For(st KeySource, domain, host string) ([]Record, error) {
 	set, err := st.DKIMKeys(domain)
 	if err != nil {
 		return nil, err
 	}
-	recs := []dnsRecord{
+	recs := []Record{
 		{Name: domain, Type: "MX", Value: host, Num: 10},
 		{Name: domain, Type: "TXT", Value: "v=spf1 mx -all"},
 	}
@@ -38,24 +46,24 @@ func domainRecords(st *store.Store, domain, host string) ([]dnsRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		recs = append(recs, dnsRecord{Name: k.Selector + "._domainkey." + domain, Type: "TXT", Value: txt})
+		recs = append(recs, Record{Name: k.Selector + "._domainkey." + domain, Type: "TXT", Value: txt})
 	}
 	recs = append(recs,
-		dnsRecord{Name: "_dmarc." + domain, Type: "TXT", Value: "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@" + domain},
-		dnsRecord{Name: "autoconfig." + domain, Type: "CNAME", Value: host},
-		dnsRecord{Name: "autodiscover." + domain, Type: "CNAME", Value: host},
-		dnsRecord{Name: "_submissions._tcp." + domain, Type: "SRV", Value: host, Num: 465},
-		dnsRecord{Name: "_submission._tcp." + domain, Type: "SRV", Value: host, Num: 587},
-		dnsRecord{Name: "_imaps._tcp." + domain, Type: "SRV", Value: host, Num: 993},
-		dnsRecord{Name: "_imap._tcp." + domain, Type: "SRV", Value: host, Num: 143},
-		dnsRecord{Name: "_autodiscover._tcp." + domain, Type: "SRV", Value: host, Num: 443},
+		Record{Name: "_dmarc." + domain, Type: "TXT", Value: "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@" + domain},
+		Record{Name: "autoconfig." + domain, Type: "CNAME", Value: host},
+		Record{Name: "autodiscover." + domain, Type: "CNAME", Value: host},
+		Record{Name: "_submissions._tcp." + domain, Type: "SRV", Value: host, Num: 465},
+		Record{Name: "_submission._tcp." + domain, Type: "SRV", Value: host, Num: 587},
+		Record{Name: "_imaps._tcp." + domain, Type: "SRV", Value: host, Num: 993},
+		Record{Name: "_imap._tcp." + domain, Type: "SRV", Value: host, Num: 143},
+		Record{Name: "_autodiscover._tcp." + domain, Type: "SRV", Value: host, Num: 443},
 	)
 	return recs, nil
 }
 
-// zoneLine formats a record for a zone file; long TXT values are split in
+// ZoneLine formats a record for a zone file; long TXT values are split in
 // 255-byte strings (RFC 1035 §3.3.14).
-func (r dnsRecord) zoneLine() string {
+func (r Record) ZoneLine() string {
 	name := r.Name + "."
 	switch r.Type {
 	case "MX":
@@ -78,64 +86,8 @@ func (r dnsRecord) zoneLine() string {
 	return fmt.Sprintf("%-40s 3600 IN TXT   ( %s )", name, strings.Join(parts, " "))
 }
 
-// mailHostname is the name the records point at: the running server's
-// --hostname, else this CLI process's --hostname (or AUTHSMTP_HOSTNAME,
-// which config.parse already folded into Cfg), else mail.<domain>.
-func (e *cmdEnv) mailHostname(domain string) string {
-	if e.Server != nil && e.Server.cfg.Hostname != "" {
-		return strings.TrimSuffix(e.Server.cfg.Hostname, ".")
-	}
-	if h := strings.TrimSuffix(e.Cfg.Hostname, "."); h != "" {
-		return h
-	}
-	return "mail." + domain
-}
-
-func (e *cmdEnv) dnsServer() string {
-	if e.Server != nil {
-		return e.Server.cfg.DNS
-	}
-	return os.Getenv("AUTHSMTP_DNS")
-}
-
-func cmdDomainDNS(e *cmdEnv) error {
-	dom, err := e.St.GetDomain(e.Args[0])
-	if err != nil {
-		return err
-	}
-	host := e.mailHostname(dom.Name)
-	recs, err := domainRecords(e.St, dom.Name, host)
-	if err != nil {
-		return err
-	}
-	if _, check := e.Flags["check"]; !check {
-		fmt.Fprintf(e.Out, "; DNS records for %s (mail host %s)\n", dom.Name, host)
-		for _, r := range recs {
-			fmt.Fprintln(e.Out, r.zoneLine())
-		}
-		return nil
-	}
-	res, err := dnsx.New(e.dnsServer())
-	if err != nil {
-		return err
-	}
-	bad := 0
-	for _, r := range recs {
-		state := checkRecord(res, r)
-		if state != "ok" {
-			bad++
-		}
-		fmt.Fprintf(e.Out, "%-8s %-5s %s\n", state, r.Type, r.Name)
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d of %d records missing or wrong: publish them as `authsmtp domain dns %s` prints", bad, len(recs), dom.Name)
-	}
-	fmt.Fprintf(e.Out, "all %d records are published\n", len(recs))
-	return nil
-}
-
-// checkRecord looks a record up and says "ok", "missing" or "wrong".
-func checkRecord(res *dnsx.Resolver, r dnsRecord) string {
+// Check looks a record up and says "ok", "missing" or "wrong".
+func Check(res *dnsx.Resolver, r Record) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	eq := func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "."), r.Value) }
@@ -202,4 +154,32 @@ func checkRecord(res *dnsx.Resolver, r dnsRecord) string {
 		return "wrong"
 	}
 	return "missing"
+}
+
+// ZoneValue is the record's data as typed into a DNS provider's form.
+func (r Record) ZoneValue() string {
+	switch r.Type {
+	case "MX":
+		return fmt.Sprintf("%d %s.", r.Num, r.Value)
+	case "CNAME":
+		return r.Value + "."
+	case "SRV":
+		return fmt.Sprintf("0 1 %d %s.", r.Num, r.Value)
+	}
+	return r.Value
+}
+
+// Purpose says in a few words what the record is for.
+func (r Record) Purpose() string {
+	switch {
+	case r.Type == "MX":
+		return "Receive mail"
+	case strings.HasPrefix(r.Value, "v=spf1"):
+		return "SPF"
+	case strings.Contains(r.Name, "._domainkey."):
+		return "DKIM"
+	case strings.HasPrefix(r.Name, "_dmarc."):
+		return "DMARC"
+	}
+	return "Client setup"
 }

@@ -1,9 +1,11 @@
-package main
+package e2e
 
 import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	authcli "github.com/authsmtp/authsmtp/internal/cli"
 )
 
 // cliCase is one admin command and what it must do.
@@ -152,7 +154,7 @@ func TestCLIUsage(t *testing.T) {
 		}
 	}
 	var o, e strings.Builder
-	if code := run([]string{"help"}, strings.NewReader(""), &o, &e); code != 0 || !strings.Contains(e.String(), "authsmtp domain add") {
+	if code := authcli.Main([]string{"help"}, strings.NewReader(""), &o, &e); code != 0 || !strings.Contains(e.String(), "authsmtp domain add") {
 		t.Errorf("help: %d %q", code, e.String())
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"net"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	authcli "github.com/authsmtp/authsmtp/internal/cli"
+	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/internal/testutil"
 )
 
@@ -39,7 +41,7 @@ func unitDirectives(t *testing.T, path string) map[string][]string {
 // directory is the writable one, that the stop timeout covers --grace,
 // and (with systemd-analyze) that systemd accepts the file.
 func TestSystemdUnit(t *testing.T) {
-	d := unitDirectives(t, "dist/authsmtp.service")
+	d := unitDirectives(t, repoFile("dist/authsmtp.service"))
 	want := map[string]string{
 		"ProtectSystem":       "strict",
 		"ReadWritePaths":      "/var/lib/authsmtp",
@@ -57,8 +59,8 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("ExecStart=%v does not serve the ReadWritePaths directory", d["ExecStart"])
 	}
 	stop, err := time.ParseDuration(strings.TrimSpace(d["TimeoutStopSec"][0]))
-	if err != nil || stop <= defaultConfig().Grace {
-		t.Errorf("TimeoutStopSec=%v must exceed the default --grace %v", d["TimeoutStopSec"], defaultConfig().Grace)
+	if err != nil || stop <= config.Default().Grace {
+		t.Errorf("TimeoutStopSec=%v must exceed the default --grace %v", d["TimeoutStopSec"], config.Default().Grace)
 	}
 	sa, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -68,7 +70,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Skip("systemd-analyze not installed")
 	}
 	// Verify a copy whose ExecStart exists on this machine.
-	raw, _ := os.ReadFile("dist/authsmtp.service")
+	raw, _ := os.ReadFile(repoFile("dist/authsmtp.service"))
 	bin, _ := exec.LookPath("true")
 	unit := filepath.Join(t.TempDir(), "authsmtp.service")
 	os.WriteFile(unit, []byte(strings.ReplaceAll(string(raw), "/usr/local/bin/authsmtp", bin)), 0o644)
@@ -80,7 +82,7 @@ func TestSystemdUnit(t *testing.T) {
 
 // defaultPorts are the ports of every listener that is on by default.
 func defaultPorts(t *testing.T) []string {
-	c := defaultConfig()
+	c := config.Default()
 	var ports []string
 	for _, a := range []string{c.Submission, c.Submissions, c.MX, c.IMAP, c.IMAPS, c.HTTPS, c.HTTP} {
 		_, p, err := net.SplitHostPort(a)
@@ -97,7 +99,7 @@ func defaultPorts(t *testing.T) []string {
 // listener ports, keeps /data, runs non-root with a health check, and the
 // compose example publishes the same ports and mounts the volume.
 func TestDockerfileAndCompose(t *testing.T) {
-	raw, err := os.ReadFile("Dockerfile")
+	raw, err := os.ReadFile(repoFile("Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,10 +118,10 @@ func TestDockerfileAndCompose(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if _, ok := findCommand("healthcheck"); !ok {
+	if _, ok := authcli.Find("healthcheck"); !ok {
 		t.Error("the HEALTHCHECK command does not exist")
 	}
-	raw, err = os.ReadFile("compose.yaml")
+	raw, err = os.ReadFile(repoFile("compose.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestDockerfileAndCompose(t *testing.T) {
 	if g == nil {
 		t.Fatal("compose.yaml has no stop_grace_period")
 	}
-	if d, err := time.ParseDuration(g[1]); err != nil || d <= defaultConfig().Grace {
+	if d, err := time.ParseDuration(g[1]); err != nil || d <= config.Default().Grace {
 		t.Errorf("stop_grace_period %s must exceed --grace", g[1])
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"net/textproto"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,33 +21,6 @@ import (
 
 // End-to-end mail flow with real `authsmtp serve` processes on loopback
 // and a test DNS server answering every lookup they make.
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// mailflowBinary builds authsmtp once for the tests of this file.
-func mailflowBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authsmtp-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "authsmtp")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
 
 // instance is one authsmtp data directory and, when started, its process.
 type instance struct {
@@ -69,7 +41,7 @@ func newInstance(t *testing.T, env ...string) *instance {
 // cli runs an admin command on the instance (through its socket if it runs).
 func (in *instance) cli(stdin string, args ...string) string {
 	in.t.Helper()
-	cmd := exec.Command(mailflowBinary(in.t), args...)
+	cmd := exec.Command(authsmtpBinary(in.t), args...)
 	cmd.Env = append(os.Environ(), append(in.env, "AUTHSMTP_DATA="+in.data)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
@@ -95,7 +67,7 @@ func (in *instance) start(args ...string) {
 	in.t.Helper()
 	in.args = args
 	in.log = &bytes.Buffer{}
-	cmd := exec.Command(mailflowBinary(in.t), append([]string{"serve"}, args...)...)
+	cmd := exec.Command(authsmtpBinary(in.t), append([]string{"serve"}, args...)...)
 	cmd.Env = append(os.Environ(), append(in.env, "AUTHSMTP_DATA="+in.data)...)
 	w := lockedBuf{&in.mu, in.log}
 	cmd.Stdout, cmd.Stderr = w, w

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ import (
 // user, password, certificate, and every message and queue entry that
 // was acknowledged before the backup started.
 func TestBackupUnderSMTPLoad(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	for _, c := range []struct {
 		stdin string

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"crypto/tls"
@@ -24,7 +24,7 @@ import (
 // the middle of DATA when the signal arrives: the graceful stop must let
 // it finish and acknowledge it.
 func TestSIGTERMDuringSendLosesNothing(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	for _, c := range []struct {
 		stdin string

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"crypto/tls"
@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	authcli "github.com/authsmtp/authsmtp/internal/cli"
+	"github.com/authsmtp/authsmtp/internal/testutil"
+
 	"github.com/emersion/go-imap/v2/imapclient"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -26,7 +29,7 @@ import (
 // stdout), restore refused while it runs, then restored into a fresh data
 // directory where the accounts and mail are found.
 func TestBackupRestoreCLI(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, nil)
 	opsMustCLI(t, bin, data, "", "domain", "add", "b.test")
@@ -110,7 +113,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 // TestExportCLI exports through the running server and imports the
 // Maildir into another user directly on the file after it stops.
 func TestExportCLI(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, nil)
 	opsMustCLI(t, bin, data, "", "domain", "add", "e.test")
@@ -150,7 +153,7 @@ func TestExportCLI(t *testing.T) {
 // TestMetricsListener scrapes the real server's --metrics listener and
 // parses it with the Prometheus text parser.
 func TestMetricsListener(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, []string{"metrics", "submission", "imaps"})
 	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
@@ -281,7 +284,7 @@ func TestMetricsListener(t *testing.T) {
 // TestSignals: SIGHUP keeps the server running and says what it did;
 // SIGTERM stops it cleanly: exit 0, socket removed, file unlocked.
 func TestSignals(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, []string{"metrics"})
 	srv.cmd.Process.Signal(syscall.SIGHUP)
@@ -305,7 +308,7 @@ func TestSignals(t *testing.T) {
 			t.Errorf("logs lack %s:\n%s", want, logs)
 		}
 	}
-	if _, err := os.Stat(socketPath(data)); !os.IsNotExist(err) {
+	if _, err := os.Stat(authcli.SocketPath(data)); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind: %v", err)
 	}
 	if _, errs, code := opsCLI(t, bin, data, "", "healthcheck", "--https="); code != 1 || !strings.Contains(errs, "no server answers") {
@@ -329,7 +332,7 @@ func TestAutoconfigServedPorts(t *testing.T) {
 		}
 		t.Skip("curl not installed")
 	}
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, []string{"submission", "submissions", "imap", "imaps", "https"})
 	opsMustCLI(t, bin, data, "", "domain", "add", "auto.test")
@@ -400,15 +403,15 @@ func TestAutoconfigServedPorts(t *testing.T) {
 // (the next handshake shows the new certificate); a broken file on SIGHUP
 // keeps the old certificate in use and says so.
 func TestSIGHUPReloadsCertFiles(t *testing.T) {
-	bin := opsBinary(t)
+	bin := authsmtpBinary(t)
 	data := t.TempDir()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := writeCertFiles(t, certFile, keyFile, "one.test")
+	first := testutil.WriteCertFiles(t, certFile, keyFile, "one.test")
 	srv := startOpsServe(t, bin, data, []string{"submissions"},
 		"AUTHSMTP_TLS=files", "AUTHSMTP_TLS_CERT="+certFile, "AUTHSMTP_TLS_KEY="+keyFile)
 	addr := srv.Addr("submissions")
-	if got := implicitTLSLeaf(t, addr, "one.test", nil); got.SerialNumber.Cmp(first.leaf.SerialNumber) != 0 {
+	if got := testutil.ImplicitTLSLeaf(t, addr, "one.test", nil); got.SerialNumber.Cmp(first.Leaf.SerialNumber) != 0 {
 		t.Fatal("first certificate not served")
 	}
 	waitLog := func(want string, n int) {
@@ -421,16 +424,16 @@ func TestSIGHUPReloadsCertFiles(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	second := writeCertFiles(t, certFile, keyFile, "two.test")
+	second := testutil.WriteCertFiles(t, certFile, keyFile, "two.test")
 	srv.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog("SIGHUP: certificates reloaded", 1)
-	if got := implicitTLSLeaf(t, addr, "two.test", nil); got.SerialNumber.Cmp(second.leaf.SerialNumber) != 0 {
+	if got := testutil.ImplicitTLSLeaf(t, addr, "two.test", nil); got.SerialNumber.Cmp(second.Leaf.SerialNumber) != 0 {
 		t.Fatal("new certificate not served after SIGHUP")
 	}
 	os.WriteFile(certFile, []byte("not a certificate"), 0o600)
 	srv.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog("reloading certificates failed; the old ones stay in use", 1)
-	if got := implicitTLSLeaf(t, addr, "two.test", nil); got.SerialNumber.Cmp(second.leaf.SerialNumber) != 0 {
+	if got := testutil.ImplicitTLSLeaf(t, addr, "two.test", nil); got.SerialNumber.Cmp(second.Leaf.SerialNumber) != 0 {
 		t.Fatal("a broken file replaced the certificate in use")
 	}
 	if err := srv.Stop(syscall.SIGTERM); err != nil {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -6,35 +6,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	authcli "github.com/authsmtp/authsmtp/internal/cli"
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 )
 
 // The helpers here run the real authsmtp binary, built once per test run.
-
-// authsmtpBinary builds the binary into a temporary directory with go
-// build (the build cache makes repeats cheap).
-func authsmtpBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "authsmtp")
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // proc is a running "authsmtp serve".
 type proc struct {
@@ -183,6 +167,6 @@ func submit(addr, login, pw, from string, to []string, msg string) error {
 func cli(t *testing.T, dir, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e strings.Builder
-	code = run(append(args, "--data", dir), strings.NewReader(stdin), &o, &e)
+	code = authcli.Main(append(args, "--data", dir), strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
 }

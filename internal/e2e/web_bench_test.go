@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/authsmtp/authsmtp/internal/testutil/webtest"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -56,7 +57,7 @@ func TestWebSessionsMemory(t *testing.T) {
 	idle := rss(t, pid)
 	t.Logf("idle: RssAnon %.1f MiB, RssFile %.1f MiB", float64(status(t, pid, "RssAnon"))/1024, float64(status(t, pid, "RssFile"))/1024)
 
-	ctx := browser(t)
+	ctx := webtest.Browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/healthz")); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestWebSessionsMemory(t *testing.T) {
 	for u := 0; u < users; u++ {
 		tab, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
 		t.Cleanup(cancel)
-		signIn(t, tab, base, "mail", fmt.Sprintf("user%d@bench.test", u), "Bench-Pass-12345", "#messages")
+		webtest.SignIn(t, tab, base, "mail", fmt.Sprintf("user%d@bench.test", u), "Bench-Pass-12345", "#messages")
 		tabs = append(tabs, tab)
 	}
 	opened := time.Since(start)
@@ -85,7 +86,7 @@ func TestWebSessionsMemory(t *testing.T) {
 		scrape(t, p.addr("metrics"), "go_goroutines"), scrape(t, p.addr("metrics"), `authsmtp_sessions{proto="web"}`))
 	// One more page load per session, as a browser would on a click.
 	for _, tab := range tabs {
-		do(t, tab, "reload", chromedp.Navigate(base+"/mail/folder?name=INBOX&page=2"), chromedp.WaitVisible(chromedp.CSS("#messages")))
+		webtest.Do(t, tab, "reload", chromedp.Navigate(base+"/mail/folder?name=INBOX&page=2"), chromedp.WaitVisible(chromedp.CSS("#messages")))
 	}
 	t.Logf("after one more page view in each session: %.1f MiB (RssAnon %.1f MiB: the process's own memory; RssFile %.1f MiB: pages of the mapped database file)",
 		mib(rss(t, pid)), mib(status(t, pid, "RssAnon")), mib(status(t, pid, "RssFile")))

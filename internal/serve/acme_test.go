@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/internal/cli"
+	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/internal/testutil"
 )
 
@@ -26,7 +28,7 @@ type acmeServer struct {
 }
 
 // acmeTestConfig points cfg at p, trusting its HTTPS via --acme-ca-root.
-func acmeTestConfig(t *testing.T, p *testutil.Pebble, host string) config {
+func acmeTestConfig(t *testing.T, p *testutil.Pebble, host string) config.Config {
 	cfg := tlsTestConfig(t, host)
 	root := filepath.Join(t.TempDir(), "pebble-root.pem")
 	if err := os.WriteFile(root, p.TLSPEM, 0o600); err != nil {
@@ -36,7 +38,7 @@ func acmeTestConfig(t *testing.T, p *testutil.Pebble, host string) config {
 	return cfg
 }
 
-func startACMEServer(t *testing.T, cfg config, tune func(*acme.Config)) *acmeServer {
+func startACMEServer(t *testing.T, cfg config.Config, tune func(*acme.Config)) *acmeServer {
 	t.Helper()
 	as := &acmeServer{events: make(chan string, 100), seen: map[string]bool{}}
 	as.testServer = startTestServer(t, cfg, func(c *acme.Config) {
@@ -83,12 +85,12 @@ func (as *acmeServer) wait(t *testing.T, want string, d time.Duration) {
 func checkAllListeners(t *testing.T, ts *testServer, host string, roots *x509.CertPool) {
 	t.Helper()
 	startTLSLeaf(t, ts.addr(t, "submission"), host, roots)
-	implicitTLSLeaf(t, ts.addr(t, "submissions"), host, roots)
+	testutil.ImplicitTLSLeaf(t, ts.addr(t, "submissions"), host, roots)
 	startTLSLeaf(t, ts.addr(t, "mx"), host, roots)
 	imapStartTLSLeaf(t, ts.addr(t, "imap"), host, roots)
-	implicitTLSLeaf(t, ts.addr(t, "imaps"), host, roots)
+	testutil.ImplicitTLSLeaf(t, ts.addr(t, "imaps"), host, roots)
 	if ts.srv.cfg.HTTPS != "" {
-		implicitTLSLeaf(t, ts.addr(t, "https"), host, roots, "h2", "http/1.1")
+		testutil.ImplicitTLSLeaf(t, ts.addr(t, "https"), host, roots, "h2", "http/1.1")
 	}
 }
 
@@ -106,7 +108,7 @@ func TestServerACMEHTTP01(t *testing.T) {
 	as.wait(t, "loaded "+host, time.Minute)
 	checkAllListeners(t, as.testServer, host, p.Roots)
 	// Names that are not ours start no order.
-	implicitTLSLeaf(t, as.addr(t, "submissions"), "random.example.org", nil)
+	testutil.ImplicitTLSLeaf(t, as.addr(t, "submissions"), "random.example.org", nil)
 	startTLSLeaf(t, as.addr(t, "submission"), "", nil)
 	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
@@ -121,7 +123,7 @@ func TestServerACMEHTTP01(t *testing.T) {
 	if again := startTLSLeaf(t, as2.addr(t, "submission"), host, p.Roots); again.SerialNumber.Cmp(first.SerialNumber) != 0 {
 		t.Errorf("after restart serial %v, want the stored %v", again.SerialNumber, first.SerialNumber)
 	}
-	implicitTLSLeaf(t, as2.addr(t, "imaps"), host, p.Roots)
+	testutil.ImplicitTLSLeaf(t, as2.addr(t, "imaps"), host, p.Roots)
 	if n := p.Orders.Load(); n != 1 {
 		t.Errorf("restart ordered: %d orders, want 1", n)
 	}
@@ -139,7 +141,7 @@ func TestServerACMETLSALPN01(t *testing.T) {
 	as.wait(t, "loaded "+host, time.Minute)
 	checkAllListeners(t, as.testServer, host, p.Roots)
 	var out, errb strings.Builder
-	if rc := run([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 ||
+	if rc := cli.Main([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 ||
 		!strings.Contains(out.String(), host) || !strings.Contains(out.String(), "acme") || !strings.Contains(out.String(), "Pebble") {
 		t.Errorf("tls status: rc %d\n%s%s", rc, out.String(), errb.String())
 	}
@@ -166,9 +168,9 @@ func TestServerACMETLSALPN01(t *testing.T) {
 	}
 	for _, n := range []string{"mail.hosted.authsmtp.test", "autoconfig.hosted.authsmtp.test"} {
 		as.wait(t, "loaded "+n, time.Minute)
-		implicitTLSLeaf(t, as.addr(t, "https"), n, p.Roots, "http/1.1")
+		testutil.ImplicitTLSLeaf(t, as.addr(t, "https"), n, p.Roots, "http/1.1")
 	}
-	implicitTLSLeaf(t, as.addr(t, "imaps"), "mail.hosted.authsmtp.test", p.Roots)
+	testutil.ImplicitTLSLeaf(t, as.addr(t, "imaps"), "mail.hosted.authsmtp.test", p.Roots)
 }
 
 // TestServerACMERenewal: 10-second certificates are renewed and the SMTP
@@ -217,7 +219,7 @@ func TestServerACMEUnreachableCA(t *testing.T) {
 	}
 	var out, errb strings.Builder
 	as.stop()
-	if rc := run([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 ||
+	if rc := cli.Main([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 ||
 		!strings.Contains(out.String(), host) || !strings.Contains(out.String(), st[0].LastError) {
 		t.Errorf("tls status from the file: rc %d, want %q\n%s%s", rc, st[0].LastError, out.String(), errb.String())
 	}

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -8,13 +8,10 @@ import (
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
-// version is the build's version, set with -ldflags "-X main.version=...".
-var version = "dev"
-
 // newMetrics builds the metrics every service reports to; they are served
 // on --metrics (off by default).
 func (srv *server) newMetrics() *metrics.Metrics {
-	return metrics.New(metrics.Config{Store: srv.st, Certs: srv.certsInUse, Version: version})
+	return metrics.New(metrics.Config{Store: srv.st, Certs: srv.certsInUse, Version: srv.version})
 }
 
 // certsInUse lists the certificates the server holds, by name.

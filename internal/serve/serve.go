@@ -1,8 +1,19 @@
-package main
+// Package serve is `authsmtp serve`: it builds the store, the
+// certificate source and every service (submission, MX, queue, IMAP, web,
+// metrics) from the configuration, wires them together, answers the
+// control socket by running internal/cli's commands, and stops them all
+// gracefully on SIGTERM. It owns the server's lifecycle and the demo
+// set-up; the protocols live in their own packages.
+//
+// It may import internal/cli, internal/config, internal/dnsrecords,
+// internal/metrics and the protocol and store packages; nothing imports it
+// but main.
+package serve
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,20 +25,46 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
+// Main runs `authsmtp serve` with the arguments after "serve" and returns
+// the exit status. version is the build's version, for /metrics.
+func Main(args []string, stdout, stderr io.Writer, version string) int {
+	cfg := config.Default()
+	pos, err := cfg.Parse("serve", args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "authsmtp serve: %v\n", err)
+		return 2
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "authsmtp serve: unexpected argument %q\n", pos[0])
+		return 2
+	}
+	if err := serve(cfg, stdout, version); err != nil {
+		fmt.Fprintf(stderr, "authsmtp serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
 // server is the running program: the store, the certificate source and
 // every service, built here and passed down (no package globals).
 type server struct {
-	cfg config
+	cfg config.Config
 	st  *store.Store
 	log *slog.Logger
 	tls *acme.Manager
 	out io.Writer
+	// version is the build's version (main's, set at link time).
+	version string
 
 	// tlsTune, when set (tests), adjusts the certificate source's config.
 	tlsTune func(*acme.Config)
@@ -113,7 +150,7 @@ func (srv *server) serveListeners(service string, ls []listener) error {
 	return nil
 }
 
-func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", cfg.LogLevel)
@@ -128,14 +165,10 @@ func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
 }
 
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // demoDefaults moves every listener still at its default to a high port
 // on 127.0.0.1, so the demo never needs root or exposes anything.
-func demoDefaults(cfg *config) {
-	def := defaultConfig()
+func demoDefaults(cfg *config.Config) {
+	def := config.Default()
 	set := func(p *string, defv, demo string) {
 		if *p == defv {
 			*p = demo
@@ -157,7 +190,7 @@ func demoDefaults(cfg *config) {
 	cfg.Capture = true
 }
 
-func serve(cfg config, out io.Writer) error {
+func serve(cfg config.Config, out io.Writer, version string) error {
 	if cfg.Demo {
 		demoDefaults(&cfg)
 	}
@@ -185,7 +218,7 @@ func serve(cfg config, out io.Writer) error {
 	st.Caps.SetDefaults(store.SendLimits{PerHour: cfg.SendPerHour, PerDay: cfg.SendPerDay, RcptsPerDay: cfg.RcptsPerDay})
 	st.SetDefaultQuota(cfg.DefaultQuota)
 
-	srv := &server{cfg: cfg, st: st, log: logger, out: out}
+	srv := &server{cfg: cfg, st: st, log: logger, out: out, version: version}
 	srv.metrics = srv.newMetrics()
 	return srv.run()
 }
@@ -227,23 +260,6 @@ func (srv *server) start(ctx context.Context) error {
 		return err
 	}
 	srv.log.Info("authsmtp is running", "hostname", cfg.Hostname, "data", cfg.Data)
-	return nil
-}
-
-func (srv *server) startControl() error {
-	path := socketPath(srv.cfg.Data)
-	removeStaleSocket(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
-	}
-	os.Chmod(path, 0o600)
-	go srv.serveControl(ln)
-	srv.onStop("control", func(context.Context) error {
-		ln.Close()
-		os.Remove(path)
-		return nil
-	})
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import "github.com/authsmtp/authsmtp/acme"
 

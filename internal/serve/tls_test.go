@@ -1,13 +1,11 @@
-package main
+package serve
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
-	"net"
 	netsmtp "net/smtp"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
+	"github.com/authsmtp/authsmtp/internal/cli"
+	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/store"
 )
@@ -66,8 +66,8 @@ type testServer struct {
 }
 
 // tlsTestConfig is a config with all listeners on loopback port 0.
-func tlsTestConfig(t *testing.T, host string) config {
-	cfg := defaultConfig()
+func tlsTestConfig(t *testing.T, host string) config.Config {
+	cfg := config.Default()
 	cfg.Data = t.TempDir()
 	cfg.Hostname = host
 	for _, p := range []*string{&cfg.Submission, &cfg.Submissions, &cfg.MX, &cfg.IMAP, &cfg.IMAPS, &cfg.HTTPS, &cfg.HTTP} {
@@ -77,7 +77,7 @@ func tlsTestConfig(t *testing.T, host string) config {
 	return cfg
 }
 
-func startTestServer(t *testing.T, cfg config, tune func(*acme.Config)) *testServer {
+func startTestServer(t *testing.T, cfg config.Config, tune func(*acme.Config)) *testServer {
 	t.Helper()
 	st, err := store.Open(cfg.Data, store.Options{Logger: testutil.Logger(t)})
 	if err != nil {
@@ -133,18 +133,6 @@ func startTLSLeaf(t *testing.T, addr, name string, roots *x509.CertPool) *x509.C
 	return cs.PeerCertificates[0]
 }
 
-// implicitTLSLeaf handshakes with an implicit-TLS port (465, 993, 443).
-func implicitTLSLeaf(t *testing.T, addr, name string, roots *x509.CertPool, alpn ...string) *x509.Certificate {
-	t.Helper()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
-		&tls.Config{ServerName: name, RootCAs: roots, InsecureSkipVerify: roots == nil, NextProtos: alpn})
-	if err != nil {
-		t.Fatalf("TLS to %s: %v", addr, err)
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0]
-}
-
 // TestServerFilesModeSMTP: with --tls files, replacing the files changes
 // the certificate of the next STARTTLS and implicit-TLS handshake.
 func TestServerFilesModeSMTP(t *testing.T) {
@@ -153,55 +141,18 @@ func TestServerFilesModeSMTP(t *testing.T) {
 	cfg := tlsTestConfig(t, host)
 	dir := t.TempDir()
 	cfg.TLSMode, cfg.TLSCert, cfg.TLSKey = acme.ModeFiles, filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	first := writeCertFiles(t, cfg.TLSCert, cfg.TLSKey, host)
+	first := testutil.WriteCertFiles(t, cfg.TLSCert, cfg.TLSKey, host)
 	ts := startTestServer(t, cfg, nil)
-	if got := startTLSLeaf(t, ts.addr(t, "submission"), host, first.pool); got.SerialNumber.Cmp(first.leaf.SerialNumber) != 0 {
-		t.Fatalf("STARTTLS serves serial %v, want %v", got.SerialNumber, first.leaf.SerialNumber)
+	if got := startTLSLeaf(t, ts.addr(t, "submission"), host, first.Pool); got.SerialNumber.Cmp(first.Leaf.SerialNumber) != 0 {
+		t.Fatalf("STARTTLS serves serial %v, want %v", got.SerialNumber, first.Leaf.SerialNumber)
 	}
-	second := writeCertFiles(t, cfg.TLSCert, cfg.TLSKey, host)
-	if got := startTLSLeaf(t, ts.addr(t, "submission"), host, second.pool); got.SerialNumber.Cmp(second.leaf.SerialNumber) != 0 {
-		t.Errorf("STARTTLS after replacing the files serves serial %v, want %v", got.SerialNumber, second.leaf.SerialNumber)
+	second := testutil.WriteCertFiles(t, cfg.TLSCert, cfg.TLSKey, host)
+	if got := startTLSLeaf(t, ts.addr(t, "submission"), host, second.Pool); got.SerialNumber.Cmp(second.Leaf.SerialNumber) != 0 {
+		t.Errorf("STARTTLS after replacing the files serves serial %v, want %v", got.SerialNumber, second.Leaf.SerialNumber)
 	}
-	if got := implicitTLSLeaf(t, ts.addr(t, "submissions"), host, second.pool); got.SerialNumber.Cmp(second.leaf.SerialNumber) != 0 {
-		t.Errorf("465 after replacing the files serves serial %v, want %v", got.SerialNumber, second.leaf.SerialNumber)
+	if got := testutil.ImplicitTLSLeaf(t, ts.addr(t, "submissions"), host, second.Pool); got.SerialNumber.Cmp(second.Leaf.SerialNumber) != 0 {
+		t.Errorf("465 after replacing the files serves serial %v, want %v", got.SerialNumber, second.Leaf.SerialNumber)
 	}
-}
-
-type certFiles struct {
-	leaf *x509.Certificate
-	pool *x509.CertPool
-}
-
-// writeCertFiles writes a new self-signed pair for host, replacing the
-// files by rename as an ACME client would.
-func writeCertFiles(t *testing.T, certFile, keyFile, host string) certFiles {
-	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{Logger: testutil.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A throwaway self-signed manager makes the pair in its own store.
-	m, err := acme.New(acme.Config{Mode: acme.ModeSelfSigned, Hostname: host, Logger: testutil.Logger(t)}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := m.GetCertificate(&tls.ClientHelloInfo{})
-	raw, _ := st.CertGet("selfsigned/cert+key.pem")
-	st.Close()
-	s := string(raw)
-	i := strings.Index(s, "-----BEGIN EC PRIVATE KEY")
-	for f, data := range map[string]string{certFile: s[:i], keyFile: s[i:]} {
-		if err := os.WriteFile(f+".new", []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(f+".new", f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(c.Leaf)
-	return certFiles{c.Leaf, pool}
 }
 
 // TestTLSStatusCommand: `authsmtp tls status` through the running server
@@ -213,7 +164,7 @@ func TestTLSStatusCommand(t *testing.T) {
 	cfg.TLSMode = acme.ModeSelfSigned
 	ts := startTestServer(t, cfg, nil)
 	var out, errb strings.Builder
-	if rc := run([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 {
+	if rc := cli.Main([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 {
 		t.Fatalf("tls status: rc %d, %s", rc, errb.String())
 	}
 	for _, want := range []string{"NAME", "EXPIRES", "LAST ERROR", host, "self-signed"} {
@@ -226,7 +177,7 @@ func TestTLSStatusCommand(t *testing.T) {
 	}
 	ts.stop()
 	out.Reset()
-	if rc := run([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 {
+	if rc := cli.Main([]string{"tls", "status", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc != 0 {
 		t.Fatalf("tls status (no server): rc %d, %s", rc, errb.String())
 	}
 	for _, want := range []string{"no server running", host, "self-signed"} {
@@ -234,7 +185,7 @@ func TestTLSStatusCommand(t *testing.T) {
 			t.Errorf("tls status (file) lacks %q:\n%s", want, out.String())
 		}
 	}
-	if rc := run([]string{"tls", "status", "extra", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc == 0 {
+	if rc := cli.Main([]string{"tls", "status", "extra", "--data", cfg.Data}, strings.NewReader(""), &out, &errb); rc == 0 {
 		t.Error("tls status with an argument succeeded")
 	}
 }

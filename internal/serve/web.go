@@ -1,10 +1,9 @@
-package main
+package serve
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authsmtp/authsmtp/internal/dnsrecords"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/webui"
 )
@@ -126,7 +126,7 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 	if host == "" {
 		host = "mail." + domain
 	}
-	recs, err := domainRecords(srv.st, domain, host)
+	recs, err := dnsrecords.For(srv.st, domain, host)
 	if err != nil {
 		return nil, err
 	}
@@ -138,9 +138,9 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 	}
 	out := make([]webui.DNSRecord, 0, len(recs))
 	for _, r := range recs {
-		w := webui.DNSRecord{Type: r.Type, Name: r.Name, Value: r.zoneValue(), Purpose: dnsPurpose(r)}
+		w := webui.DNSRecord{Type: r.Type, Name: r.Name, Value: r.ZoneValue(), Purpose: r.Purpose()}
 		if res != nil {
-			state := checkRecord(res, r)
+			state := dnsrecords.Check(res, r)
 			w.Checked, w.OK = true, state == "ok"
 			if !w.OK {
 				w.Found = state
@@ -149,31 +149,4 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 		out = append(out, w)
 	}
 	return out, nil
-}
-
-// zoneValue is the record's data as typed into a DNS provider's form.
-func (r dnsRecord) zoneValue() string {
-	switch r.Type {
-	case "MX":
-		return fmt.Sprintf("%d %s.", r.Num, r.Value)
-	case "CNAME":
-		return r.Value + "."
-	case "SRV":
-		return fmt.Sprintf("0 1 %d %s.", r.Num, r.Value)
-	}
-	return r.Value
-}
-
-func dnsPurpose(r dnsRecord) string {
-	switch {
-	case r.Type == "MX":
-		return "Receive mail"
-	case strings.HasPrefix(r.Value, "v=spf1"):
-		return "SPF"
-	case strings.Contains(r.Name, "._domainkey."):
-		return "DKIM"
-	case strings.HasPrefix(r.Name, "_dmarc."):
-		return "DMARC"
-	}
-	return "Client setup"
 }

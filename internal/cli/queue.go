@@ -1,9 +1,7 @@
-package main
+package cli
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,18 +9,9 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// mailflowCommands manage aliases, catch-all, forwarding, vacation, DKIM
-// keys, the DNS records to publish, and the outbound queue.
-func mailflowCommands() []command {
-	return []command{
-		{Words: "alias add", Usage: "ADDRESS TARGET... [--send-as USER]", NArgs: [2]int{2, 100}, Extras: []string{"send-as="}, Run: cmdAliasAdd},
-		{Words: "alias remove", Usage: "ADDRESS", NArgs: [2]int{1, 1}, Run: cmdAliasRemove},
-		{Words: "alias list", Usage: "[DOMAIN]", NArgs: [2]int{0, 1}, Run: cmdAliasList},
-		{Words: "domain catchall", Usage: "DOMAIN USER|off", NArgs: [2]int{2, 2}, Run: cmdCatchAll},
-		{Words: "user forward", Usage: "ADDRESS TARGET|off [--keep]", NArgs: [2]int{2, 2}, Extras: []string{"keep"}, Run: cmdForward},
-		{Words: "user vacation", Usage: "ADDRESS on|off   (reply text from stdin)", Stdin: true, NArgs: [2]int{2, 2}, Run: cmdVacation},
-		{Words: "domain dkim-rotate", Usage: "DOMAIN", NArgs: [2]int{1, 1}, Run: cmdDKIMRotate},
-		{Words: "domain dns", Usage: "DOMAIN [--check]", NArgs: [2]int{1, 1}, Extras: []string{"check"}, Run: cmdDomainDNS},
+// queueCommands look at and steer the outbound queue.
+func queueCommands() []Command {
+	return []Command{
 		{Words: "queue list", NArgs: [2]int{0, 0}, Run: cmdQueueList},
 		{Words: "queue show", Usage: "ID", NArgs: [2]int{1, 1}, Run: cmdQueueShow},
 		{Words: "queue retry", Usage: "ID|all", NArgs: [2]int{1, 1}, Run: cmdQueueRetry},
@@ -31,128 +20,7 @@ func mailflowCommands() []command {
 	}
 }
 
-func cmdAliasAdd(e *cmdEnv) error {
-	a, err := e.St.AddAlias(e.Args[0], e.Args[1:], e.Flags["send-as"])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Out, "alias %s → %s\n", a.Address, strings.Join(a.Targets, ", "))
-	if len(a.SendAs) > 0 {
-		fmt.Fprintf(e.Out, "%s may send as %s\n", a.SendAs[0], a.Address)
-	}
-	return nil
-}
-
-func cmdAliasRemove(e *cmdEnv) error {
-	if err := e.St.RemoveAlias(e.Args[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Out, "alias %s removed\n", e.Args[0])
-	return nil
-}
-
-func cmdAliasList(e *cmdEnv) error {
-	dom := ""
-	if len(e.Args) > 0 {
-		dom = e.Args[0]
-		if _, err := e.St.GetDomain(dom); err != nil {
-			return err
-		}
-	}
-	as, err := e.St.ListAliases(dom)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tTARGETS\tSEND-AS")
-	for _, a := range as {
-		sa := "-"
-		if len(a.SendAs) > 0 {
-			sa = strings.Join(a.SendAs, ",")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), sa)
-	}
-	return tw.Flush()
-}
-
-func cmdCatchAll(e *cmdEnv) error {
-	user := e.Args[1]
-	if strings.EqualFold(user, "off") {
-		user = ""
-	}
-	if err := e.St.SetCatchAll(e.Args[0], user); err != nil {
-		return err
-	}
-	if user == "" {
-		fmt.Fprintf(e.Out, "%s: catch-all off (unknown users get 550 5.1.1)\n", e.Args[0])
-	} else {
-		fmt.Fprintf(e.Out, "%s: mail for unknown users goes to %s\n", e.Args[0], user)
-	}
-	return nil
-}
-
-func cmdForward(e *cmdEnv) error {
-	target := e.Args[1]
-	if strings.EqualFold(target, "off") {
-		target = ""
-	}
-	_, keep := e.Flags["keep"]
-	if err := e.St.SetForward(e.Args[0], target, keep); err != nil {
-		return err
-	}
-	switch {
-	case target == "":
-		fmt.Fprintf(e.Out, "%s: forwarding off\n", e.Args[0])
-	case keep:
-		fmt.Fprintf(e.Out, "%s: forwarded to %s, a copy kept\n", e.Args[0], target)
-	default:
-		fmt.Fprintf(e.Out, "%s: forwarded to %s, no copy kept\n", e.Args[0], target)
-	}
-	return nil
-}
-
-func cmdVacation(e *cmdEnv) error {
-	text := ""
-	switch strings.ToLower(e.Args[1]) {
-	case "on":
-		b, err := io.ReadAll(io.LimitReader(e.Stdin, 64<<10))
-		if err != nil {
-			return err
-		}
-		text = strings.TrimSpace(string(b))
-		if text == "" {
-			return errors.New("give the auto-reply text on stdin")
-		}
-	case "off":
-	default:
-		return errors.New("say on or off")
-	}
-	if err := e.St.SetVacation(e.Args[0], text); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Out, "%s: vacation reply %s\n", e.Args[0], onOff(text != ""))
-	return nil
-}
-
-func cmdDKIMRotate(e *cmdEnv) error {
-	set, err := e.St.RotateDKIM(e.Args[0])
-	if err != nil {
-		return err
-	}
-	d, _ := store.DomainLogin(e.Args[0])
-	fmt.Fprintf(e.Out, "new DKIM keys for %s (publish them, then they sign all mail):\n", d)
-	for _, k := range set.Keys {
-		state := "old, still published"
-		if k.Active {
-			state = "signing"
-		}
-		fmt.Fprintf(e.Out, "  %s._domainkey.%s  %s  %s\n", k.Selector, d, k.Algo, state)
-	}
-	fmt.Fprintf(e.Out, "see the records: authsmtp domain dns %s\n", d)
-	return nil
-}
-
-func cmdQueueList(e *cmdEnv) error {
+func cmdQueueList(e *Env) error {
 	qs, err := e.St.ListQueue()
 	if err != nil {
 		return err
@@ -199,7 +67,7 @@ func oneLineCut(s string, n int) string {
 	return s
 }
 
-func cmdQueueShow(e *cmdEnv) error {
+func cmdQueueShow(e *Env) error {
 	id, err := store.ParseQueueID(e.Args[0])
 	if err != nil {
 		return err
@@ -247,7 +115,7 @@ func cmdQueueShow(e *cmdEnv) error {
 	return nil
 }
 
-func cmdQueueRetry(e *cmdEnv) error {
+func cmdQueueRetry(e *Env) error {
 	id := e.Args[0]
 	if id != "all" {
 		var err error
@@ -263,7 +131,7 @@ func cmdQueueRetry(e *cmdEnv) error {
 	return nil
 }
 
-func cmdQueueDelete(e *cmdEnv) error {
+func cmdQueueDelete(e *Env) error {
 	id, err := store.ParseQueueID(e.Args[0])
 	if err != nil {
 		return err
@@ -275,7 +143,7 @@ func cmdQueueDelete(e *cmdEnv) error {
 	return nil
 }
 
-func cmdQueueCaptured(e *cmdEnv) error {
+func cmdQueueCaptured(e *Env) error {
 	login := ""
 	if len(e.Args) > 0 {
 		login = canonicalLogin(e.Args[0])

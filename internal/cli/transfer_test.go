@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // line it drew finished with a newline.
 func TestProgressBar(t *testing.T) {
 	var tty bytes.Buffer
-	b := newProgressBar(&cmdEnv{Out: &tty, TTY: true})
+	b := newProgressBar(&Env{Out: &tty, TTY: true})
 	for i := 1; i <= 50; i++ {
 		b.show(mailio.Progress{Folder: "INBOX", Done: i, Total: 50})
 	}
@@ -25,7 +25,7 @@ func TestProgressBar(t *testing.T) {
 		t.Errorf("redrawn %d times in a fast loop (want at most a few)", n)
 	}
 	var pipe bytes.Buffer
-	b = newProgressBar(&cmdEnv{Out: &pipe, TTY: false})
+	b = newProgressBar(&Env{Out: &pipe, TTY: false})
 	b.show(mailio.Progress{Folder: "INBOX", Done: 1, Total: 1})
 	b.done()
 	if pipe.Len() != 0 {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 func runCLI(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
+	code := Main(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 

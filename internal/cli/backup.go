@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// backupCommands copy the whole store out and put a copy back.
+func backupCommands() []Command {
+	return []Command{
+		{Words: "backup", Usage: "FILE   (a consistent copy while the server runs; - writes to stdout)", NArgs: [2]int{1, 1}, Paths: []int{0}, Local: true, NoStore: true, Run: cmdBackup},
+		{Words: "backup-stream", Usage: "  (the backup on stdout; used by backup)", NArgs: [2]int{0, 0}, Hidden: true, Run: cmdBackupStream},
+		{Words: "restore", Usage: "FILE   (with the server stopped; the current database is kept beside it)", NArgs: [2]int{1, 1}, Paths: []int{0}, Local: true, NoStore: true, Run: cmdRestore},
+	}
+}
+
+// cmdBackup writes the backup. The copy is taken by whoever holds the
+// database (the running server, through the control socket, in a read
+// transaction while mail keeps flowing; else this process) and streamed
+// here, so FILE is written by the user running the command, with their
+// rights: a hardened service (read-only system) or a container need not
+// be able to write where the backup goes.
+func cmdBackup(e *Env) error {
+	dst := e.Args[0]
+	if dst == "-" {
+		_, err := streamBackup(e.Cfg.Data, e.Out)
+		return err
+	}
+	start := time.Now()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	n, err := streamBackup(e.Cfg.Data, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", dst, err)
+	}
+	info, err := store.CheckBackup(tmp.Name())
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(dst)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	fmt.Fprintf(e.Out, "backup written to %s (%s, %d domains, %d users, %d messages, %d queued) in %s\n",
+		dst, humanBytes(n), info.Domains, info.Users, info.Messages, info.Queue, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// streamBackup writes a backup of the database in data to w, through the
+// running server when there is one.
+func streamBackup(data string, w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	var errb strings.Builder
+	code, err := callServer(data, Request{Words: "backup-stream"}, cw, &errb)
+	switch {
+	case errors.Is(err, errNoServer):
+		if _, err := os.Stat(filepath.Join(data, store.DBFile)); err != nil {
+			return 0, fmt.Errorf("backup: no database in %s: %w", data, err)
+		}
+		st, err := store.Open(data, store.Options{Logger: quietLogger()})
+		if err != nil {
+			return 0, err
+		}
+		defer st.Close()
+		return st.Backup(w)
+	case err != nil:
+		return cw.n, err
+	case code != 0:
+		return cw.n, errors.New(strings.TrimPrefix(strings.TrimSpace(errb.String()), "authsmtp: "))
+	}
+	if cw.n == 0 {
+		return 0, errors.New("backup: the server sent nothing")
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// cmdBackupStream runs where the database is open: the backup on Out.
+func cmdBackupStream(e *Env) error {
+	_, err := e.St.Backup(e.Out)
+	return err
+}
+
+// cmdRestore checks the backup and puts it in place. It never runs in the
+// server: a running server holds the old file open and would overwrite
+// the restored one.
+func cmdRestore(e *Env) error {
+	data := e.Cfg.Data
+	if c, err := net.DialTimeout("unix", SocketPath(data), time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("authsmtp serve is running on %s: stop it first (systemctl stop authsmtp, docker stop ...), then run restore again", data)
+	}
+	kept, info, err := store.Restore(data, e.Args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "restored %s into %s: %d domains, %d users, %d messages, %d queued (schema %d)\n",
+		e.Args[0], data, info.Domains, info.Users, info.Messages, info.Queue, info.Schema)
+	if kept != "" {
+		fmt.Fprintf(e.Out, "the previous database is kept as %s\n", kept)
+	}
+	fmt.Fprintln(e.Out, "start authsmtp serve again to use it")
+	return nil
+}

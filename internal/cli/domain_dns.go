@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/authsmtp/authsmtp/internal/dnsrecords"
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
+)
+
+// mailHostname is the name the records point at: the running server's
+// --hostname (inside serve, Cfg is the server's), else this CLI process's
+// --hostname (or AUTHSMTP_HOSTNAME, which config.Parse already folded into
+// Cfg), else mail.<domain>.
+func (e *Env) mailHostname(domain string) string {
+	if h := strings.TrimSuffix(e.Cfg.Hostname, "."); h != "" {
+		return h
+	}
+	return "mail." + domain
+}
+
+func cmdDomainDNS(e *Env) error {
+	dom, err := e.St.GetDomain(e.Args[0])
+	if err != nil {
+		return err
+	}
+	host := e.mailHostname(dom.Name)
+	recs, err := dnsrecords.For(e.St, dom.Name, host)
+	if err != nil {
+		return err
+	}
+	if _, check := e.Flags["check"]; !check {
+		fmt.Fprintf(e.Out, "; DNS records for %s (mail host %s)\n", dom.Name, host)
+		for _, r := range recs {
+			fmt.Fprintln(e.Out, r.ZoneLine())
+		}
+		return nil
+	}
+	res, err := dnsx.New(e.Cfg.DNS)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, r := range recs {
+		state := dnsrecords.Check(res, r)
+		if state != "ok" {
+			bad++
+		}
+		fmt.Fprintf(e.Out, "%-8s %-5s %s\n", state, r.Type, r.Name)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d records missing or wrong: publish them as `authsmtp domain dns %s` prints", bad, len(recs), dom.Name)
+	}
+	fmt.Fprintf(e.Out, "all %d records are published\n", len(recs))
+	return nil
+}
