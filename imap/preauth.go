@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/internal/listen"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // The not-authenticated state is handled here, not by go-imap: its

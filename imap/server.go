@@ -33,8 +33,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/authsmtp/authsmtp/internal/listen"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Config configures a Server. Store and TLS are required.

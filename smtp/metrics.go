@@ -5,7 +5,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/authsmtp/authsmtp/store/metrics"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 )
 
 // refused counts a refusal by the reason its reply code gives.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 type loginData struct {

@@ -18,8 +18,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/gin-gonic/gin"
 
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // maxComposeRcpts bounds To+Cc+Bcc of one webmail message.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authsmtp/authsmtp/store/metrics"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 )
 
 func TestMetricsCounted(t *testing.T) {

@@ -32,8 +32,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	assets "github.com/authsmtp/authsmtp/embed"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Submitter is the one submission pipeline SMTP also uses (send rule,

@@ -1,8 +1,11 @@
 // Package metrics counts what the mail host does, for Prometheus.
 //
-// main builds one *Metrics with New (its own registry: nothing is ever
-// registered on the global default one) and passes it to the smtp, imap
-// and web packages, which call its methods at the events that matter.
+// internal/serve builds one *Metrics with New (its own registry: nothing
+// is ever registered on the global default one) and passes it to the
+// smtp, imap and web packages, which call its methods at the events that
+// matter. It lived in store/metrics; protocol vocabulary (SMTP replies,
+// IMAP logins) does not belong in the store. It may import the store (for
+// the gauges read at scrape time), never a protocol package.
 // Every method is safe on a nil *Metrics, so a package works the same
 // with metrics off and tests need not build one.
 //

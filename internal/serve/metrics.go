@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/authsmtp/authsmtp/store/metrics"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 )
 
 // newMetrics builds the metrics every service reports to; they are served

@@ -26,10 +26,10 @@ import (
 
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/internal/config"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Main runs `authsmtp serve` with the arguments after "serve" and returns

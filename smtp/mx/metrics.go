@@ -5,7 +5,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/authsmtp/authsmtp/store/metrics"
+	"github.com/authsmtp/authsmtp/internal/metrics"
 )
 
 // count records one command's outcome: a 2xx reply to DATA is an

@@ -1,8 +1,8 @@
 package queue
 
 import (
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // deliveryResult names a recipient's outcome for the metrics.

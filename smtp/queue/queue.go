@@ -27,9 +27,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
-	"github.com/authsmtp/authsmtp/store/metrics"
 )
 
 // Resolver finds the mail hosts of a domain (*dnsx.Resolver).
