@@ -215,3 +215,22 @@ func TestCheckPoolOrder(t *testing.T) {
 		r()
 	}
 }
+
+// TestAddUserRefusesNonASCIILocalPart (item 8): "user add" (CLI and web go
+// through AddUser) refuses a local part that only Unicode folding would
+// make alice's or kate's.
+func TestAddUserRefusesNonASCIILocalPart(t *testing.T) {
+	st := authTestStore(t)
+	st.AddDomain("demo.test")
+	for _, a := range []string{"ALİCE@demo.test", "\u212Aate@demo.test", "jöhn@demo.test"} {
+		if _, err := st.AddUser(a, "Some-long-pass-1"); !errors.Is(err, ErrBadAddress) {
+			t.Errorf("AddUser(%q) = %v, want ErrBadAddress", a, err)
+		}
+	}
+	if _, err := st.AddUser("Alice@demo.test", "Some-long-pass-1"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := st.GetUser("ALICE@DEMO.TEST"); err != nil || u.Address != "alice@demo.test" {
+		t.Fatalf("ASCII case: %+v %v", u, err)
+	}
+}

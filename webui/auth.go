@@ -60,7 +60,19 @@ func (s *Server) loginPost(area string) gin.HandlerFunc {
 			s.showLogin(c, area, http.StatusBadRequest, login, "Enter your login and password.")
 			return
 		}
-		p, err := s.st.Login(c.Request.Context(), "web", clientIP(c.Request), login, pw)
+		// A login that cannot use this area is told so before its
+		// password is checked: the same answer for a right and a wrong
+		// password (no oracle), and no guess is made.
+		_, kind, _ := store.CanonicalLogin(login)
+		switch {
+		case area == "admin" && kind != store.KindAdmin:
+			s.showLogin(c, area, http.StatusForbidden, login, "This login cannot use the admin panel. Use webmail at /mail.")
+			return
+		case area == "mail" && kind == store.KindAdmin:
+			s.showLogin(c, area, http.StatusForbidden, login, "The admin login has no mailbox. Sign in to the admin panel at /admin.")
+			return
+		}
+		p, err := s.st.Login(c.Request.Context(), store.ProtoWeb, clientIP(c.Request), login, pw)
 		s.cfg.Metrics.Auth(metrics.ProtoWeb, err == nil)
 		switch {
 		case errors.Is(err, store.ErrThrottled):

@@ -1,10 +1,13 @@
 package webui
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/authsmtp/authsmtp/store"
 )
 
 func TestHealthz(t *testing.T) {
@@ -153,5 +156,43 @@ func TestRedirectHandler(t *testing.T) {
 		if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != tc.want {
 			t.Errorf("%s%s → %d %s, want %s", tc.host, tc.path, rec.Code, rec.Header().Get("Location"), tc.want)
 		}
+	}
+}
+
+// TestLoginWrongAreaNoOracle (issue 10 item 6): a login that cannot use
+// the area gets the same answer with a right and a wrong password.
+func TestLoginWrongAreaNoOracle(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range [][3]string{{"admin", testUser, userPW}, {"mail", "admin", adminPW}, {"mail", " ADMIN ", adminPW}} {
+		right, rb := e.client().tryLogin(c[0], c[1], c[2])
+		wrong, wb := e.client().tryLogin(c[0], c[1], "not-the-password")
+		if right.StatusCode != http.StatusForbidden || wrong.StatusCode != right.StatusCode || flash(rb) != flash(wb) {
+			t.Errorf("%s on %s: right password %d %q, wrong %d %q", c[1], c[0], right.StatusCode, flash(rb), wrong.StatusCode, flash(wb))
+		}
+	}
+}
+
+// flash is the sign-in page's message.
+func flash(body string) string {
+	for _, m := range []string{"cannot use the admin panel", "has no mailbox", "Invalid login or password", "Too many failed"} {
+		if strings.Contains(body, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// TestWebThrottleCanonicalLogin (item 4): guesses recorded over SMTP from
+// another address against one spelling block every spelling on the web
+// (429).
+func TestWebThrottleCanonicalLogin(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 5; i++ {
+		e.st.Login(context.Background(), store.ProtoSMTP, "192.0.2.44", testUser, "wrong")
+	}
+	upper := strings.ToUpper(testUser)
+	for _, l := range []string{upper, "<" + testUser + ">", " " + testUser} {
+		resp, _ := e.client().tryLogin("mail", l, userPW)
+		wantStatus(t, "blocked login spelled "+l, resp, http.StatusTooManyRequests)
 	}
 }
