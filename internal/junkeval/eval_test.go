@@ -137,13 +137,24 @@ func (e *env) deliver(t *testing.T, raw []byte) bool {
 	e.n++
 	// A sender per message: the MX's duplicate suppression must not merge
 	// the corpus's few identical messages.
-	if err := e.smtp.SendMail(fmt.Sprintf("eval%d@sender.example", e.n), []string{user}, strings.NewReader(string(raw))); err != nil {
-		if _, ok := err.(*gosmtp.SMTPError); !ok {
-			t.Fatalf("delivering: %v", err)
-		}
-		return false
+	start := time.Now()
+	err := e.smtp.SendMail(fmt.Sprintf("eval%d@sender.example", e.n), []string{user}, strings.NewReader(string(raw)))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Logf("message %d took %v: %.80q", e.n, d, raw)
 	}
-	return true
+	if err == nil {
+		return true
+	}
+	if _, ok := err.(*gosmtp.SMTPError); !ok {
+		// The server closed the connection (it does after some refusals):
+		// a new one for the next message.
+		t.Logf("message %d: %v; reconnecting", e.n, err)
+		e.smtp.Close()
+		if e.smtp, err = gosmtp.Dial(e.mx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return false
 }
 
 func (e *env) count(t *testing.T, box string) int {

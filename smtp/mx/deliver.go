@@ -68,6 +68,35 @@ func (s *session) deliver(msg []byte) error {
 	}
 	junk := v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyQuarantine
 
+	// X-Spam-* fields from outside go before anything else looks: only our
+	// junk filter and the operator's milters may write there.
+	if hasXSpam(h) {
+		msg = withoutXSpam(msg, h)
+		if h, err = mailmsg.Scan(msg); err != nil {
+			return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
+		}
+	}
+	quarantine := ""
+	if len(s.s.cfg.Milters) > 0 {
+		mr := s.runMilters(msg)
+		switch {
+		case mr.reply != nil:
+			return mr.reply
+		case mr.discard:
+			s.s.dups.add(key)
+			return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK"}
+		}
+		if quarantine = mr.quarantine; quarantine != "" {
+			s.log.Info("mx message quarantined by milter", "reason", store.SanitizeLog(quarantine))
+			junk = true
+		}
+		if msg = mr.msg; len(msg) > 0 {
+			if h, err = mailmsg.Scan(msg); err != nil {
+				return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
+			}
+		}
+	}
+
 	// Our trace fields go on top; Authentication-Results from outside are
 	// dropped so nobody can claim a pass we did not see (RFC 8601 §5).
 	var out bytes.Buffer
@@ -79,11 +108,7 @@ func (s *session) deliver(msg []byte) error {
 	list := h.Has("List-Id") || h.Has("List-Unsubscribe") || h.Has("List-Post") || h.Has("List-Help")
 	addressed := map[string]bool{}
 	for _, f := range h.Fields {
-		name := strings.ToLower(f.Name)
-		if strings.HasPrefix(name, "x-spam-") {
-			continue // only our junk filter's verdict may stand there
-		}
-		switch name {
+		switch strings.ToLower(f.Name) {
 		case "authentication-results":
 			continue
 		case "to", "cc":
@@ -221,4 +246,26 @@ func headerAddrs(v string) []string {
 		}
 	}
 	return out
+}
+
+func hasXSpam(h *mailmsg.Header) bool {
+	for _, f := range h.Fields {
+		if len(f.Name) > 7 && strings.EqualFold(f.Name[:7], "x-spam-") {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutXSpam returns msg without its X-Spam-* header fields.
+func withoutXSpam(msg []byte, h *mailmsg.Header) []byte {
+	out := make([]byte, 0, len(msg))
+	for _, f := range h.Fields {
+		if len(f.Name) > 7 && strings.EqualFold(f.Name[:7], "x-spam-") {
+			continue
+		}
+		out = append(out, f.Raw...)
+	}
+	out = append(out, "\r\n"...)
+	return append(out, msg[h.Body:]...)
 }

@@ -69,6 +69,14 @@ type Config struct {
 	// DNSListTimeout bounds each DNS list lookup; a lookup that fails or
 	// times out counts as not listed (5s).
 	DNSListTimeout time.Duration
+	// Milters filter each message at the end of DATA, in order; each may
+	// accept, reject, tempfail, discard, quarantine (to Junk) or change
+	// header fields. MilterTimeout bounds one milter's whole conversation
+	// (30s); a milter that fails or runs out of time tempfails the
+	// message (451), or with MilterDefaultAccept is passed over.
+	Milters             []Milter
+	MilterTimeout       time.Duration
+	MilterDefaultAccept bool
 	// NoJunkFilter turns the per-user junk filter off (it is on by
 	// default, and decides nothing for a user until trained).
 	NoJunkFilter bool
@@ -121,6 +129,9 @@ func (c *Config) defaults() {
 	}
 	if c.VacationWindow <= 0 {
 		c.VacationWindow = 4 * 24 * time.Hour
+	}
+	if c.MilterTimeout <= 0 {
+		c.MilterTimeout = 30 * time.Second
 	}
 	if c.DNSListTimeout <= 0 {
 		c.DNSListTimeout = 5 * time.Second
