@@ -52,10 +52,10 @@ func ParseMilters(s string) ([]Milter, error) {
 
 // milterResult is what the milters decided about one message.
 type milterResult struct {
-	msg        []byte          // the message with their header changes
+	msg        []byte            // the message with their header changes
 	reply      *gosmtp.SMTPError // non-nil: refuse with this
-	discard    bool            // accept and drop
-	quarantine string          // non-empty: to Junk, with this reason
+	discard    bool              // accept and drop
+	quarantine string            // non-empty: to Junk, with this reason
 }
 
 // runMilters passes the message through each milter in turn; each sees
