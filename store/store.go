@@ -226,8 +226,23 @@ func (s *Store) Close() error {
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// DB exposes the bbolt handle for packages inside store and for backups.
-func (s *Store) DB() *bolt.DB { return s.db }
+// Ping checks that the database answers a read (the web /healthz).
+func (s *Store) Ping() error {
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}
+
+// Sync flushes the database file to disk (before a graceful exit).
+func (s *Store) Sync() error { return s.db.Sync() }
+
+// Check runs bbolt's consistency check over the whole file.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("database check: %w", err)
+		}
+		return nil
+	})
+}
 
 // Path is the database file's path.
 func (s *Store) Path() string { return s.db.Path() }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
@@ -24,18 +23,18 @@ import (
 // routeSubmitter is a small stand-in for smtp.Pipeline used by these
 // handler tests (webui may not import smtp): it applies the same send rule
 // and routing through the real store. The full pipeline is exercised by
-// the end-to-end test in package main.
+// the end-to-end tests in internal/serve and internal/e2e.
 type routeSubmitter struct{ st *store.Store }
 
 func (r routeSubmitter) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
 	if !r.st.MaySendAs(who, from) {
-		return nil, &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: store.SendAsError(who, from)}
+		return nil, &Refused{Reason: store.SendAsError(who, from)}
 	}
 	in := &store.Incoming{From: from, Login: who.Login(), Body: msg}
 	for _, rc := range rcpts {
 		rt, err := r.st.Route(rc)
 		if err != nil {
-			return nil, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: err.Error()}
+			return nil, &Refused{Reason: err.Error()}
 		}
 		in.Local = append(in.Local, rt.Local...)
 		in.Remote = append(in.Remote, rt.Remote...)

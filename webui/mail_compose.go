@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/internal/metrics"
@@ -169,10 +168,10 @@ func (s *Server) composePost(c *gin.Context) {
 	}
 	acc, err := s.cfg.Submitter.Submit(c.Request.Context(), p, from, rcpts, msg)
 	if err != nil {
-		var se *gosmtp.SMTPError
+		var refused *Refused
 		text := "The message could not be sent."
-		if errors.As(err, &se) {
-			text = "Not sent: " + se.Message
+		if errors.As(err, &refused) {
+			text = "Not sent: " + refused.Reason
 		} else {
 			s.log.Warn("web: submit failed", "login", p.Login(), "err", err)
 		}

@@ -29,7 +29,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/microcosm-cc/bluemonday"
-	bolt "go.etcd.io/bbolt"
 
 	assets "github.com/authsmtp/authsmtp/embed"
 	"github.com/authsmtp/authsmtp/internal/metrics"
@@ -41,6 +40,13 @@ import (
 type Submitter interface {
 	Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error)
 }
+
+// Refused is how a Submitter says it turned a message down for a reason
+// the sender should read (the send rule, a limit, an unknown recipient).
+// Any other error is a failure of the server's: logged, not shown.
+type Refused struct{ Reason string }
+
+func (r *Refused) Error() string { return r.Reason }
 
 // CertInfo is one certificate as the dashboard shows it.
 type CertInfo struct {
@@ -191,7 +197,7 @@ func (s *Server) routes() *gin.Engine {
 }
 
 func (s *Server) healthz(c *gin.Context) {
-	if err := s.st.DB().View(func(tx *bolt.Tx) error { return nil }); err != nil {
+	if err := s.st.Ping(); err != nil {
 		c.String(http.StatusServiceUnavailable, "store: %v\n", err)
 		return
 	}

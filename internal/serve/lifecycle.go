@@ -59,7 +59,7 @@ func (srv *server) run() error {
 	}()
 	cancel()
 	srv.stopAll(sctx)
-	if err := srv.st.DB().Sync(); err != nil {
+	if err := srv.st.Sync(); err != nil {
 		srv.log.Error("flushing the database", "err", err)
 	}
 	if err := srv.st.Close(); err != nil {

@@ -10,10 +10,14 @@ import (
 	"strings"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/internal/dnsrecords"
+	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/webui"
 )
 
@@ -101,9 +105,23 @@ func (srv *server) webConfig() webui.Config {
 	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
 	if srv.pipeline != nil {
-		wc.Submitter = srv.pipeline
+		wc.Submitter = webSubmitter{srv.pipeline}
 	}
 	return wc
+}
+
+// webSubmitter hands webmail's messages to the submission pipeline and
+// turns its SMTP refusals into webui's own error type: webui knows
+// nothing of SMTP replies.
+type webSubmitter struct{ p *smtp.Pipeline }
+
+func (w webSubmitter) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
+	acc, err := w.p.Submit(ctx, who, from, rcpts, msg)
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return nil, &webui.Refused{Reason: se.Message}
+	}
+	return acc, err
 }
 
 // webCerts is the certificate status for the dashboard.
