@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sort"
@@ -171,46 +172,28 @@ func TestLoginPoolFavoursCleanAddresses(t *testing.T) {
 	const n = 40
 	var mu sync.Mutex
 	var done []time.Time
+	// Connections are set up in parallel without t (no Fatal off the
+	// test goroutine): a failed setup arrives as nil.
 	ready := make(chan *raw, n)
 	for i := 0; i < n; i++ {
-		go func() {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}}
-			c, err := d.Dial("tcp", e.sub)
-			if err != nil {
-				ready <- nil
-				return
-			}
-			r := &raw{t: t, conn: c, r: bufio.NewReader(c)}
-			c.SetDeadline(time.Now().Add(60 * time.Second))
-			r.expect("220")
-			r.cmd("EHLO client.test", "250")
-			r.startTLS(e.client)
-			r.cmd("EHLO client.test", "250")
-			ready <- r
-		}()
+		go func() { ready <- e.readyForAuth("127.0.0.7") }()
 	}
 	var guessers []*raw
 	for i := 0; i < n; i++ {
 		r := <-ready
 		if r == nil {
-			t.Fatal("dial failed")
+			t.Fatal("setting up a guessing connection failed")
 		}
 		t.Cleanup(func() { r.conn.Close() })
 		guessers = append(guessers, r)
 	}
 	// The real login's client is ready too, so only AUTH is timed.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.8")}}
-	c, err := d.Dial("tcp", e.sub)
-	if err != nil {
-		t.Fatal(err)
+	good := e.readyForAuth("127.0.0.8")
+	if good == nil {
+		t.Fatal("setting up the real login's connection failed")
 	}
-	t.Cleanup(func() { c.Close() })
-	real := &raw{t: t, conn: c, r: bufio.NewReader(c)}
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	real.expect("220")
-	real.cmd("EHLO client.test", "250")
-	real.startTLS(e.client)
-	real.cmd("EHLO client.test", "250")
+	good.t = t
+	t.Cleanup(func() { good.conn.Close() })
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -228,7 +211,7 @@ func TestLoginPoolFavoursCleanAddresses(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond) // the guesses are queued first
 	realStart := time.Now()
-	real.cmd("AUTH PLAIN "+plain("", "jane@doe.com", "jane-secret-1"), "235")
+	good.cmd("AUTH PLAIN "+plain("", "jane@doe.com", "jane-secret-1"), "235")
 	realDone := time.Now()
 	wg.Wait()
 	sort.Slice(done, func(i, j int) bool { return done[i].Before(done[j]) })
@@ -240,6 +223,56 @@ func TestLoginPoolFavoursCleanAddresses(t *testing.T) {
 	if before > n/4 {
 		t.Fatalf("%d of %d failing logins were checked before the real login", before, n)
 	}
+}
+
+// readyForAuth dials from src and sends EHLO, STARTTLS, EHLO; nil on any
+// failure. It uses no *testing.T, so it may run on any goroutine.
+func (e *env) readyForAuth(src string) *raw {
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", e.sub)
+	if err != nil {
+		return nil
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(c)
+	step := func(cmd, want string) bool {
+		if cmd != "" {
+			if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+				return false
+			}
+		}
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil || !strings.HasPrefix(l, want) {
+				return false
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return true
+			}
+		}
+	}
+	if !step("", "220") || !step("EHLO client.test", "250") || !step("STARTTLS", "220") {
+		c.Close()
+		return nil
+	}
+	tc := tls.Client(c, e.client)
+	br = bufio.NewReader(tc)
+	c2 := net.Conn(tc)
+	if _, err := c2.Write([]byte("EHLO client.test\r\n")); err != nil {
+		c.Close()
+		return nil
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(l, "250") {
+			c.Close()
+			return nil
+		}
+		if l[3] != '-' {
+			break
+		}
+	}
+	return &raw{conn: tc, r: br}
 }
 
 // TestNoUnicodeCaseFolding (item 8): ALİCE (U+0130) and Kelvin-sign Kate
