@@ -242,7 +242,7 @@ func check(m rawMessage, maxSize int64) ([]byte, time.Time, error) {
 	body := toCRLF(m.data)
 	h := mailparse.ReadHeader(body, mailparse.Limits{})
 	if len(h.Fields) == 0 {
-		return nil, time.Time{}, errors.New("no header fields")
+		return nil, time.Time{}, errors.New("bad header: no header fields")
 	}
 	date := m.date
 	if date.IsZero() {
