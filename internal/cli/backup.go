@@ -31,7 +31,7 @@ func backupCommands() []Command {
 func cmdBackup(e *Env) error {
 	dst := e.Args[0]
 	if dst == "-" {
-		_, err := streamBackup(e.Cfg.Data, e.Out)
+		_, err := streamBackup(e.Cfg.Data, e.Cfg.ControlTimeout, e.Out)
 		return err
 	}
 	start := time.Now()
@@ -40,7 +40,7 @@ func cmdBackup(e *Env) error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	n, err := streamBackup(e.Cfg.Data, tmp)
+	n, err := streamBackup(e.Cfg.Data, e.Cfg.ControlTimeout, tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -68,10 +68,10 @@ func cmdBackup(e *Env) error {
 
 // streamBackup writes a backup of the database in data to w, through the
 // running server when there is one.
-func streamBackup(data string, w io.Writer) (int64, error) {
+func streamBackup(data string, idle time.Duration, w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
 	var errb strings.Builder
-	code, err := callServer(data, Request{Words: "backup-stream"}, cw, &errb)
+	code, err := callServer(data, idle, Request{Words: "backup-stream"}, cw, &errb)
 	switch {
 	case errors.Is(err, errNoServer):
 		if _, err := os.Stat(filepath.Join(data, store.DBFile)); err != nil {

@@ -117,7 +117,7 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if !cmd.Local {
 		req := Request{Words: cmd.Words, Args: cargs, Flags: flags, Stdin: in, TTY: tty}
-		code, err := callServer(cfg.Data, req, stdout, stderr)
+		code, err := callServer(cfg.Data, cfg.ControlTimeout, req, stdout, stderr)
 		if err == nil {
 			return code
 		}

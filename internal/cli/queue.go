@@ -82,6 +82,10 @@ func cmdQueueShow(e *Env) error {
 	if q.Login != "" {
 		fmt.Fprintf(w, "login:     %s\n", q.Login)
 	}
+	if q.CID != "" {
+		// Exactly as in the server's log lines of that session.
+		fmt.Fprintf(w, "session:   service=%s cid=%s (in the server log)\n", q.Service, q.CID)
+	}
 	if q.Subject != "" {
 		fmt.Fprintf(w, "subject:   %q\n", q.Subject)
 	}

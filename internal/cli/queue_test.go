@@ -175,7 +175,8 @@ func TestQueueCommands(t *testing.T) {
 	}
 	st.AddDomain("a.test")
 	st.AddUser("alice@a.test", "password-123")
-	acc, _ := st.Accept(&store.Incoming{From: "alice@a.test", Subject: "hello", Remote: []string{"x@remote.test", "y@remote.test"}, Body: []byte("Subject: hello\r\n\r\nx\r\n")})
+	acc, _ := st.Accept(&store.Incoming{From: "alice@a.test", Subject: "hello", Remote: []string{"x@remote.test", "y@remote.test"}, Body: []byte("Subject: hello\r\n\r\nx\r\n"),
+		Service: "submission", CID: "7f"})
 	st.UpdateQueue(acc.QueueID, func(q *store.QueueEntry) error {
 		q.Attempts = append(q.Attempts, store.Attempt{Time: q.Created, Host: "mx.remote.test", Rcpts: []string{"x@remote.test"}, Reply: "451 4.7.1 greylisted"})
 		q.Tries = 1
@@ -190,7 +191,7 @@ func TestQueueCommands(t *testing.T) {
 		t.Errorf("queue list:\n%s", out)
 	}
 	out, _, _ = runCLI(t, dir, "", "queue", "show", acc.QueueID)
-	for _, want := range []string{"from:      alice@a.test", "pending  x@remote.test", "timeline:", "mx.remote.test  x@remote.test  451 4.7.1 greylisted"} {
+	for _, want := range []string{"from:      alice@a.test", "session:   service=submission cid=7f", "pending  x@remote.test", "timeline:", "mx.remote.test  x@remote.test  451 4.7.1 greylisted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("queue show lacks %q:\n%s", want, out)
 		}

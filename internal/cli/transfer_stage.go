@@ -51,7 +51,7 @@ func runDirect(e *Env, fn func(*Env) error) error {
 func callStaged(e *Env, words string, args []string, staged, user string) error {
 	var errb strings.Builder
 	out := &replaceWriter{w: e.Out, old: staged, new: user}
-	code, err := callServer(e.Cfg.Data, Request{Words: words, Args: args, TTY: e.TTY}, out, &errb)
+	code, err := callServer(e.Cfg.Data, e.Cfg.ControlTimeout, Request{Words: words, Args: args, TTY: e.TTY}, out, &errb)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,9 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 	Grace     time.Duration
+	// ControlTimeout: an admin command gives up when the running server
+	// sends nothing on the control socket for this long.
+	ControlTimeout time.Duration
 }
 
 // Default is the configuration with no flag or variable set.
@@ -102,6 +105,7 @@ func Default() Config {
 		LogFormat:      "text",
 		LogLevel:       "info",
 		Grace:          20 * time.Second,
+		ControlTimeout: 30 * time.Second,
 	}
 }
 
@@ -159,6 +163,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGTERM, time given to open sessions to finish")
+	fs.DurationVar(&c.ControlTimeout, "control-timeout", c.ControlTimeout, "admin commands: give up when the running server is silent this long (long commands send heartbeats)")
 	return fs
 }
 

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/internal/cli"
+	"github.com/authsmtp/authsmtp/internal/listen"
 )
 
 // The control socket lets admin commands run inside the running server,
@@ -44,9 +46,10 @@ func (srv *server) startControl() error {
 		ln.Close()
 		return fmt.Errorf("control socket %s: %w", path, err)
 	}
-	go srv.serveControl(ln)
+	gl := srv.guard(ln, "control", nil)
+	go srv.serveControl(gl)
 	srv.onStop("control", func(context.Context) error {
-		ln.Close()
+		gl.Close()
 		os.Remove(path)
 		return nil
 	})
@@ -54,6 +57,7 @@ func (srv *server) startControl() error {
 }
 
 // serveControl answers admin commands on the socket until ln is closed.
+// ln is guarded: out of descriptors, it waits and retries.
 func (srv *server) serveControl(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
@@ -66,6 +70,10 @@ func (srv *server) serveControl(ln net.Listener) {
 
 func (srv *server) handleControl(c net.Conn) {
 	defer c.Close()
+	log := srv.log.With("service", "control")
+	if lc := listen.Find(c); lc != nil {
+		log = log.With("cid", lc.ID)
+	}
 	c.SetDeadline(time.Now().Add(30 * time.Minute))
 	var req cli.Request
 	if err := json.NewDecoder(io.LimitReader(c, 64<<20)).Decode(&req); err != nil {
@@ -79,17 +87,63 @@ func (srv *server) handleControl(c net.Conn) {
 		cli.WriteFrame(c, 'x', []byte{2})
 		return
 	}
-	bw := bufio.NewWriter(c)
-	env := &cli.Env{St: srv.st, Args: req.Args, Flags: req.Flags, Stdin: bytes.NewReader(req.Stdin), Out: cli.FrameWriter{W: bw}, Live: srv, Cfg: srv.cfg, TTY: req.TTY}
+	out := &lockedWriter{w: bufio.NewWriter(c)}
+	stop := heartbeat(out, req.Idle)
+	env := &cli.Env{St: srv.st, Args: req.Args, Flags: req.Flags, Stdin: bytes.NewReader(req.Stdin), Out: cli.FrameWriter{W: out}, Live: srv, Cfg: srv.cfg, TTY: req.TTY}
 	err := cli.Exec(cmd, env)
+	stop()
 	if err != nil {
-		cli.WriteFrame(bw, 'e', []byte(err.Error()))
-		cli.WriteFrame(bw, 'x', []byte{1})
+		cli.WriteFrame(out, 'e', []byte(err.Error()))
+		cli.WriteFrame(out, 'x', []byte{1})
 	} else {
-		cli.WriteFrame(bw, 'x', []byte{0})
+		cli.WriteFrame(out, 'x', []byte{0})
 	}
-	bw.Flush()
-	srv.log.Info("admin command", "cmd", req.Words, "ok", err == nil)
+	out.Flush()
+	log.Info("admin command", "cmd", req.Words, "ok", err == nil)
+}
+
+// heartbeat sends a 'k' frame every cli.HeartbeatEvery(idle) until stop
+// is called, so the client can tell a long command from a hung server.
+func heartbeat(out *lockedWriter, idle time.Duration) (stop func()) {
+	if idle <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(cli.HeartbeatEvery(idle))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				cli.WriteFrame(out, 'k', nil)
+				out.Flush()
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
+}
+
+// lockedWriter lets the command's output and the heartbeat share the
+// connection; each frame is one Write.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Flush()
 }
 
 // removeStaleSocket deletes a socket file nobody answers on.

@@ -20,6 +20,8 @@ func (srv *server) startIMAP(ctx context.Context) error {
 		MaxSize:       cfg.MaxSize,
 		MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Logger:        srv.log,
+		IDs:           &srv.ids,
+		Health:        &srv.health,
 		Metrics:       srv.metrics,
 	})
 	srv.onStop("imap", func(context.Context) error { return is.Close() })

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 )
 
@@ -41,7 +42,7 @@ func (srv *server) startMetrics(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", srv.metrics.Handler())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
-	go hs.Serve(ln)
+	go hs.Serve(srv.guard(ln, "metrics", listen.NewPerIP(srv.cfg.MaxConnsPerIP)))
 	srv.onStop("metrics", hs.Shutdown)
 	return nil
 }

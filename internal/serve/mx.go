@@ -22,7 +22,7 @@ func (srv *server) startMX(ctx context.Context) error {
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLine: cfg.MXMaxLine,
 		CmdTimeout: cfg.CmdTimeout, DataTimeout: cfg.DataTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
-		Logger: srv.log, Metrics: srv.metrics,
+		Logger: srv.log, Metrics: srv.metrics, IDs: &srv.ids, Health: &srv.health,
 	}, srv.st, srv.tls.TLSConfig("smtp"))
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/internal/config"
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
@@ -84,6 +85,12 @@ type server struct {
 	// addrs are the addresses the listeners really got, by service name
 	// (":0" in tests becomes a port): autoconfig advertises these.
 	addrs map[string]string
+
+	// ids is the process's one connection counter: a cid names one
+	// connection whatever the service.
+	ids listen.IDs
+	// health knows which listeners stopped (/healthz).
+	health listen.Health
 }
 
 // stopper is a started service: Stop lets it finish within ctx.
@@ -144,10 +151,20 @@ func (srv *server) serveListeners(service string, ls []listener) error {
 		go func() {
 			if err := l.serve(ln); err != nil {
 				srv.log.Error(service+" listener stopped", "service", l.name, "err", err)
+				srv.health.Stopped(l.name, err)
 			}
 		}()
 	}
 	return nil
+}
+
+// guard wraps a listener the services do not wrap themselves (HTTPS,
+// HTTP, metrics, the control socket) in the shared limits: accept retried
+// with backoff when out of descriptors, the per-IP cap (limit nil: none),
+// connection ids, and health for /healthz.
+func (srv *server) guard(ln net.Listener, name string, limit *listen.PerIP) *listen.Listener {
+	return listen.New(ln, listen.Options{Name: name, Limit: limit, IDs: &srv.ids, Health: &srv.health,
+		Logger: srv.log.With("service", name)})
 }
 
 func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
@@ -210,7 +227,7 @@ func serve(cfg config.Config, out io.Writer, version string) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory %s: %w (choose one with --data)", cfg.Data, err)
 	}
-	st, err := store.Open(cfg.Data, store.Options{Logger: logger})
+	st, err := store.Open(cfg.Data, store.Options{Logger: logger.With("service", "store")})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 // STARTTLS and --submissions with implicit TLS; an empty address is off.
 func (srv *server) startSMTP(ctx context.Context) error {
 	cfg := srv.cfg
-	srv.pipeline = smtp.NewPipeline(srv.st, cfg.Hostname, srv.log)
+	srv.pipeline = smtp.NewPipeline(srv.st, cfg.Hostname, srv.log.With("service", "submission"))
 	srv.pipeline.Capture = cfg.Capture
 	srv.pipeline.Signer = dkim.New(srv.st)
 	if cfg.Submission == "" && cfg.Submissions == "" {
@@ -30,6 +30,8 @@ func (srv *server) startSMTP(ctx context.Context) error {
 		DataTimeout:   cfg.DataTimeout,
 		MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Logger:        srv.log,
+		IDs:           &srv.ids,
+		Health:        &srv.health,
 		Metrics:       srv.metrics,
 	}, srv.st, srv.pipeline, tlsConfig)
 	srv.onStop("smtp", sub.Shutdown)

@@ -28,7 +28,7 @@ func (srv *server) tlsConfig() acme.Config {
 			}
 			return names, nil
 		},
-		Logger: srv.log,
+		Logger: srv.log.With("service", "tls"),
 	}
 	if srv.tlsTune != nil {
 		srv.tlsTune(&ac)

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/internal/dnsrecords"
+	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
@@ -45,15 +46,21 @@ func (srv *server) startWeb(ctx context.Context) error {
 			Handler:           ui.Handler(),
 			TLSConfig:         srv.tls.TLSConfig("h2", "http/1.1"),
 			ReadHeaderTimeout: 10 * time.Second,
-			// Bounds a slow upload; no WriteTimeout, since the new-mail
-			// stream of webmail stays open for as long as the page does.
+			// Bounds a slow upload of a signed-in session; a request
+			// without a session gets 10 s and 64 KiB for its body
+			// (webui). No WriteTimeout, since the new-mail stream of
+			// webmail stays open for as long as the page does.
 			ReadTimeout:    5 * time.Minute,
 			IdleTimeout:    2 * time.Minute,
 			MaxHeaderBytes: 64 << 10,
 			ErrorLog:       errLog,
 		}
 		go func() {
-			if err := hs.Serve(tls.NewListener(ln, hs.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// The per-IP cap applies before the TLS handshake, so a flood
+			// of keep-alive connections from one address costs 20
+			// descriptors, not all of them.
+			gl := srv.guard(ln, "https", listen.NewPerIP(cfg.MaxConnsPerIP))
+			if err := hs.Serve(tls.NewListener(gl, hs.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				srv.log.Error("https stopped", "err", err)
 			}
 		}()
@@ -77,7 +84,7 @@ func (srv *server) startWeb(ctx context.Context) error {
 		var h http.Handler = srv.tls.HTTPChallengeHandler(webui.RedirectHandler(httpsPort))
 		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: errLog}
 		go func() {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := hs.Serve(srv.guard(ln, "http", listen.NewPerIP(cfg.MaxConnsPerIP))); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				srv.log.Error("http stopped", "err", err)
 			}
 		}()
@@ -100,7 +107,9 @@ func (srv *server) webConfig() webui.Config {
 		Capture:  srv.cfg.Capture,
 		Certs:    srv.webCerts,
 		DNS:      srv.webDNS,
-		Metrics:  srv.metrics,
+		// /healthz turns red when a listener stopped for good.
+		Listeners: srv.health.Err,
+		Metrics:   srv.metrics,
 	}
 	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
