@@ -33,6 +33,9 @@ func TestAliasCatchAllAndSRSForward(t *testing.T) {
 	if !strings.HasPrefix(f.From, "srs0=") || !strings.HasSuffix(f.From, "@a.test") || f.Rcpts[0].Address != "partner@remote.test" {
 		t.Errorf("forwarded entry from %q to %+v, want an SRS sender at a.test", f.From, f.Rcpts)
 	}
+	if f.Service != "mx" || f.CID == "" {
+		t.Errorf("forwarded entry names session service=%q cid=%q, want the MX session's", f.Service, f.CID)
+	}
 	body, _ := e.st.Body(f.BodyID)
 	if !strings.HasPrefix(string(body), "Delivered-To: sales@a.test\r\n") {
 		t.Errorf("forwarded copy lacks Delivered-To:\n%s", body)
