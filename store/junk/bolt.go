@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,8 +76,16 @@ func (s *BoltStore) Counts(model string, tokens []string) (Totals, []Count, erro
 		if tb == nil {
 			return nil
 		}
-		for i, t := range tokens {
-			if v := tb.Get([]byte(t)); len(v) == 8 {
+		// In key order, one cursor: each lookup starts near the last.
+		order := make([]int, len(tokens))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(tokens[a], tokens[b]) })
+		c := tb.Cursor()
+		for _, i := range order {
+			k, v := c.Seek([]byte(tokens[i]))
+			if k != nil && string(k) == tokens[i] && len(v) == 8 {
 				counts[i] = Count{Ham: int(binary.BigEndian.Uint32(v)), Spam: int(binary.BigEndian.Uint32(v[4:]))}
 			}
 		}
