@@ -59,6 +59,7 @@ func commands() []Command {
 	var cmds []Command
 	cmds = append(cmds, domainCommands()...)
 	cmds = append(cmds, userCommands()...)
+	cmds = append(cmds, junkCommands()...)
 	cmds = append(cmds, aliasCommands()...)
 	cmds = append(cmds, queueCommands()...)
 	cmds = append(cmds, tlsCommands()...)

@@ -66,6 +66,17 @@ type Config struct {
 	RetrySchedule string
 	Workers       int
 
+	// Inbound spam defence
+	JunkFilter     bool
+	JunkMinTrained int
+	JunkThreshold  float64
+	DNSBL          string
+	DNSWL          string
+	DNSListTimeout time.Duration
+	Milter         string
+	MilterDefault  string
+	MilterTimeout  time.Duration
+
 	// Operations
 	LogFormat string
 	LogLevel  string
@@ -102,6 +113,12 @@ func Default() Config {
 		QueueMaxAge:    5 * 24 * time.Hour,
 		RetrySchedule:  "1m,5m,15m,30m,1h",
 		Workers:        8,
+		JunkFilter:     true,
+		JunkMinTrained: 10,
+		JunkThreshold:  0.95,
+		DNSListTimeout: 5 * time.Second,
+		MilterDefault:  "tempfail",
+		MilterTimeout:  30 * time.Second,
 		LogFormat:      "text",
 		LogLevel:       "info",
 		Grace:          20 * time.Second,
@@ -159,6 +176,16 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&c.QueueMaxAge, "queue-max-age", c.QueueMaxAge, "give up and bounce after this long")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "delays between delivery attempts; the last repeats")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "outbound delivery workers")
+
+	fs.BoolVar(&c.JunkFilter, "junk-filter", c.JunkFilter, "per-user Bayesian junk filter on the MX, trained by users moving mail into and out of Junk")
+	fs.IntVar(&c.JunkMinTrained, "junk-min-trained", c.JunkMinTrained, "messages a user (or domain) must have trained per class before the junk filter decides anything")
+	fs.Float64Var(&c.JunkThreshold, "junk-threshold", c.JunkThreshold, "junk filter score (0..1) from which a message goes to Junk")
+	fs.StringVar(&c.DNSBL, "dnsbl", c.DNSBL, "DNS blocklist zones, comma-separated; a listed client is refused at RCPT (554 5.7.1), or its mail goes to Junk with zone:junk")
+	fs.StringVar(&c.DNSWL, "dnswl", c.DNSWL, "DNS allowlist zones, comma-separated; a listed client skips the blocklists and is never junked on the filter's verdict alone")
+	fs.DurationVar(&c.DNSListTimeout, "dnsbl-timeout", c.DNSListTimeout, "time allowed per DNS list lookup (a failed lookup counts as not listed)")
+	fs.StringVar(&c.Milter, "milter", c.Milter, "milters for MX mail, comma-separated host:port, inet:port@host or unix:/path (rspamd, spamass-milter, clamav-milter)")
+	fs.StringVar(&c.MilterDefault, "milter-default", c.MilterDefault, "what happens to a message when a milter is down or too slow: tempfail or accept")
+	fs.DurationVar(&c.MilterTimeout, "milter-timeout", c.MilterTimeout, "time allowed for one milter to judge one message")
 
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/mx"
@@ -18,7 +19,24 @@ func (srv *server) startMX(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dnsbl, err := mx.ParseDNSBL(cfg.DNSBL)
+	if err != nil {
+		return err
+	}
+	dnswl, err := mx.ParseDNSWL(cfg.DNSWL)
+	if err != nil {
+		return fmt.Errorf("--dnswl: %w", err)
+	}
+	milters, err := mx.ParseMilters(cfg.Milter)
+	if err != nil {
+		return err
+	}
+	if cfg.MilterDefault != "tempfail" && cfg.MilterDefault != "accept" {
+		return fmt.Errorf("--milter-default %q: want tempfail or accept", cfg.MilterDefault)
+	}
 	m, err := mx.New(mx.Config{
+		NoJunkFilter: !cfg.JunkFilter, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
+		Milters: milters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLine: cfg.MXMaxLine,
 		CmdTimeout: cfg.CmdTimeout, DataTimeout: cfg.DataTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),

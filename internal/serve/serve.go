@@ -31,6 +31,7 @@ import (
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/junk"
 )
 
 // Main runs `authsmtp serve` with the arguments after "serve" and returns
@@ -227,7 +228,8 @@ func serve(cfg config.Config, out io.Writer, version string) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory %s: %w (choose one with --data)", cfg.Data, err)
 	}
-	st, err := store.Open(cfg.Data, store.Options{Logger: logger.With("service", "store")})
+	st, err := store.Open(cfg.Data, store.Options{Logger: logger.With("service", "store"),
+		Junk: junk.Config{MinTrained: cfg.JunkMinTrained, Threshold: cfg.JunkThreshold}})
 	if err != nil {
 		return err
 	}
