@@ -20,6 +20,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/mailtest"
 	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // wellFormed are messages go-imap's own extractors read correctly: ours
@@ -256,5 +257,51 @@ func BenchmarkParseMetaRFC822Bomb(b *testing.B) {
 				encodeMeta(parseMeta(msg))
 			}
 		})
+	}
+}
+
+// TestSectionsMatchGoIMAP: BODY[section] from the bounded parse is what
+// go-imap's extractor gives for well-formed mail.
+func TestSectionsMatchGoIMAP(t *testing.T) {
+	paths := [][]int{nil, {1}, {2}, {3}, {1, 1}, {1, 2}, {2, 1}, {2, 1, 1}, {4}}
+	specs := []goimap.PartSpecifier{goimap.PartSpecifierNone, goimap.PartSpecifierHeader, goimap.PartSpecifierText, goimap.PartSpecifierMIME}
+	for i, raw := range wellFormed {
+		body := []byte(raw)
+		parse := func() *mailparse.Message { return mailparse.Parse(body, mailparse.Limits{}) }
+		for _, path := range paths {
+			for _, spec := range specs {
+				if spec == goimap.PartSpecifierMIME && len(path) == 0 {
+					continue
+				}
+				for _, fields := range [][]string{nil, {"Subject", "from"}} {
+					if fields != nil && spec != goimap.PartSpecifierHeader {
+						continue
+					}
+					sec := &goimap.FetchItemBodySection{Part: path, Specifier: spec, HeaderFields: fields}
+					got := sectionBytes(body, parse, sec)
+					want := imapserver.ExtractBodySection(bytes.NewReader(body), sec)
+					if !bytes.Equal(got, want) {
+						t.Errorf("message %d BODY[%v %s %v]:\n got %q\nwant %q", i, path, spec, fields, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBinaryMatchesGoIMAP: BINARY[section] (transfer encoding undone)
+// is what go-imap's extractor gives for well-formed UTF-8 mail.
+func TestBinaryMatchesGoIMAP(t *testing.T) {
+	for i, raw := range wellFormed {
+		body := []byte(raw)
+		m := mailparse.Parse(body, mailparse.Limits{})
+		for _, path := range [][]int{nil, {1}, {2}, {3}, {1, 1}, {1, 2}, {2, 1}} {
+			sec := &goimap.FetchItemBinarySection{Part: path}
+			got := binarySection(m, sec)
+			want := imapserver.ExtractBinarySection(bytes.NewReader(body), sec)
+			if !bytes.Equal(got, want) {
+				t.Errorf("message %d BINARY[%v]:\n got %q\nwant %q", i, path, got, want)
+			}
+		}
 	}
 }
