@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -40,11 +41,19 @@ func NormalizeDomain(d string) (string, error) {
 	if d == "" || strings.HasSuffix(d, ".") || strings.HasPrefix(d, "[") {
 		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
 	}
+	if !utf8.ValidString(d) {
+		return "", fmt.Errorf("%w: %q: not UTF-8", ErrBadDomain, d)
+	}
 	a, err := idnaProfile.ToASCII(d)
 	if err != nil {
 		return "", fmt.Errorf("%w: %q: %v", ErrBadDomain, d, err)
 	}
 	a = strings.ToLower(a)
+	// The canonical form must be canonical again (found by FuzzMailRcptArgs:
+	// a name idna maps to an A-label that it then refuses).
+	if again, err := idnaProfile.ToASCII(a); err != nil || strings.ToLower(again) != a {
+		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+	}
 	if !strings.Contains(a, ".") || len(a) > 253 {
 		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
 	}

@@ -85,3 +85,23 @@ func TestNormalizeAddress(t *testing.T) {
 		t.Error("DomainOf")
 	}
 }
+
+// TestNormalizeDomainStable: every canonical domain normalizes to itself;
+// bytes that are not UTF-8 are refused rather than turned into an A-label
+// that is then refused (found by FuzzMailRcptArgs).
+func TestNormalizeDomainStable(t *testing.T) {
+	for _, d := range []string{"0.\xd20", "bad\xff.test", "\xd2.test"} {
+		if a, err := NormalizeDomain(d); err == nil {
+			t.Errorf("%q accepted as %q", d, a)
+		}
+	}
+	for _, d := range []string{"Bücher.Example", "xn--bcher-kva.example", "doe.com"} {
+		a, err := NormalizeDomain(d)
+		if err != nil {
+			t.Fatalf("%q: %v", d, err)
+		}
+		if again, err := NormalizeDomain(a); err != nil || again != a {
+			t.Errorf("%q → %q → %q %v", d, a, again, err)
+		}
+	}
+}
