@@ -2,10 +2,11 @@ package store
 
 import (
 	"errors"
-	"net/netip"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/authsmtp/authsmtp/internal/listen"
 )
 
 // ThrottleConfig tunes the failed-login throttle. Zero fields get defaults.
@@ -99,19 +100,9 @@ func (t *Throttle) SetConfig(cfg ThrottleConfig) {
 
 // ThrottleIP is the throttle's key for a remote address: the address for
 // IPv4 (also IPv4-mapped IPv6), the /64 prefix for IPv6, the string as
-// given when it does not parse.
-func ThrottleIP(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.WithZone("").Prefix(64)
-	return p.String()
-}
+// given when it does not parse; the same client key the per-IP
+// connection caps count by.
+func ThrottleIP(ip string) string { return listen.ClientKey(ip) }
 
 // keys returns the throttle's IP key and canonical login for a login.
 func throttleKeys(ip, login string) (ipKey, loginKey string) {
