@@ -97,6 +97,10 @@ func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, e
 			mbox = "INBOX"
 		}
 		m, err := appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
+		if errors.Is(err, ErrNoSuchMailbox) && mbox == "INBOX" && ensureHeldInboxTx(tx, addr) == nil {
+			// postmaster@ or abuse@ held for a domain without a postmaster.
+			m, err = appendTx(tx, addr, mbox, bodyID, size, r.Flags, now, s.quotaTx(tx, addr))
+		}
 		if errors.Is(err, ErrNoSuchMailbox) && mbox != "INBOX" {
 			// A folder the user deleted (Junk, Captured): create it again.
 			if _, err = createMailboxTx(tx, addr, mbox, ""); err == nil {

@@ -36,6 +36,9 @@ type Domain struct {
 	Created      time.Time  `json:"created"`
 	Limits       SendLimits `json:"limits,omitempty"`
 	CatchAll     string     `json:"catch_all,omitempty"` // user address receiving unknown local parts
+	// Postmaster receives postmaster@ and abuse@ (postmaster.go); "" is
+	// not chosen yet.
+	Postmaster string `json:"postmaster,omitempty"`
 }
 
 // User is a hosted mailbox user.
@@ -209,6 +212,9 @@ func (s *Store) RemoveDomain(name string) error {
 			if strings.HasSuffix(string(k), suffix) {
 				return fmt.Errorf("%w (%s): remove them first", ErrDomainHasUsers, k)
 			}
+		}
+		if err := deleteHeldTx(tx, d); err != nil {
+			return err
 		}
 		for _, h := range s.domainRemoveHooks {
 			if err := h(tx, d); err != nil {

@@ -29,6 +29,8 @@ type Route struct {
 //   - a hosted user is delivered locally, or forwarded (with a local copy
 //     when the user keeps one);
 //   - an alias expands to its targets, each resolved again;
+//   - postmaster@ and abuse@ go to the domain's postmaster, else the
+//     catch-all, else are held (postmaster.go);
 //   - an unknown local part goes to the domain's catch-all user;
 //   - an SRS address of ours with a valid hash goes back to the original
 //     sender (a bounce of forwarded mail);
@@ -131,6 +133,17 @@ func (rt *router) resolve(addr string, depth int) error {
 	local := addr[:strings.LastIndexByte(addr, '@')]
 	if orig, ok := rt.s.srsReverseTx(tx, local); ok {
 		rt.addRemote(orig, 0)
+		return nil
+	}
+	if IsReservedLocal(addr) {
+		// postmaster@ and abuse@ always arrive somewhere (postmaster.go).
+		if pm := d.Postmaster; pm != "" && pm != addr && tx.Bucket(bucketUsers).Get([]byte(pm)) != nil {
+			return rt.resolve(pm, depth+1)
+		}
+		if d.CatchAll != "" && d.CatchAll != addr {
+			return rt.resolve(d.CatchAll, depth+1)
+		}
+		rt.addLocal(addr) // held until a postmaster is chosen
 		return nil
 	}
 	if d.CatchAll != "" && d.CatchAll != addr {

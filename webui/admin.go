@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/webui/autoconfig"
 )
 
 func (s *Server) adminRoutes(g *gin.RouterGroup) {
@@ -28,6 +29,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/domains/:domain/users/forward", s.userForward)
 	g.POST("/domains/:domain/users/vacation", s.userVacation)
 	g.POST("/domains/:domain/catchall", s.domainCatchAll)
+	g.POST("/domains/:domain/postmaster", s.domainPostmaster)
 	g.POST("/domains/:domain/aliases", s.aliasAdd)
 	g.POST("/domains/:domain/aliases/remove", s.aliasRemove)
 	g.GET("/domains/:domain/dns", s.dnsPage)
@@ -141,11 +143,13 @@ func (s *Server) domainParam(c *gin.Context) (store.Domain, bool) {
 }
 
 type domainData struct {
-	D        store.Domain
-	Login    string
-	HasPass  bool
-	Users    []store.User
-	MinScore int
+	D          store.Domain
+	Login      string
+	HasPass    bool
+	Users      []store.User
+	MinScore   int
+	Ports      *autoconfig.Ports // nil: not known
+	Postmaster postmasterInfo
 }
 
 func (s *Server) domainPage(c *gin.Context) {
@@ -155,7 +159,8 @@ func (s *Server) domainPage(c *gin.Context) {
 	}
 	users, _ := s.st.ListUsers(d.Name)
 	s.render(c, http.StatusOK, "admin_domain", page{Title: d.Name, Area: "admin", Nav: "domains",
-		Data: domainData{D: d, Login: d.Name, HasPass: d.PasswordHash != "", Users: users, MinScore: minPasswordBits}})
+		Data: domainData{D: d, Login: d.Name, HasPass: d.PasswordHash != "", Users: users, MinScore: minPasswordBits,
+			Ports: s.mailPorts(), Postmaster: s.postmasterOf(d)}})
 }
 
 func (s *Server) domainRemove(c *gin.Context) {

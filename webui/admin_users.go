@@ -16,9 +16,10 @@ type userRow struct {
 }
 
 type usersData struct {
-	D       store.Domain
-	Users   []userRow
-	Aliases []store.Alias
+	D          store.Domain
+	Users      []userRow
+	Aliases    []store.Alias
+	Postmaster postmasterInfo
 }
 
 func (s *Server) usersPage(c *gin.Context) {
@@ -31,7 +32,7 @@ func (s *Server) usersPage(c *gin.Context) {
 		s.errorPage(c, http.StatusInternalServerError, "Could not read the users.")
 		return
 	}
-	data := usersData{D: d, Aliases: s.aliasesOf(d.Name)}
+	data := usersData{D: d, Aliases: s.aliasesOf(d.Name), Postmaster: s.postmasterOf(d)}
 	for _, u := range users {
 		r := userRow{User: u, Local: strings.TrimSuffix(u.Address, "@"+d.Name)}
 		r.Usage, _, _ = s.st.Usage(u.Address)

@@ -16,7 +16,7 @@ var adminRoutes = []struct{ method, path string }{
 	{"POST", "/admin/domains/doe.test/users/remove"}, {"POST", "/admin/domains/doe.test/users/password"},
 	{"POST", "/admin/domains/doe.test/users/quota"}, {"POST", "/admin/domains/doe.test/users/forward"},
 	{"POST", "/admin/domains/doe.test/users/vacation"},
-	{"POST", "/admin/domains/doe.test/catchall"}, {"POST", "/admin/domains/doe.test/aliases"},
+	{"POST", "/admin/domains/doe.test/catchall"}, {"POST", "/admin/domains/doe.test/postmaster"}, {"POST", "/admin/domains/doe.test/aliases"},
 	{"POST", "/admin/domains/doe.test/aliases/remove"}, {"GET", "/admin/domains/doe.test/dns"},
 	{"GET", "/admin/queue"}, {"GET", "/admin/queue/0000000000000001"},
 	{"POST", "/admin/queue/0000000000000001/retry"}, {"POST", "/admin/queue/0000000000000001/delete"},

@@ -33,6 +33,7 @@ import (
 	assets "github.com/authsmtp/authsmtp/embed"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/webui/autoconfig"
 )
 
 // Submitter is the one submission pipeline SMTP also uses (send rule,
@@ -84,6 +85,10 @@ type Config struct {
 	Certs func() []CertInfo
 	// DNS lists the records a domain should publish; check does live lookups.
 	DNS func(ctx context.Context, domain string, check bool) ([]DNSRecord, error)
+	// MailPorts returns the submission and IMAP ports really listened on
+	// (0 for a listener that is off), shown on the domain page; nil: the
+	// page names none.
+	MailPorts func() autoconfig.Ports
 	// Autoconfig, when set, answers mail client autoconfiguration
 	// (/.well-known/autoconfig/, /autodiscover/, /mail/config-v1.1.xml).
 	Autoconfig http.Handler

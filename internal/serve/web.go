@@ -111,6 +111,7 @@ func (srv *server) webConfig() webui.Config {
 		Listeners: srv.health.Err,
 		Metrics:   srv.metrics,
 	}
+	wc.MailPorts = srv.mailPorts
 	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
 	if srv.pipeline != nil {

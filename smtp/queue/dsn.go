@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -13,7 +14,9 @@ import (
 )
 
 // dsnRoute says where a DSN to the sender of q goes: their mailboxes when
-// the sender is hosted here, the queue (from the null sender) otherwise;
+// the sender is hosted here (a hosted address without a mailbox: its alias
+// or catch-all, else the domain's postmaster), the queue (from the null
+// sender) otherwise;
 // nil when q gets none. A DSN never gets a DSN (RFC 5321 §4.5.5), and mail
 // from <> gets none.
 func (r *Runner) dsnRoute(q store.QueueEntry) *store.Route {
@@ -21,6 +24,13 @@ func (r *Runner) dsnRoute(q store.QueueEntry) *store.Route {
 		return nil
 	}
 	route, err := r.st.Route(q.From)
+	if errors.Is(err, store.ErrNoSuchUser) {
+		// A hosted address without a mailbox, alias or catch-all (a
+		// domain login may send as any): the domain's postmaster@ gets it.
+		pm := "postmaster@" + store.DomainOf(q.From)
+		r.log.Info("DSN for a sender without a mailbox goes to the postmaster", "id", q.ID, "sender", q.From, "to", pm)
+		route, err = r.st.Route(pm)
+	}
 	if err != nil {
 		r.log.Warn("no way to return a DSN", "id", q.ID, "sender", q.From, "err", err)
 		return nil
