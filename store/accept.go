@@ -68,6 +68,9 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, error) {
 	res := &Accepted{}
 	recordTrafficTx(tx, in, now)
+	if err := recordSpamStatsTx(tx, in, now); err != nil {
+		return nil, err
+	}
 	refs := uint32(0)
 	for _, r := range in.Local {
 		if len(r.Header) == 0 {

@@ -33,6 +33,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/domains/:domain/aliases", s.aliasAdd)
 	g.POST("/domains/:domain/aliases/remove", s.aliasRemove)
 	g.GET("/domains/:domain/dns", s.dnsPage)
+	g.GET("/domains/:domain/spam", s.spamPage)
 	g.GET("/queue", s.queuePage)
 	g.GET("/queue/:id", s.queueShow)
 	g.POST("/queue/:id/retry", s.queueRetry)

@@ -12,7 +12,7 @@ var adminRoutes = []struct{ method, path string }{
 	{"GET", "/admin"}, {"GET", "/admin/domains"}, {"POST", "/admin/domains"},
 	{"GET", "/admin/domains/doe.test"}, {"POST", "/admin/domains/doe.test/remove"},
 	{"POST", "/admin/domains/doe.test/switch"}, {"POST", "/admin/domains/doe.test/password"},
-	{"GET", "/admin/domains/doe.test/users"}, {"POST", "/admin/domains/doe.test/users"},
+	{"GET", "/admin/domains/doe.test/users"}, {"GET", "/admin/domains/doe.test/spam"}, {"POST", "/admin/domains/doe.test/users"},
 	{"POST", "/admin/domains/doe.test/users/remove"}, {"POST", "/admin/domains/doe.test/users/password"},
 	{"POST", "/admin/domains/doe.test/users/quota"}, {"POST", "/admin/domains/doe.test/users/forward"},
 	{"POST", "/admin/domains/doe.test/users/vacation"},

@@ -72,6 +72,9 @@ func TestDNSBL(t *testing.T) {
 				if hits := e.srv.DNSListHits(); hits["bl.test"] == 0 {
 					t.Errorf("hit not counted: %v", hits)
 				}
+				if days, _ := e.st.SpamStats("a.test", 1); days[0].Refused != 1 {
+					t.Errorf("refusal not in the domain's stats: %+v", days)
+				}
 				return
 			}
 			if err != nil {

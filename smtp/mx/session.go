@@ -46,6 +46,8 @@ type session struct {
 	unknown  int
 	accepted int
 	lists    *dnsListVerdict // looked up at the first RCPT
+	// refusedCounted: this connection's blocklist refusal is in the stats.
+	refusedCounted bool
 }
 
 var _ gosmtp.AuthSession = (*session)(nil)
@@ -88,6 +90,12 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
 	addr := local + "@" + domain
 	if zone := s.checkDNSLists().refuse; zone != "" {
 		s.log.Info("mx client refused: DNS blocklist", "zone", zone)
+		if !s.refusedCounted {
+			s.refusedCounted = true
+			if err := s.s.st.CountRefused(domain); err != nil {
+				s.log.Warn("mx counting a refusal", "err", err)
+			}
+		}
 		return smtpErr(554, gosmtp.EnhancedCode{5, 7, 1}, "service unavailable: client host [%s] is listed by %s", s.ip, zone)
 	}
 	r, err := s.s.st.Route(addr)
