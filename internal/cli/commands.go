@@ -5,6 +5,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/acme"
 	"github.com/authsmtp/authsmtp/internal/config"
+	"github.com/authsmtp/authsmtp/internal/dnsrecords"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -31,6 +32,8 @@ type Env struct {
 type Live interface {
 	// TLSStatus is the status of the certificates served now.
 	TLSStatus() []acme.CertStatus
+	// ServedPorts are the ports the listeners really got (0: off).
+	ServedPorts() dnsrecords.Ports
 }
 
 // Command is one admin command: its words ("domain add"), usage, whether

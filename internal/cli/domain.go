@@ -20,6 +20,7 @@ func domainCommands() []Command {
 		{Words: "domain remove", Usage: "DOMAIN", NArgs: [2]int{1, 1}, Run: cmdDomainRemove},
 		{Words: "domain limit", Usage: "DOMAIN [per-hour=N] [per-day=N] [rcpts-per-day=N]", NArgs: [2]int{1, 4}, Run: cmdDomainLimit},
 		{Words: "domain catchall", Usage: "DOMAIN USER|off", NArgs: [2]int{2, 2}, Run: cmdCatchAll},
+		{Words: "domain postmaster", Usage: "DOMAIN [USER|off]", NArgs: [2]int{1, 2}, Run: cmdPostmaster},
 		{Words: "domain dkim-rotate", Usage: "DOMAIN", NArgs: [2]int{1, 1}, Run: cmdDKIMRotate},
 		{Words: "domain dns", Usage: "DOMAIN [--check]", NArgs: [2]int{1, 1}, Extras: []string{"check"}, Run: cmdDomainDNS},
 	}
@@ -121,6 +122,45 @@ func cmdCatchAll(e *Env) error {
 		fmt.Fprintf(e.Out, "%s: catch-all off (unknown users get 550 5.1.1)\n", e.Args[0])
 	} else {
 		fmt.Fprintf(e.Out, "%s: mail for unknown users goes to %s\n", e.Args[0], user)
+	}
+	return nil
+}
+
+// cmdPostmaster shows or sets who receives postmaster@ and abuse@ of a
+// domain (store/postmaster.go).
+func cmdPostmaster(e *Env) error {
+	dn, err := store.DomainLogin(e.Args[0])
+	if err != nil {
+		return err
+	}
+	if len(e.Args) == 1 {
+		d, err := e.St.GetDomain(dn)
+		if err != nil {
+			return err
+		}
+		held := e.St.HeldPostmasterMail(dn)
+		if d.Postmaster == "" {
+			fmt.Fprintf(e.Out, "%s: no postmaster; postmaster@ and abuse@ mail is kept (%d waiting) until you run: authsmtp domain postmaster %s USER\n", dn, held, dn)
+		} else {
+			fmt.Fprintf(e.Out, "%s: postmaster@ and abuse@ go to %s\n", dn, d.Postmaster)
+		}
+		return nil
+	}
+	user := e.Args[1]
+	if strings.EqualFold(user, "off") {
+		user = ""
+	}
+	held := e.St.HeldPostmasterMail(dn)
+	if err := e.St.SetPostmaster(dn, user); err != nil {
+		return err
+	}
+	switch {
+	case user == "":
+		fmt.Fprintf(e.Out, "%s: no postmaster; postmaster@ and abuse@ mail is kept until one is chosen\n", dn)
+	case held > 0:
+		fmt.Fprintf(e.Out, "%s: postmaster@ and abuse@ go to %s (%d held message(s) moved to its INBOX)\n", dn, user, held)
+	default:
+		fmt.Fprintf(e.Out, "%s: postmaster@ and abuse@ go to %s\n", dn, user)
 	}
 	return nil
 }

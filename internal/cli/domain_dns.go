@@ -19,13 +19,25 @@ func (e *Env) mailHostname(domain string) string {
 	return "mail." + domain
 }
 
+// servedPorts are the ports the SRV records name: the running server's
+// listeners, else the listener flags (or AUTHSMTP_* variables) this CLI
+// process was given, the same ones serve would use.
+func (e *Env) servedPorts() dnsrecords.Ports {
+	if e.Live != nil {
+		return e.Live.ServedPorts()
+	}
+	c := e.Cfg
+	return dnsrecords.Ports{Submission: dnsrecords.PortOf(c.Submission), Submissions: dnsrecords.PortOf(c.Submissions),
+		IMAP: dnsrecords.PortOf(c.IMAP), IMAPS: dnsrecords.PortOf(c.IMAPS), HTTPS: dnsrecords.PortOf(c.HTTPS)}
+}
+
 func cmdDomainDNS(e *Env) error {
 	dom, err := e.St.GetDomain(e.Args[0])
 	if err != nil {
 		return err
 	}
 	host := e.mailHostname(dom.Name)
-	recs, err := dnsrecords.For(e.St, dom.Name, host)
+	recs, err := dnsrecords.For(e.St, dom.Name, host, e.servedPorts())
 	if err != nil {
 		return err
 	}

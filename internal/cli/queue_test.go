@@ -251,3 +251,72 @@ func TestDomainDNSHostnameFlag(t *testing.T) {
 		t.Errorf("--hostname does not win over AUTHSMTP_HOSTNAME:\n%s", out)
 	}
 }
+
+// TestDomainDNSPorts: without a running server, the SRV records name the
+// ports of this process's listener flags; a listener that is off gets the
+// RFC 6186 "not available" record, never a guessed standard port.
+func TestDomainDNSPorts(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTPS"} {
+		t.Setenv("AUTHSMTP_"+v, "")
+		os.Unsetenv("AUTHSMTP_" + v)
+	}
+	if _, errs, code := runCLI(t, dir, "", "domain", "add", "a.test"); code != 0 {
+		t.Fatalf("domain add: exit %d: %s", code, errs)
+	}
+	out, errs, code := runCLI(t, dir, "", "domain", "dns", "a.test", "--hostname", "mx.a.test",
+		"--submission", ":2525", "--submissions", "", "--imap", "", "--imaps", "0.0.0.0:10993", "--https", ":8443")
+	if code != 0 {
+		t.Fatalf("domain dns: exit %d: %s", code, errs)
+	}
+	srv := regexp.MustCompile(`(?m)^(_\S+)\s+3600 IN SRV\s+(.*)$`)
+	got := map[string]string{}
+	for _, m := range srv.FindAllStringSubmatch(out, -1) {
+		got[m[1]] = m[2]
+	}
+	want := map[string]string{
+		"_submission._tcp.a.test.":   "0 1 2525 mx.a.test.",
+		"_submissions._tcp.a.test.":  "0 0 0 .",
+		"_imap._tcp.a.test.":         "0 0 0 .",
+		"_imaps._tcp.a.test.":        "0 1 10993 mx.a.test.",
+		"_autodiscover._tcp.a.test.": "0 1 8443 mx.a.test.",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s SRV %q, want %q\n%s", k, got[k], v, out)
+		}
+	}
+	// The defaults are the standard ports.
+	out, _, _ = runCLI(t, dir, "", "domain", "dns", "a.test")
+	for _, w := range []string{"0 1 587 ", "0 1 465 ", "0 1 143 ", "0 1 993 ", "0 1 443 "} {
+		if !strings.Contains(out, w) {
+			t.Errorf("default ports: no %q in\n%s", w, out)
+		}
+	}
+}
+
+func TestPostmasterCommand(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (string, string, int) { return runCLI(t, dir, "password-123\n", args...) }
+	run("domain", "add", "a.test")
+	run("domain", "add", "b.test")
+	run("user", "add", "alice@a.test")
+	if out, _, code := run("domain", "postmaster", "a.test"); code != 0 || !strings.Contains(out, "no postmaster") {
+		t.Fatalf("unset: exit %d %q", code, out)
+	}
+	if _, errs, code := run("domain", "postmaster", "a.test", "ghost@a.test"); code == 0 || !strings.Contains(errs, "existing user") {
+		t.Fatalf("unknown user accepted: %d %q", code, errs)
+	}
+	// One person may be the postmaster of several domains.
+	for _, d := range []string{"a.test", "www.B.test"} {
+		if out, errs, code := run("domain", "postmaster", d, "alice@a.test"); code != 0 || !strings.Contains(out, "go to alice@a.test") {
+			t.Fatalf("set %s: exit %d %q %q", d, code, out, errs)
+		}
+	}
+	if out, _, _ := run("domain", "postmaster", "b.test"); !strings.Contains(out, "b.test: postmaster@ and abuse@ go to alice@a.test") {
+		t.Fatalf("show: %q", out)
+	}
+	if out, _, code := run("domain", "postmaster", "a.test", "off"); code != 0 || !strings.Contains(out, "no postmaster") {
+		t.Fatalf("off: %d %q", code, out)
+	}
+}

@@ -7,6 +7,8 @@ package dnsrecords
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,11 +30,35 @@ type KeySource interface {
 	DKIMKeys(domain string) (store.DKIMKeySet, error)
 }
 
+// Ports are the ports the server offers, named by the SRV records; 0 is
+// a listener that is off.
+type Ports struct {
+	Submission, Submissions int // STARTTLS, implicit TLS
+	IMAP, IMAPS             int // STARTTLS, implicit TLS
+	HTTPS                   int // autodiscover
+}
+
+// PortOf reads the port of a listener address (":587", "0.0.0.0:465");
+// 0 for "" (off) or an address without a fixed port.
+func PortOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n <= 0 || n > 65535 {
+		return 0
+	}
+	return n
+}
+
 // For lists what a domain needs in DNS to send and receive
 // through this server: MX, SPF, every published DKIM key, DMARC, and the
 // client autoconfiguration records (autoconfig/autodiscover and the RFC
-// 6186 SRV records for submission and IMAP).
-func For(st KeySource, domain, host string) ([]Record, error) {
+// 6186 SRV records for submission and IMAP, naming the ports offered; a
+// service that is off gets the RFC 6186 §3 "not available" record, target
+// ".", so clients do not guess a standard port).
+func For(st KeySource, domain, host string, ports Ports) ([]Record, error) {
 	set, err := st.DKIMKeys(domain)
 	if err != nil {
 		return nil, err
@@ -52,12 +78,23 @@ func For(st KeySource, domain, host string) ([]Record, error) {
 		Record{Name: "_dmarc." + domain, Type: "TXT", Value: "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@" + domain},
 		Record{Name: "autoconfig." + domain, Type: "CNAME", Value: host},
 		Record{Name: "autodiscover." + domain, Type: "CNAME", Value: host},
-		Record{Name: "_submissions._tcp." + domain, Type: "SRV", Value: host, Num: 465},
-		Record{Name: "_submission._tcp." + domain, Type: "SRV", Value: host, Num: 587},
-		Record{Name: "_imaps._tcp." + domain, Type: "SRV", Value: host, Num: 993},
-		Record{Name: "_imap._tcp." + domain, Type: "SRV", Value: host, Num: 143},
-		Record{Name: "_autodiscover._tcp." + domain, Type: "SRV", Value: host, Num: 443},
 	)
+	srv := func(service string, port int) Record {
+		r := Record{Name: "_" + service + "._tcp." + domain, Type: "SRV", Value: host, Num: port}
+		if port == 0 {
+			r.Value = "" // not available
+		}
+		return r
+	}
+	recs = append(recs,
+		srv("submissions", ports.Submissions),
+		srv("submission", ports.Submission),
+		srv("imaps", ports.IMAPS),
+		srv("imap", ports.IMAP),
+	)
+	if ports.HTTPS != 0 {
+		recs = append(recs, srv("autodiscover", ports.HTTPS))
+	}
 	return recs, nil
 }
 
@@ -71,7 +108,7 @@ func (r Record) ZoneLine() string {
 	case "CNAME":
 		return fmt.Sprintf("%-40s 3600 IN CNAME %s.", name, r.Value)
 	case "SRV":
-		return fmt.Sprintf("%-40s 3600 IN SRV   0 1 %d %s.", name, r.Num, r.Value)
+		return fmt.Sprintf("%-40s 3600 IN SRV   %s", name, r.ZoneValue())
 	}
 	v := r.Value
 	var parts []string
@@ -124,7 +161,10 @@ func Check(res *dnsx.Resolver, r Record) string {
 			return missing(err)
 		}
 		for _, s := range srvs {
-			if eq(s.Target) && int(s.Port) == r.Num {
+			if r.Value == "" && (s.Target == "." || s.Target == "") {
+				return "ok"
+			}
+			if r.Value != "" && eq(s.Target) && int(s.Port) == r.Num {
 				return "ok"
 			}
 		}
@@ -164,6 +204,9 @@ func (r Record) ZoneValue() string {
 	case "CNAME":
 		return r.Value + "."
 	case "SRV":
+		if r.Value == "" {
+			return "0 0 0 ." // RFC 6186 §3: the service is not available
+		}
 		return fmt.Sprintf("0 1 %d %s.", r.Num, r.Value)
 	}
 	return r.Value

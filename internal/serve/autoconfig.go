@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/authsmtp/authsmtp/internal/dnsrecords"
 	"github.com/authsmtp/authsmtp/webui/autoconfig"
 )
 
@@ -32,4 +33,14 @@ func (srv *server) mailPorts() autoconfig.Ports {
 		return n
 	}
 	return autoconfig.Ports{IMAP: port("imap"), IMAPS: port("imaps"), Submission: port("submission"), Submissions: port("submissions")}
+}
+
+// ServedPorts are the ports the DNS records name (`domain dns`, the
+// panel's DNS page): those listened on now, 0 for a listener that is off.
+func (srv *server) ServedPorts() dnsrecords.Ports {
+	p := srv.mailPorts()
+	srv.mu.Lock()
+	https := srv.addrs["https"]
+	srv.mu.Unlock()
+	return dnsrecords.Ports{Submission: p.Submission, Submissions: p.Submissions, IMAP: p.IMAP, IMAPS: p.IMAPS, HTTPS: dnsrecords.PortOf(https)}
 }

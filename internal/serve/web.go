@@ -154,7 +154,7 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 	if host == "" {
 		host = "mail." + domain
 	}
-	recs, err := dnsrecords.For(srv.st, domain, host)
+	recs, err := dnsrecords.For(srv.st, domain, host, srv.ServedPorts())
 	if err != nil {
 		return nil, err
 	}
