@@ -81,3 +81,36 @@ func TestJunkTrainingByFiling(t *testing.T) {
 		t.Fatalf("after removal: %+v", tot)
 	}
 }
+
+// A user's own sent mail is ham, and its recipients become contacts
+// (learnt in the background after the commit).
+func TestJunkLearnsSentMail(t *testing.T) {
+	st := mbTestStore(t)
+	const u = "alice@a.test"
+	mbTestUser(t, st, u)
+	_, err := st.Accept(&Incoming{From: u, Login: u, Remote: []string{"Bob@Remote.example"},
+		Body: []byte("From: <alice@a.test>\r\nTo: <bob@remote.example>\r\nSubject: lunch\r\nMessage-ID: <s1@a.test>\r\n\r\nsee you at noon\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An auto-reply (null sender) teaches nothing.
+	st.Accept(&Incoming{From: "", Login: u, Remote: []string{"spammer@bad.example"}, Body: []byte("Subject: Auto: x\r\n\r\naway\r\n")})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tot, _ := st.Junk.Totals(u)
+		known, _ := st.Junk.Known(u, "bob@remote.example", "")
+		if tot.Ham == 1 && known {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sent mail not learnt: %+v known=%v", tot, known)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, _ := st.Junk.Known(u, "", "remote.example"); !ok {
+		t.Error("the recipient's domain is not a contact")
+	}
+	if ok, _ := st.Junk.Known(u, "spammer@bad.example", ""); ok {
+		t.Error("an auto-reply's recipient became a contact")
+	}
+}
