@@ -20,7 +20,7 @@ import (
 const (
 	testDomain   = "imap.test"
 	testUser     = "alice@imap.test"
-	testPassword = "alice-secret"
+	testPassword = "Alc-pass-k9W!q"
 	testDomPW    = "domain-secret"
 )
 

@@ -24,8 +24,8 @@ import (
 func BenchmarkSubmission(b *testing.B) {
 	const clients, perConn, size = 8, 50, 10 << 10
 	st := testutil.Store(b)
-	testutil.Domain(b, st, "example.test", "benchpass", true)
-	testutil.User(b, st, "bench@example.test", "benchpass")
+	testutil.Domain(b, st, "example.test", "Bench-pass-9Q!x", true)
+	testutil.User(b, st, "bench@example.test", "Bench-pass-9Q!x")
 	st.UpdateUser("bench@example.test", func(u *store.User) error {
 		u.Limits = store.SendLimits{PerHour: 1 << 30, PerDay: 1 << 30, RcptsPerDay: 1 << 30}
 		return nil
@@ -49,7 +49,7 @@ func BenchmarkSubmission(b *testing.B) {
 					failed.Add(1)
 					return
 				}
-				if err := cl.Auth(sasl.NewPlainClient("", "bench@example.test", "benchpass")); err != nil {
+				if err := cl.Auth(sasl.NewPlainClient("", "bench@example.test", "Bench-pass-9Q!x")); err != nil {
 					failed.Add(1)
 					cl.Close()
 					return

@@ -30,7 +30,7 @@ type env struct {
 
 const (
 	domPW  = "domain-secret-1"
-	userPW = "john-secret-1"
+	userPW = "Usr-pass-k9W!q"
 )
 
 // newEnv starts a server with doe.com (SMTP on; users john, jane),
@@ -40,7 +40,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	st := testutil.Store(t)
 	testutil.Domain(t, st, "doe.com", domPW, true)
 	testutil.User(t, st, "john@doe.com", userPW)
-	testutil.User(t, st, "jane@doe.com", "jane-secret-1")
+	testutil.User(t, st, "jane@doe.com", "Jan-pass-h3Y!p")
 	testutil.Domain(t, st, "off.test", domPW, false)
 	testutil.User(t, st, "bob@off.test", userPW)
 	testutil.Domain(t, st, "other.test", domPW, true)

@@ -42,7 +42,7 @@ func TestLogLines(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	testutil.Domain(t, st, "doe.com", domPW, true)
 	testutil.User(t, st, "john@doe.com", userPW)
-	testutil.User(t, st, "jane@doe.com", "jane-secret-1")
+	testutil.User(t, st, "jane@doe.com", "Jan-pass-h3Y!p")
 	st.Throttle.SetConfig(store.ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond})
 	e := startEnv(t, st, func(c *Config) { c.Logger = log })
 

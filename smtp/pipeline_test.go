@@ -16,7 +16,7 @@ func pipelineEnv(t *testing.T) (*store.Store, *Pipeline) {
 	st := testutil.Store(t)
 	testutil.Domain(t, st, "doe.com", domPW, true)
 	testutil.User(t, st, "john@doe.com", userPW)
-	testutil.User(t, st, "jane@doe.com", "jane-secret-1")
+	testutil.User(t, st, "jane@doe.com", "Jan-pass-h3Y!p")
 	return st, NewPipeline(st, "mail.test", testutil.Logger(t))
 }
 

@@ -76,7 +76,7 @@ func TestSendRule(t *testing.T) {
 // TestLoginRefusals: wrong password, unknown login, switch off, admin.
 func TestLoginRefusals(t *testing.T) {
 	e := newEnv(t, nil)
-	if err := e.st.SetAdminPassword("admin-secret"); err != nil {
+	if err := e.st.SetAdminPassword("Adm-pass-w2E!r"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -88,7 +88,7 @@ func TestLoginRefusals(t *testing.T) {
 		{"domain wrong password", "doe.com", userPW, "535 5.7.8", "invalid login or password"},
 		{"switch off, domain login", "off.test", domPW, "535 5.7.8", "Authenticated SMTP is not enabled for the domain off.test"},
 		{"switch off, user login", "bob@off.test", userPW, "535 5.7.8", "Authenticated SMTP is not enabled"},
-		{"admin login", "admin", "admin-secret", "535 5.7.8", "invalid login or password"},
+		{"admin login", "admin", "Adm-pass-w2E!r", "535 5.7.8", "invalid login or password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.dial(t, tc.login, tc.pw)
@@ -145,6 +145,6 @@ func TestAliasSendAsSMTP(t *testing.T) {
 	if err := e.send(t, "john@doe.com", userPW, "sales@doe.com", john, msg("From: Sales <sales@doe.com>")); err != nil {
 		t.Fatalf("granted alias: %v", err)
 	}
-	err := e.send(t, "jane@doe.com", "jane-secret-1", "sales@doe.com", john, msg("From: sales@doe.com"))
+	err := e.send(t, "jane@doe.com", "Jan-pass-h3Y!p", "sales@doe.com", john, msg("From: sales@doe.com"))
 	wantCode(t, err, "553 5.7.1", "sales@doe.com", "only jane@doe.com")
 }

@@ -12,8 +12,8 @@ import (
 func TestAccept(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("john@doe.com", "pw")
-	st.AddUser("jane@doe.com", "pw")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
+	st.AddUser("jane@doe.com", "Usr-pass-k9W!q")
 	ch, cancel := st.Events.Subscribe("jane@doe.com")
 	defer cancel()
 	kicked := make(chan struct{}, 1)
@@ -68,7 +68,7 @@ func TestAccept(t *testing.T) {
 func TestAcceptConcurrent(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("jane@doe.com", "pw")
+	st.AddUser("jane@doe.com", "Usr-pass-k9W!q")
 	const n = 64
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -108,7 +108,7 @@ func TestAcceptConcurrent(t *testing.T) {
 func TestRoute(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("jane@doe.com", "pw")
+	st.AddUser("jane@doe.com", "Usr-pass-k9W!q")
 	r, err := st.Route("Jane@DOE.com")
 	if err != nil || len(r.Local) != 1 || r.Local[0].Address != "jane@doe.com" || len(r.Remote) != 0 {
 		t.Fatalf("local: %+v %v", r, err)

@@ -72,7 +72,7 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 
 // AddDomain adds a domain with both switches off and no password.
 func (s *Store) AddDomain(name string) (Domain, error) {
-	d, err := NormalizeDomain(name)
+	d, err := CanonicalDomain(name)
 	if err != nil {
 		return Domain{}, err
 	}
@@ -94,7 +94,7 @@ func (s *Store) AddDomain(name string) (Domain, error) {
 
 // GetDomain returns a domain by any spelling of its name.
 func (s *Store) GetDomain(name string) (Domain, error) {
-	d, err := NormalizeDomain(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(name)), "www."))
+	d, err := CanonicalDomain(name)
 	if err != nil {
 		return Domain{}, err
 	}
@@ -136,7 +136,7 @@ func (s *Store) ListDomains() ([]Domain, error) {
 
 // UpdateDomain applies fn to the stored domain in one transaction.
 func (s *Store) UpdateDomain(name string, fn func(*Domain) error) error {
-	d, err := NormalizeDomain(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(name)), "www."))
+	d, err := CanonicalDomain(name)
 	if err != nil {
 		return err
 	}
@@ -175,6 +175,13 @@ func (s *Store) SetDomainSwitch(name, which string, on bool) error {
 
 // SetDomainPassword sets the domain login's password.
 func (s *Store) SetDomainPassword(name, pw string) error {
+	d, err := CanonicalDomain(name)
+	if err != nil {
+		return err
+	}
+	if err := CheckNewPassword(KindDomain, d, pw); err != nil {
+		return err
+	}
 	h, err := HashPassword(pw)
 	if err != nil {
 		return err
@@ -184,20 +191,16 @@ func (s *Store) SetDomainPassword(name, pw string) error {
 		return nil
 	})
 	if err == nil {
-		s.credentialsChanged(mustDomainLogin(name))
+		s.credentialsChanged(d)
 	}
 	return err
 }
 
-func mustDomainLogin(name string) string {
-	d, _ := DomainLogin(name)
-	return d
-}
-
-// RemoveDomain removes a domain. It refuses while users remain, so no
-// mailbox is dropped by accident.
+// RemoveDomain removes a domain by any spelling of its name (see
+// CanonicalDomain). It refuses while users remain, so no mailbox is
+// dropped by accident.
 func (s *Store) RemoveDomain(name string) error {
-	d, err := DomainLogin(name)
+	d, err := CanonicalDomain(name)
 	if err != nil {
 		return err
 	}
@@ -233,6 +236,9 @@ func (s *Store) RemoveDomain(name string) error {
 func (s *Store) AddUser(address, pw string) (User, error) {
 	addr, err := NormalizeAddress(address)
 	if err != nil {
+		return User{}, err
+	}
+	if err := CheckNewPassword(KindUser, addr, pw); err != nil {
 		return User{}, err
 	}
 	h, err := HashPassword(pw)
@@ -300,6 +306,13 @@ func (s *Store) UpdateUser(address string, fn func(*User) error) error {
 // SetUserPassword changes a user's password; cached logins and web
 // sessions of that user end at once.
 func (s *Store) SetUserPassword(address, pw string) error {
+	addr, err := NormalizeAddress(address)
+	if err != nil {
+		return err
+	}
+	if err := CheckNewPassword(KindUser, addr, pw); err != nil {
+		return err
+	}
 	h, err := HashPassword(pw)
 	if err != nil {
 		return err
@@ -319,7 +332,7 @@ func (s *Store) SetUserPassword(address, pw string) error {
 func (s *Store) ListUsers(domain string) ([]User, error) {
 	suffix := ""
 	if domain != "" {
-		d, err := DomainLogin(domain)
+		d, err := CanonicalDomain(domain)
 		if err != nil {
 			return nil, err
 		}
@@ -375,6 +388,9 @@ func (s *Store) RemoveUser(address string) error {
 
 // SetAdminPassword sets the admin panel password.
 func (s *Store) SetAdminPassword(pw string) error {
+	if err := CheckNewPassword(KindAdmin, AdminLogin, pw); err != nil {
+		return err
+	}
 	h, err := HashPassword(pw)
 	if err != nil {
 		return err

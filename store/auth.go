@@ -127,8 +127,8 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 // CheckSMTP returns ErrSMTPDisabled unless the principal's domain has the
 // Authenticated SMTP switch on.
 func (s *Store) CheckSMTP(p Principal) error {
-	d, err := s.GetDomain(p.Domain)
-	if err != nil || !d.SMTP {
+	d, ok := s.exactDomain(p.Domain)
+	if !ok || !d.SMTP {
 		return fmt.Errorf("%w (%s)", ErrSMTPDisabled, p.Domain)
 	}
 	return nil
@@ -136,9 +136,22 @@ func (s *Store) CheckSMTP(p Principal) error {
 
 // CheckWebmail returns ErrWebmailOff unless the domain's Webmail switch is on.
 func (s *Store) CheckWebmail(p Principal) error {
-	d, err := s.GetDomain(p.Domain)
-	if err != nil || !d.Webmail {
+	d, ok := s.exactDomain(p.Domain)
+	if !ok || !d.Webmail {
 		return fmt.Errorf("%w (%s)", ErrWebmailOff, p.Domain)
 	}
 	return nil
+}
+
+// exactDomain reads the domain stored under exactly name (a principal's
+// canonical domain): the switches of u@www.shop.test are www.shop.test's,
+// never shop.test's.
+func (s *Store) exactDomain(name string) (Domain, bool) {
+	var d Domain
+	ok := false
+	s.db.View(func(tx *bolt.Tx) error {
+		ok = getJSON(tx.Bucket(bucketDomains), name, &d)
+		return nil
+	})
+	return d, ok
 }

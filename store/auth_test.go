@@ -137,23 +137,23 @@ func TestAuthenticate(t *testing.T) {
 	if _, err := st.AddDomain("doe.com"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetDomainPassword("doe.com", "dpw"); err != nil {
+	if err := st.SetDomainPassword("doe.com", "Dom-pass-x7Q!z"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddUser("john@doe.com", "upw"); err != nil {
+	if _, err := st.AddUser("john@doe.com", "Usr-pass-k9W!q"); err != nil {
 		t.Fatal(err)
 	}
 	for _, login := range []string{"doe.com", "DOE.COM", "www.doe.com", " Www.Doe.Com "} {
-		p, err := st.Authenticate(login, "dpw")
+		p, err := st.Authenticate(login, "Dom-pass-x7Q!z")
 		if err != nil || p.Kind != KindDomain || p.Domain != "doe.com" {
 			t.Errorf("Authenticate(%q) = %+v, %v", login, p, err)
 		}
 	}
-	p, err := st.Authenticate("John@DOE.com", "upw")
+	p, err := st.Authenticate("John@DOE.com", "Usr-pass-k9W!q")
 	if err != nil || p.Kind != KindUser || p.Address != "john@doe.com" || p.Domain != "doe.com" {
 		t.Fatalf("user login: %+v %v", p, err)
 	}
-	for _, c := range [][2]string{{"doe.com", "upw"}, {"john@doe.com", "dpw"}, {"ghost@doe.com", "upw"}, {"nowhere.test", "dpw"}, {"", ""}, {"not a login", "x"}, {"admin", "x"}} {
+	for _, c := range [][2]string{{"doe.com", "Usr-pass-k9W!q"}, {"john@doe.com", "Dom-pass-x7Q!z"}, {"ghost@doe.com", "Usr-pass-k9W!q"}, {"nowhere.test", "Dom-pass-x7Q!z"}, {"", ""}, {"not a login", "x"}, {"admin", "x"}} {
 		if _, err := st.Authenticate(c[0], c[1]); !errors.Is(err, ErrBadCredentials) {
 			t.Errorf("Authenticate(%q) = %v, want ErrBadCredentials", c[0], err)
 		}
@@ -167,23 +167,23 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cached success, then a password change: the old one fails at once.
-	if _, err := st.Authenticate("john@doe.com", "upw"); err != nil {
+	if _, err := st.Authenticate("john@doe.com", "Usr-pass-k9W!q"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetUserPassword("john@doe.com", "new"); err != nil {
+	if err := st.SetUserPassword("john@doe.com", "New-pass-r5T!m"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Authenticate("john@doe.com", "upw"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := st.Authenticate("john@doe.com", "Usr-pass-k9W!q"); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("old password after change: %v", err)
 	}
-	if _, err := st.Authenticate("john@doe.com", "new"); err != nil {
+	if _, err := st.Authenticate("john@doe.com", "New-pass-r5T!m"); err != nil {
 		t.Fatal(err)
 	}
 	// Removal ends it too.
 	if err := st.RemoveUser("john@doe.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Authenticate("john@doe.com", "new"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := st.Authenticate("john@doe.com", "New-pass-r5T!m"); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("removed user: %v", err)
 	}
 }
@@ -193,7 +193,7 @@ func TestAuthenticate(t *testing.T) {
 func TestAuthTiming(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("john@doe.com", "upw")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
 	// Interleaved best-of-9, so both kinds see the same machine load.
 	wrong, unknown := time.Hour, time.Hour
 	for i := 0; i < 9; i++ {
@@ -216,8 +216,8 @@ func TestAuthTiming(t *testing.T) {
 		}
 		return best
 	}
-	st.Authenticate("john@doe.com", "upw")
-	if cached := measure("john@doe.com", "upw"); cached > wrong/5 {
+	st.Authenticate("john@doe.com", "Usr-pass-k9W!q")
+	if cached := measure("john@doe.com", "Usr-pass-k9W!q"); cached > wrong/5 {
 		t.Fatalf("cached login %v not much cheaper than a hash run %v", cached, wrong)
 	}
 }
@@ -228,7 +228,7 @@ func TestLoginThrottle(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
 	st.SetDomainSwitch("doe.com", "smtp", true)
-	st.AddUser("john@doe.com", "upw")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
 	st.Throttle.SetConfig(ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, BlockAfter: 3, FreeFailures: 1})
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -236,19 +236,19 @@ func TestLoginThrottle(t *testing.T) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
-	if _, err := st.Login(ctx, "smtp", "192.0.2.1", "john@doe.com", "upw"); !errors.Is(err, ErrThrottled) {
+	if _, err := st.Login(ctx, "smtp", "192.0.2.1", "john@doe.com", "Usr-pass-k9W!q"); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("blocked IP and login: %v", err)
 	}
-	if _, err := st.Login(ctx, "imap", "192.0.2.9", "john@doe.com", "upw"); !errors.Is(err, ErrThrottled) {
+	if _, err := st.Login(ctx, "imap", "192.0.2.9", "john@doe.com", "Usr-pass-k9W!q"); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("blocked login from another IP: %v", err)
 	}
 	// Another IP fails twice for another login, then succeeds: only its
 	// own IP counter is reset; the first IP stays blocked.
-	st.AddUser("jane@doe.com", "jpw")
+	st.AddUser("jane@doe.com", "Jan-pass-h3Y!p")
 	for i := 0; i < 2; i++ {
 		st.Login(ctx, "web", "192.0.2.2", "jane@doe.com", "bad")
 	}
-	if _, err := st.Login(ctx, "web", "192.0.2.2", "jane@doe.com", "jpw"); err != nil {
+	if _, err := st.Login(ctx, "web", "192.0.2.2", "jane@doe.com", "Jan-pass-h3Y!p"); err != nil {
 		t.Fatalf("second IP: %v", err)
 	}
 	if blocked, _ := st.Throttle.Check("192.0.2.1", "x"); !blocked {
@@ -260,7 +260,7 @@ func TestLoginThrottle(t *testing.T) {
 	if !st.Throttle.Unblock("login:john@doe.com") || !st.Throttle.Unblock("ip:192.0.2.1") {
 		t.Fatal("unblock")
 	}
-	if _, err := st.Login(ctx, "smtp", "192.0.2.1", "john@doe.com", "upw"); err != nil {
+	if _, err := st.Login(ctx, "smtp", "192.0.2.1", "john@doe.com", "Usr-pass-k9W!q"); err != nil {
 		t.Fatalf("after unblock: %v", err)
 	}
 	// The delay grows and honours ctx.

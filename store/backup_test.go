@@ -37,7 +37,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 		if _, err := st.AddDomain(d); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SetDomainPassword(d, "dompw-"+d); err != nil {
+		if err := st.SetDomainPassword(d, "Dom-k9W!q-z7-"+d); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.SetDomainSwitch(d, "smtp", true); err != nil {
@@ -46,7 +46,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 	users := []string{"a@one.test", "b@one.test", "c@two.test"}
 	for _, u := range users {
-		if _, err := st.AddUser(u, "pw-"+u); err != nil {
+		if _, err := st.AddUser(u, "Pw-k9W!q-"+u); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,12 +127,12 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 		t.Fatalf("domains %v %v", ds, err)
 	}
 	for _, d := range []string{"one.test", "two.test"} {
-		if _, err := rs.Authenticate(d, "dompw-"+d); err != nil {
+		if _, err := rs.Authenticate(d, "Dom-k9W!q-z7-"+d); err != nil {
 			t.Errorf("domain password of %s: %v", d, err)
 		}
 	}
 	for _, u := range users {
-		if _, err := rs.Authenticate(u, "pw-"+u); err != nil {
+		if _, err := rs.Authenticate(u, "Pw-k9W!q-"+u); err != nil {
 			t.Errorf("password of %s: %v", u, err)
 		}
 		if _, err := rs.Authenticate(u, "wrong"); err == nil {

@@ -51,7 +51,7 @@ func TestSendCaps(t *testing.T) {
 func TestLimitsFor(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("john@doe.com", "pw")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
 	st.UpdateDomain("doe.com", func(d *Domain) error { d.Limits.PerHour = 7; return nil })
 	st.UpdateUser("john@doe.com", func(u *User) error { u.Limits.PerDay = 9; return nil })
 	if l := st.LimitsFor(Principal{Kind: KindDomain, Domain: "doe.com"}); l.PerHour != 7 {

@@ -139,7 +139,7 @@ func (s *Store) registerDKIMHooks() {
 // DKIMKeys returns every key of a hosted domain (active and old), newest
 // first. A domain without keys returns an empty set.
 func (s *Store) DKIMKeys(domain string) (DKIMKeySet, error) {
-	d, err := DomainLogin(domain)
+	d, err := CanonicalDomain(domain)
 	if err != nil {
 		return DKIMKeySet{}, err
 	}
@@ -162,7 +162,7 @@ func (s *Store) DKIMKeys(domain string) (DKIMKeySet, error) {
 // published (inactive). A domain without keys (added before DKIM existed)
 // simply gets its first ones. It returns the new set.
 func (s *Store) RotateDKIM(domain string) (DKIMKeySet, error) {
-	d, err := DomainLogin(domain)
+	d, err := CanonicalDomain(domain)
 	if err != nil {
 		return DKIMKeySet{}, err
 	}
@@ -198,7 +198,7 @@ func (s *Store) RotateDKIM(domain string) (DKIMKeySet, error) {
 // RemoveDKIMSelector deletes an inactive key (after its DNS record is
 // gone). Active keys cannot be removed: rotate first.
 func (s *Store) RemoveDKIMSelector(domain, selector string) error {
-	d, err := DomainLogin(domain)
+	d, err := CanonicalDomain(domain)
 	if err != nil {
 		return err
 	}

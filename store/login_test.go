@@ -90,8 +90,8 @@ func TestLoginRefusesByServiceNotPassword(t *testing.T) {
 	st := authTestStore(t)
 	st.Throttle.SetConfig(ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BlockAfter: 1000})
 	st.AddDomain("doe.com")
-	st.SetDomainPassword("doe.com", "dpw")
-	st.AddUser("john@doe.com", "upw")
+	st.SetDomainPassword("doe.com", "Dom-pass-x7Q!z")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
 	st.SetAdminPassword("apw")
 	ctx := context.Background()
 	same := func(proto, login, right string, want error) {
@@ -102,12 +102,12 @@ func TestLoginRefusesByServiceNotPassword(t *testing.T) {
 			t.Errorf("%s %s: right password %v, wrong %v; want the same %v", proto, login, e1, e2, want)
 		}
 	}
-	same(ProtoIMAP, "doe.com", "dpw", ErrBadCredentials)
+	same(ProtoIMAP, "doe.com", "Dom-pass-x7Q!z", ErrBadCredentials)
 	same(ProtoIMAP, "admin", "apw", ErrBadCredentials)
 	same(ProtoSMTP, "admin", "apw", ErrBadCredentials)
-	same(ProtoSMTP, "doe.com", "dpw", ErrSMTPDisabled)
-	same(ProtoSMTP, "john@doe.com", "upw", ErrSMTPDisabled)
-	if _, err := st.Login(ctx, ProtoWeb, "192.0.2.1", "doe.com", "dpw"); err != nil {
+	same(ProtoSMTP, "doe.com", "Dom-pass-x7Q!z", ErrSMTPDisabled)
+	same(ProtoSMTP, "john@doe.com", "Usr-pass-k9W!q", ErrSMTPDisabled)
+	if _, err := st.Login(ctx, ProtoWeb, "192.0.2.1", "doe.com", "Dom-pass-x7Q!z"); err != nil {
 		t.Errorf("web domain login: %v", err)
 	}
 }
@@ -119,9 +119,9 @@ func TestRevoked(t *testing.T) {
 	st.Throttle.SetConfig(ThrottleConfig{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
 	st.AddDomain("doe.com")
 	st.SetDomainSwitch("doe.com", "smtp", true)
-	st.SetDomainPassword("doe.com", "dpw")
-	st.AddUser("john@doe.com", "upw")
-	st.AddUser("jane@doe.com", "jpw")
+	st.SetDomainPassword("doe.com", "Dom-pass-x7Q!z")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
+	st.AddUser("jane@doe.com", "Jan-pass-h3Y!p")
 	ctx := context.Background()
 	login := func(l, pw string) Principal {
 		p, err := st.Login(ctx, ProtoSMTP, "192.0.2.1", l, pw)
@@ -130,7 +130,7 @@ func TestRevoked(t *testing.T) {
 		}
 		return p
 	}
-	john, jane, dom := login("john@doe.com", "upw"), login("JANE@doe.com", "jpw"), login("doe.com", "dpw")
+	john, jane, dom := login("john@doe.com", "Usr-pass-k9W!q"), login("JANE@doe.com", "Jan-pass-h3Y!p"), login("doe.com", "Dom-pass-x7Q!z")
 	sig := st.RevocationSignal()
 	st.SetUserPassword("john@doe.com", "upw2")
 	select {
@@ -155,7 +155,7 @@ func TestRevoked(t *testing.T) {
 		t.Fatal("SMTP switch off")
 	}
 	st.SetDomainSwitch("doe.com", "smtp", true)
-	dom = login("doe.com", "dpw")
+	dom = login("doe.com", "Dom-pass-x7Q!z")
 	st.RemoveUser("john@doe.com")
 	st.RemoveDomain("doe.com")
 	if !st.Revoked(dom) {

@@ -25,7 +25,7 @@ func mbTestUser(t *testing.T, st *Store, addr string) {
 	if _, err := st.AddDomain(DomainOf(addr)); err != nil && !errors.Is(err, ErrExists) {
 		t.Fatal(err)
 	}
-	if _, err := st.AddUser(addr, "pw-"+addr); err != nil {
+	if _, err := st.AddUser(addr, "Pw-k9W!q-"+addr); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -57,6 +57,11 @@ func NormalizeDomain(d string) (string, error) {
 	if !strings.Contains(a, ".") || len(a) > 253 {
 		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
 	}
+	// A top-level label is never all digits (RFC 3696 §2): "1.2.3.4" is
+	// an IP address, not a domain.
+	if tld := a[strings.LastIndexByte(a, '.')+1:]; strings.Trim(tld, "0123456789") == "" {
+		return "", fmt.Errorf("%w: %q is an IP address, not a domain name", ErrBadDomain, d)
+	}
 	for _, label := range strings.Split(a, ".") {
 		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
 			return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
@@ -70,13 +75,23 @@ func NormalizeDomain(d string) (string, error) {
 	return a, nil
 }
 
-// DomainLogin maps a login name to the domain it names: case is ignored and
-// a leading "www." is dropped, as the domain login is "always just the
-// domain, without the www".
+// CanonicalDomain is the one function that turns a domain name typed by
+// an admin or a user (CLI, control socket, web panel, domain login) into
+// the name stored: case is ignored and one leading "www." is dropped, as
+// the domain login is "always just the domain, without the www"; then
+// NormalizeDomain (A-label, no trailing dot, no IP address). Addresses are
+// not canonicalised this way: u@www.shop.test is not u@shop.test.
+func CanonicalDomain(name string) (string, error) {
+	d := strings.TrimSpace(name)
+	if len(d) > 4 && strings.EqualFold(d[:4], "www.") {
+		d = d[4:]
+	}
+	return NormalizeDomain(d)
+}
+
+// DomainLogin maps a domain login name to its domain: CanonicalDomain.
 func DomainLogin(login string) (string, error) {
-	l := strings.ToLower(strings.TrimSpace(login))
-	l = strings.TrimPrefix(l, "www.")
-	return NormalizeDomain(l)
+	return CanonicalDomain(login)
 }
 
 // NormalizeAddress returns the canonical form local@domain of an address

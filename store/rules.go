@@ -178,7 +178,7 @@ func (s *Store) RemoveAlias(address string) error {
 func (s *Store) ListAliases(domain string) ([]Alias, error) {
 	suffix := ""
 	if domain != "" {
-		d, err := DomainLogin(domain)
+		d, err := CanonicalDomain(domain)
 		if err != nil {
 			return nil, err
 		}

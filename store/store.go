@@ -175,6 +175,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if _, err := s.fixWWWDomains(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("renaming www. domains of an older version: %w", err)
+	}
 	js, err := junk.NewBoltStore(db)
 	if err != nil {
 		db.Close()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -121,8 +120,7 @@ func (s *Server) domainAdd(c *gin.Context) {
 		back(c, "/admin/domains")
 		return
 	}
-	name = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(name)), "www.")
-	d, err := s.st.AddDomain(name)
+	d, err := s.st.AddDomain(name) // store.CanonicalDomain drops www., refuses IP addresses
 	if err != nil {
 		s.flash(c, "Could not add the domain: "+err.Error(), true)
 		back(c, "/admin/domains")
@@ -215,7 +213,7 @@ func (s *Server) domainPassword(c *gin.Context) {
 		return
 	}
 	pw, confirm := c.PostForm("password"), c.PostForm("confirm")
-	if err := checkNewPassword(pw, confirm, d.Name); err != nil {
+	if err := checkNewPassword(pw, confirm, store.KindDomain, d.Name); err != nil {
 		s.flash(c, err.Error(), true)
 		back(c, "/admin/domains/"+d.Name)
 		return

@@ -98,7 +98,7 @@ func (s *Server) adminPasswordPost(c *gin.Context) {
 			Flash: "The current password is not right.", FlashErr: true, Data: minPasswordBits})
 		return
 	}
-	if err := checkNewPassword(pw, c.PostForm("confirm"), store.AdminLogin); err != nil {
+	if err := checkNewPassword(pw, c.PostForm("confirm"), store.KindAdmin, store.AdminLogin); err != nil {
 		s.flash(c, err.Error(), true)
 		back(c, "/admin/password")
 		return

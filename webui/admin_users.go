@@ -78,7 +78,7 @@ func (s *Server) userAdd(c *gin.Context) {
 		return
 	}
 	pw := c.PostForm("password")
-	if err := checkNewPassword(pw, c.PostForm("confirm"), addr); err != nil {
+	if err := checkNewPassword(pw, c.PostForm("confirm"), store.KindUser, addr); err != nil {
 		s.flash(c, err.Error(), true)
 		back(c, to)
 		return
@@ -118,7 +118,7 @@ func (s *Server) userPassword(c *gin.Context) {
 		return
 	}
 	pw := c.PostForm("password")
-	if err := checkNewPassword(pw, c.PostForm("confirm"), addr); err != nil {
+	if err := checkNewPassword(pw, c.PostForm("confirm"), store.KindUser, addr); err != nil {
 		s.flash(c, err.Error(), true)
 		back(c, to)
 		return

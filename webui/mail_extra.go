@@ -150,7 +150,7 @@ func (s *Server) mailPasswordPost(c *gin.Context) {
 			Flash: "The current password is not right.", FlashErr: true, Data: minPasswordBits})
 		return
 	}
-	if err := checkNewPassword(pw, c.PostForm("confirm"), sess.Address); err != nil {
+	if err := checkNewPassword(pw, c.PostForm("confirm"), store.KindUser, sess.Address); err != nil {
 		s.flash(c, err.Error(), true)
 		back(c, "/mail/password")
 		return

@@ -44,7 +44,8 @@ func cmdDomainSwitch(on bool) func(e *Env) error {
 		if on {
 			state = "on"
 		}
-		fmt.Fprintf(e.Out, "%s: %s is %s\n", e.Args[0], e.Args[1], state)
+		d, _ := store.CanonicalDomain(e.Args[0])
+		fmt.Fprintf(e.Out, "%s: %s is %s\n", d, e.Args[1], state)
 		return nil
 	}
 }
@@ -57,7 +58,7 @@ func cmdDomainPassword(e *Env) error {
 	if err := e.St.SetDomainPassword(e.Args[0], pw); err != nil {
 		return err
 	}
-	d, _ := store.DomainLogin(e.Args[0])
+	d, _ := store.CanonicalDomain(e.Args[0])
 	fmt.Fprintf(e.Out, "password set for domain login %s\n", d)
 	return nil
 }
@@ -90,7 +91,8 @@ func cmdDomainRemove(e *Env) error {
 	if err := e.St.RemoveDomain(e.Args[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Out, "removed domain %s\n", e.Args[0])
+	d, _ := store.CanonicalDomain(e.Args[0])
+	fmt.Fprintf(e.Out, "removed domain %s\n", d)
 	return nil
 }
 

@@ -32,7 +32,7 @@ func TestUserQuotaCommand(t *testing.T) {
 		errb.Reset()
 		return Main(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
 	}
-	if do("", "domain", "add", "quota.test") != 0 || do("pw\n", "user", "add", "a@quota.test") != 0 {
+	if do("", "domain", "add", "quota.test") != 0 || do("Usr-pass-k9W!q\n", "user", "add", "a@quota.test") != 0 {
 		t.Fatalf("setup: %s", errb.String())
 	}
 	if rc := do("", "user", "quota", "a@quota.test", "500M"); rc != 0 || !strings.Contains(out.String(), "500M") {

@@ -25,21 +25,35 @@ var accountScript = []cliCase{
 	{"", []string{"domain", "add", "not a domain"}, 1, "invalid domain"},
 	{"", []string{"domain", "add", "doe.com."}, 1, "invalid domain"},
 	{"", []string{"domain", "add", "bücher.example"}, 0, "added domain xn--bcher-kva.example"},
+	{"", []string{"domain", "add", "www.Shop.Test"}, 0, "added domain shop.test"},
+	{"", []string{"domain", "add", "shop.test"}, 1, "already exists"},
+	{"", []string{"domain", "add", "1.2.3.4"}, 1, "IP address"},
+	{"", []string{"domain", "enable", "www.shop.test", "smtp"}, 0, "shop.test: smtp is on"},
+	{"x\n", []string{"domain", "password", "www.shop.test"}, 1, "at least 12 characters"},
+	{"Kq7#vZ2!mW\n", []string{"domain", "password", "shop.test"}, 1, "at least 12 characters"},
+	{"Usr-pass-k9W!q\n", []string{"user", "add", "u@www.shop.test"}, 1, "no such domain"},
+	{"", []string{"domain", "remove", "WWW.shop.test"}, 0, "removed domain shop.test"},
+	{"", []string{"domain", "remove", "www.xn--bcher-kva.example"}, 0, "removed domain xn--bcher-kva.example"},
+	{"", []string{"domain", "add", "bücher.example"}, 0, "added domain xn--bcher-kva.example"},
 	{"", []string{"domain", "list"}, 0, "doe.com"},
 	{"", []string{"domain", "enable", "doe.com", "smtp"}, 0, "smtp is on"},
 	{"", []string{"domain", "enable", "doe.com", "ftp"}, 1, "unknown switch"},
 	{"", []string{"domain", "enable", "nowhere.test", "smtp"}, 1, "no such domain"},
 	{"", []string{"domain", "disable", "doe.com", "webmail"}, 0, "webmail is off"},
-	{"domain-pw\n", []string{"domain", "password", "www.doe.com"}, 0, "password set for domain login doe.com"},
+	{"Dom-pass-x7Q!z\n", []string{"domain", "password", "www.doe.com"}, 0, "password set for domain login doe.com"},
 	{"\n", []string{"domain", "password", "doe.com"}, 1, "empty"},
-	{"pw\n", []string{"domain", "password", "nowhere.test"}, 1, "no such domain"},
-	{"john-pw\n", []string{"user", "add", "john@doe.com"}, 0, "added user john@doe.com"},
-	{"john-pw\n", []string{"user", "add", "John@DOE.com"}, 1, "already exists"},
-	{"pw\n", []string{"user", "add", "x@nowhere.test"}, 1, "no such domain"},
+	{"Usr-pass-k9W!q\n", []string{"domain", "password", "nowhere.test"}, 1, "no such domain"},
+	{"Usr-pass-k9W!q\n", []string{"user", "add", "john@doe.com"}, 0, "added user john@doe.com"},
+	{"Usr-pass-k9W!q\n", []string{"user", "add", "John@DOE.com"}, 1, "already exists"},
+	{"Usr-pass-k9W!q\n", []string{"user", "add", "x@nowhere.test"}, 1, "no such domain"},
 	{"", []string{"user", "add", "jane@doe.com"}, 1, "empty"},
-	{"pw\n", []string{"user", "add", "not-an-address"}, 1, "invalid email address"},
-	{"new-pw\n", []string{"user", "password", "john@doe.com"}, 0, "password changed"},
-	{"pw\n", []string{"user", "password", "ghost@doe.com"}, 1, "not found"},
+	{"Usr-pass-k9W!q\n", []string{"user", "add", "not-an-address"}, 1, "invalid email address"},
+	{"short\n", []string{"user", "password", "john@doe.com"}, 1, "at least 10 characters"},
+	{"john@doe.com-x1\n", []string{"user", "password", "john@doe.com"}, 1, "too easy to guess"},
+	{"short\n", []string{"user", "add", "jane@doe.com"}, 1, "at least 10 characters"},
+	{"x\n", []string{"admin", "password"}, 1, "at least 10 characters"},
+	{"New-pass-r5T!m\n", []string{"user", "password", "john@doe.com"}, 0, "password changed"},
+	{"Usr-pass-k9W!q\n", []string{"user", "password", "ghost@doe.com"}, 1, "not found"},
 	{"", []string{"user", "list"}, 0, "john@doe.com"},
 	{"", []string{"user", "list", "doe.com"}, 0, "john@doe.com"},
 	{"", []string{"user", "list", "nowhere.test"}, 1, "no such domain"},
@@ -48,7 +62,7 @@ var accountScript = []cliCase{
 	{"", []string{"user", "limit", "john@doe.com", "per-day=7", "rcpts-per-day=9"}, 0, "per-day=7 rcpts-per-day=9"},
 	{"", []string{"user", "limit", "john@doe.com", "speed=9"}, 1, "unknown limit"},
 	{"", []string{"domain", "remove", "doe.com"}, 1, "still has users"},
-	{"admin-pw\n", []string{"admin", "password"}, 0, "admin password set"},
+	{"Adm-pass-w2E!r\n", []string{"admin", "password"}, 0, "admin password set"},
 	{"", []string{"admin", "password"}, 1, "empty"},
 	{"", []string{"user", "remove", "john@doe.com"}, 0, "removed user john@doe.com"},
 	{"", []string{"user", "remove", "john@doe.com"}, 1, "not found"},
@@ -104,26 +118,26 @@ func TestCLIWithServer(t *testing.T) {
 	setupDoe(t, dir)
 	sub := p.addr("submission")
 	msg := "From: john@doe.com\r\nSubject: live\r\n\r\nx\r\n"
-	if err := submit(sub, "john@doe.com", "john-pw", "john@doe.com", []string{"john@doe.com"}, msg); err != nil {
+	if err := submit(sub, "john@doe.com", "Usr-pass-k9W!q", "john@doe.com", []string{"john@doe.com"}, msg); err != nil {
 		t.Fatalf("user added through the socket cannot send: %v", err)
 	}
-	if code, _, errs := cli(t, dir, "changed-pw\n", "user", "password", "john@doe.com"); code != 0 {
+	if code, _, errs := cli(t, dir, "Chg-pass-b8N!v\n", "user", "password", "john@doe.com"); code != 0 {
 		t.Fatal(errs)
 	}
-	if err := submit(sub, "john@doe.com", "john-pw", "john@doe.com", []string{"john@doe.com"}, msg); err == nil || !strings.Contains(err.Error(), "535") {
+	if err := submit(sub, "john@doe.com", "Usr-pass-k9W!q", "john@doe.com", []string{"john@doe.com"}, msg); err == nil || !strings.Contains(err.Error(), "535") {
 		t.Fatalf("old password still works after change: %v", err)
 	}
 	if code, _, errs := cli(t, dir, "", "domain", "disable", "doe.com", "smtp"); code != 0 {
 		t.Fatal(errs)
 	}
-	if err := submit(sub, "john@doe.com", "changed-pw", "john@doe.com", []string{"john@doe.com"}, msg); err == nil || !strings.Contains(err.Error(), "not enabled") {
+	if err := submit(sub, "john@doe.com", "Chg-pass-b8N!v", "john@doe.com", []string{"john@doe.com"}, msg); err == nil || !strings.Contains(err.Error(), "not enabled") {
 		t.Fatalf("switch off not live: %v", err)
 	}
 
 	// The real binary: exit status 1 and one line on stderr, through the socket.
 	cmd := exec.Command(bin, "user", "add", "x@nowhere.test", "--data", dir)
 	cmd.Env = cleanEnv()
-	cmd.Stdin = strings.NewReader("pw\n")
+	cmd.Stdin = strings.NewReader("Usr-pass-k9W!q\n")
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), "no such domain") {
 		t.Fatalf("binary error: %v %q", err, out)

@@ -17,13 +17,13 @@ import (
 func TestIMAPEndToEnd(t *testing.T) {
 	bin := authsmtpBinary(t)
 	dir := t.TempDir()
-	const user, pw = "ida@e2e.test", "ida-password"
+	const user, pw = "ida@e2e.test", "Ida-pass-k9W!q"
 	for _, c := range []struct {
 		stdin string
 		args  []string
 	}{
 		{"", []string{"domain", "add", "e2e.test"}},
-		{"dompw\n", []string{"domain", "password", "e2e.test"}},
+		{"Dom-pass-x7Q!z\n", []string{"domain", "password", "e2e.test"}},
 		{"", []string{"domain", "enable", "e2e.test", "smtp"}},
 		{pw + "\n", []string{"user", "add", user}},
 	} {

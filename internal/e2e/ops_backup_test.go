@@ -27,9 +27,9 @@ func TestBackupUnderSMTPLoad(t *testing.T) {
 	}{
 		{"", []string{"domain", "add", "load.test"}},
 		{"", []string{"domain", "enable", "load.test", "smtp"}},
-		{"dom-pw\n", []string{"domain", "password", "load.test"}},
-		{"pw-a\n", []string{"user", "add", "a@load.test"}},
-		{"pw-b\n", []string{"user", "add", "b@load.test"}},
+		{"Dom-pass-x7Q!z\n", []string{"domain", "password", "load.test"}},
+		{"Pwa-pass-k9W!q\n", []string{"user", "add", "a@load.test"}},
+		{"Pwb-pass-k9W!q\n", []string{"user", "add", "b@load.test"}},
 	} {
 		opsMustCLI(t, bin, data, c.stdin, c.args...)
 	}
@@ -55,7 +55,7 @@ func TestBackupUnderSMTPLoad(t *testing.T) {
 				subj := fmt.Sprintf("load-%d-%d", w, i)
 				msg := "From: a@load.test\r\nTo: b@load.test\r\nSubject: " + subj + "\r\n\r\n" + strings.Repeat("body\r\n", 200)
 				// One local recipient (mailbox) and one remote (queue, captured).
-				if err := submit(addr, "a@load.test", "pw-a", "a@load.test", []string{"b@load.test", "x@remote.example"}, msg); err != nil {
+				if err := submit(addr, "a@load.test", "Pwa-pass-k9W!q", "a@load.test", []string{"b@load.test", "x@remote.example"}, msg); err != nil {
 					t.Errorf("submit: %v", err)
 					return
 				}
@@ -92,7 +92,7 @@ func TestBackupUnderSMTPLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for login, pw := range map[string]string{"load.test": "dom-pw", "a@load.test": "pw-a", "b@load.test": "pw-b"} {
+	for login, pw := range map[string]string{"load.test": "Dom-pass-x7Q!z", "a@load.test": "Pwa-pass-k9W!q", "b@load.test": "Pwb-pass-k9W!q"} {
 		if _, err := st.Authenticate(login, pw); err != nil {
 			t.Errorf("login %s after restore: %v", login, err)
 		}

@@ -32,7 +32,7 @@ func TestSIGTERMDuringSendLosesNothing(t *testing.T) {
 	}{
 		{"", []string{"domain", "add", "term.test"}},
 		{"", []string{"domain", "enable", "term.test", "smtp"}},
-		{"pw-ann\n", []string{"user", "add", "ann@term.test"}},
+		{"Ann-pass-k9W!q\n", []string{"user", "add", "ann@term.test"}},
 	} {
 		opsMustCLI(t, bin, data, c.stdin, c.args...)
 	}
@@ -45,7 +45,7 @@ func TestSIGTERMDuringSendLosesNothing(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.Auth(sasl.NewPlainClient("", "ann@term.test", "pw-ann")); err != nil {
+		if err := c.Auth(sasl.NewPlainClient("", "ann@term.test", "Ann-pass-k9W!q")); err != nil {
 			c.Close()
 			return nil, err
 		}

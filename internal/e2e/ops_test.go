@@ -33,8 +33,8 @@ func TestBackupRestoreCLI(t *testing.T) {
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, nil)
 	opsMustCLI(t, bin, data, "", "domain", "add", "b.test")
-	opsMustCLI(t, bin, data, "dom-secret\n", "domain", "password", "b.test")
-	opsMustCLI(t, bin, data, "user-secret\n", "user", "add", "ann@b.test")
+	opsMustCLI(t, bin, data, "Dom-pass-x7Q!z\n", "domain", "password", "b.test")
+	opsMustCLI(t, bin, data, "Usr-pass-k9W!q\n", "user", "add", "ann@b.test")
 	mbox := filepath.Join(t.TempDir(), "mbox")
 	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: hi\n\nbody\n"), 0o600)
 	out := opsMustCLI(t, bin, data, "", "import", "ann@b.test", mbox)
@@ -90,10 +90,10 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := st.Authenticate("ann@b.test", "user-secret"); err != nil {
+	if _, err := st.Authenticate("ann@b.test", "Usr-pass-k9W!q"); err != nil {
 		t.Fatalf("restored password: %v", err)
 	}
-	if _, err := st.Authenticate("b.test", "dom-secret"); err != nil {
+	if _, err := st.Authenticate("b.test", "Dom-pass-x7Q!z"); err != nil {
 		t.Fatalf("restored domain password: %v", err)
 	}
 	if ms, err := st.ListMessages("ann@b.test", "INBOX"); err != nil || len(ms) != 1 {
@@ -117,8 +117,8 @@ func TestExportCLI(t *testing.T) {
 	data := t.TempDir()
 	srv := startOpsServe(t, bin, data, nil)
 	opsMustCLI(t, bin, data, "", "domain", "add", "e.test")
-	opsMustCLI(t, bin, data, "pw\n", "user", "add", "ann@e.test")
-	opsMustCLI(t, bin, data, "pw\n", "user", "add", "bob@e.test")
+	opsMustCLI(t, bin, data, "Usr-pass-k9W!q\n", "user", "add", "ann@e.test")
+	opsMustCLI(t, bin, data, "Usr-pass-k9W!q\n", "user", "add", "bob@e.test")
 	mbox := filepath.Join(t.TempDir(), "Lists.mbox")
 	os.WriteFile(mbox, []byte("From x Mon Jan  2 15:04:05 2006\nSubject: 1\n\none\n\nFrom y Mon Jan  2 15:04:06 2006\nSubject: 2\nStatus: RO\n\ntwo\n\n"+
 		"From z Mon Jan  2 15:04:07 2006\nno header here\n"), 0o600)
@@ -158,16 +158,16 @@ func TestMetricsListener(t *testing.T) {
 	srv := startOpsServe(t, bin, data, []string{"metrics", "submission", "imaps"})
 	opsMustCLI(t, bin, data, "", "domain", "add", "m.test")
 	opsMustCLI(t, bin, data, "", "domain", "enable", "m.test", "smtp")
-	opsMustCLI(t, bin, data, "pw-mo\n", "user", "add", "mo@m.test")
+	opsMustCLI(t, bin, data, "Mo-pass-k9W!q2\n", "user", "add", "mo@m.test")
 	msg := "From: mo@m.test\r\nTo: mo@m.test\r\nSubject: m\r\n\r\nhi\r\n"
-	if err := submit(srv.Addr("submission"), "mo@m.test", "pw-mo", "mo@m.test", []string{"mo@m.test"}, msg); err != nil {
+	if err := submit(srv.Addr("submission"), "mo@m.test", "Mo-pass-k9W!q2", "mo@m.test", []string{"mo@m.test"}, msg); err != nil {
 		t.Fatal(err)
 	}
 	if err := submit(srv.Addr("submission"), "mo@m.test", "wrong", "mo@m.test", []string{"mo@m.test"}, msg); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	// Sending as someone else is refused (the send rule).
-	if err := submit(srv.Addr("submission"), "mo@m.test", "pw-mo", "other@m.test", []string{"mo@m.test"}, msg); err == nil {
+	if err := submit(srv.Addr("submission"), "mo@m.test", "Mo-pass-k9W!q2", "other@m.test", []string{"mo@m.test"}, msg); err == nil {
 		t.Fatal("send as another address accepted")
 	}
 	// An IMAP session stays open while metrics are read.
@@ -176,7 +176,7 @@ func TestMetricsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ic.Close()
-	if err := ic.Login("mo@m.test", "pw-mo").Wait(); err != nil {
+	if err := ic.Login("mo@m.test", "Mo-pass-k9W!q2").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if err := ic.Login("mo@m.test", "bad").Wait(); err == nil {
@@ -191,7 +191,7 @@ func TestMetricsListener(t *testing.T) {
 				if cid, _ := ev["cid"].(string); cid == "" {
 					t.Errorf("%q logged without a cid: %s", msg, l)
 				}
-				if strings.Contains(l, "pw-mo") {
+				if strings.Contains(l, "Mo-pass-k9W!q2") {
 					t.Errorf("password in the log: %s", l)
 				}
 				found = true

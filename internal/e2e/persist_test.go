@@ -16,9 +16,9 @@ func setupDoe(t *testing.T, dir string) {
 		args  []string
 	}{
 		{"", []string{"domain", "add", "doe.com"}},
-		{"domain-pw\n", []string{"domain", "password", "doe.com"}},
+		{"Dom-pass-x7Q!z\n", []string{"domain", "password", "doe.com"}},
 		{"", []string{"domain", "enable", "doe.com", "smtp"}},
-		{"john-pw\n", []string{"user", "add", "john@doe.com"}},
+		{"Usr-pass-k9W!q\n", []string{"user", "add", "john@doe.com"}},
 	} {
 		if code, _, errs := cli(t, dir, c.stdin, c.args...); code != 0 {
 			t.Fatalf("%v: %s", c.args, errs)
@@ -38,7 +38,7 @@ func TestPersistenceSIGKILL(t *testing.T) {
 	const n = 10
 	for i := 0; i < n; i++ {
 		msg := fmt.Sprintf("From: john@doe.com\r\nSubject: persist %d\r\n\r\nbody %d\r\n", i, i)
-		if err := submit(p.addr("submission"), "john@doe.com", "john-pw", "john@doe.com", []string{"john@doe.com", "far@remote.example"}, msg); err != nil {
+		if err := submit(p.addr("submission"), "john@doe.com", "Usr-pass-k9W!q", "john@doe.com", []string{"john@doe.com", "far@remote.example"}, msg); err != nil {
 			t.Fatalf("message %d: %v\n%s", i, err, p.logs())
 		}
 	}
@@ -46,7 +46,7 @@ func TestPersistenceSIGKILL(t *testing.T) {
 
 	// Restart on the same data: the server opens the file and serves again.
 	p2 := startServe(t, bin, dir, "--capture")
-	if err := submit(p2.addr("submission"), "john@doe.com", "john-pw", "john@doe.com", []string{"john@doe.com"}, "From: john@doe.com\r\nSubject: after\r\n\r\nx\r\n"); err != nil {
+	if err := submit(p2.addr("submission"), "john@doe.com", "Usr-pass-k9W!q", "john@doe.com", []string{"john@doe.com"}, "From: john@doe.com\r\nSubject: after\r\n\r\nx\r\n"); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
 	p2.kill()

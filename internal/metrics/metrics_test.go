@@ -74,7 +74,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	defer st.Close()
 	st.AddDomain("m.test")
-	st.AddUser("u@m.test", "pw")
+	st.AddUser("u@m.test", "Usr-pass-k9W!q")
 	past := time.Now().Add(-90 * time.Second)
 	if _, err := st.Accept(&store.Incoming{From: "u@m.test", Remote: []string{"x@remote.example"}, Body: []byte("Subject: q\r\n\r\nx\r\n")}); err != nil {
 		t.Fatal(err)

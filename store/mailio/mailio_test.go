@@ -25,7 +25,7 @@ func newStore(t *testing.T, users ...string) *store.Store {
 		t.Fatal(err)
 	}
 	for _, u := range users {
-		if _, err := st.AddUser(u, "pw"); err != nil {
+		if _, err := st.AddUser(u, "Usr-pass-k9W!q"); err != nil {
 			t.Fatal(err)
 		}
 	}
