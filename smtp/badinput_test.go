@@ -160,7 +160,7 @@ func TestThrottle(t *testing.T) {
 		}
 		return nil
 	}
-	if err := other("jane@doe.com", "jane-secret-1"); err != nil {
+	if err := other("jane@doe.com", "Jan-pass-h3Y!p"); err != nil {
 		t.Fatalf("other IP, other login: %v", err)
 	}
 	if err := other("john@doe.com", userPW); err == nil || !strings.HasPrefix(err.Error(), "454 4.7.0") {

@@ -128,6 +128,19 @@ func TestSendAsError(t *testing.T) {
 	if got := SendAsError(user, "jane@doe.com"); !strings.Contains(got, "may send as only john@doe.com") {
 		t.Errorf("user: %q", got)
 	}
+	// A malformed address: what is wrong with it, then the rule.
+	for addr, why := range map[string]string{
+		"john%evil.test@doe.com":     "routing characters are not allowed in an address",
+		"<@relay.test:john@doe.com>": "routing characters are not allowed in an address",
+		"john@evil.test@doe.com":     "routing characters are not allowed in an address",
+		"john@doe.com.":              "the domain may not end with a dot",
+		"john@[127.0.0.1]":           "address literals",
+		"john":                       "an address needs a name, an @ and a domain",
+	} {
+		if got := SendAsError(user, addr); !strings.Contains(got, why) || !strings.Contains(got, "only john@doe.com") {
+			t.Errorf("SendAsError(%q) = %q, want it to say %q", addr, got, why)
+		}
+	}
 }
 
 // TestAuthenticate: both login kinds, www. and case, wrong and unknown give

@@ -202,3 +202,41 @@ func DomainOf(addr string) string {
 	}
 	return d
 }
+
+// AddressProblem says in a few words why addr is refused by the rules
+// above, or "" when it is a valid address: what a person typing an
+// address needs to hear ("routing characters are not allowed in an
+// address"), for SendAsError and the web forms.
+func AddressProblem(addr string) string {
+	if _, err := NormalizeAddress(addr); err == nil {
+		return ""
+	}
+	a := strings.TrimSpace(addr)
+	if strings.HasPrefix(a, "<") && strings.HasSuffix(a, ">") {
+		a = a[1 : len(a)-1]
+	}
+	at := strings.LastIndexByte(a, '@')
+	local, domain := a, ""
+	if at >= 0 {
+		local, domain = a[:at], a[at+1:]
+	}
+	quoted := strings.HasPrefix(local, `"`)
+	switch {
+	case a == "":
+		return "the address is empty"
+	case strings.HasPrefix(a, "@") && strings.Contains(a, ":"),
+		!quoted && strings.ContainsAny(local, "%!@"):
+		return "routing characters are not allowed in an address"
+	case at <= 0 || domain == "":
+		return "an address needs a name, an @ and a domain"
+	case strings.HasPrefix(domain, "["):
+		return "address literals ([...]) are not allowed"
+	case strings.HasSuffix(domain, "."):
+		return "the domain may not end with a dot"
+	case quoted:
+		return "a quoted name is allowed only when it is a plain name"
+	case len(local) > 64 || !isDotAtom(local):
+		return "the part before the @ has characters that are not allowed"
+	}
+	return "the domain is not valid"
+}

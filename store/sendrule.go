@@ -91,10 +91,14 @@ func (s *Store) SendAsAddresses(p Principal) []string {
 	return out
 }
 
-// SendAsError builds the reply text for a refused sender.
+// SendAsError builds the reply text for a refused sender, the same for
+// SMTP and webmail: what was refused, why when the address itself is
+// malformed, and what the login may send as.
 func SendAsError(p Principal, address string) string {
 	if address == "" {
 		address = "<>"
+	} else if why := AddressProblem(address); why != "" {
+		return fmt.Sprintf("%s may not send as %s: %s; login %s may send as %s", p.Login(), address, why, p.Login(), p.Scope())
 	}
 	return fmt.Sprintf("%s may not send as %s: login %s may send as %s", p.Login(), address, p.Login(), p.Scope())
 }

@@ -39,20 +39,36 @@ func (s *Server) composeDefaults(sess *store.Session) composeData {
 	p := sess.Principal()
 	d := composeData{Domain: p.Domain}
 	if p.Kind == store.KindUser {
+		// The store's list, so webmail offers exactly what MaySendAs allows.
+		d.FromChoices = s.st.SendAsAddresses(p)
 		d.From, d.FromFixed = p.Address, true
-		d.FromChoices = []string{p.Address}
-		for _, a := range s.aliasesOf(p.Domain) {
-			for _, u := range a.SendAs {
-				if u == p.Address {
-					d.FromChoices = append(d.FromChoices, a.Address)
-				}
-			}
-		}
 	} else {
 		d.From = "@" + p.Domain
 	}
 	d.WebmailOff = s.st.CheckWebmail(p) != nil
 	return d
+}
+
+// composeFrom reads the From typed or chosen on the form: an address with
+// an optional display name ("Sales <sales@doe.com>"). Nothing is rewritten:
+// an address the login may not send as is refused with the same words as
+// SMTP's 553 (store.SendAsError), saying what is wrong with it.
+func (s *Server) composeFrom(p store.Principal, typed string) (*mail.Address, error) {
+	typed = strings.TrimSpace(typed)
+	if typed == "" && p.Kind == store.KindUser {
+		typed = p.Address
+	}
+	name, addr := "", typed
+	if a, err := netmail.ParseAddress(typed); err == nil {
+		name, addr = a.Name, a.Address
+	} else if i := strings.LastIndexByte(typed, '<'); i >= 0 && strings.HasSuffix(typed, ">") {
+		addr = typed[i+1 : len(typed)-1]
+	}
+	n, err := store.NormalizeAddress(addr)
+	if err != nil || !s.st.MaySendAs(p, n) {
+		return nil, errors.New(store.SendAsError(p, store.SanitizeLog(addr)))
+	}
+	return &mail.Address{Name: name, Address: n}, nil
 }
 
 func (s *Server) composePage(c *gin.Context) {
@@ -94,14 +110,8 @@ func (s *Server) composePost(c *gin.Context) {
 	if c.Request.MultipartForm != nil {
 		defer c.Request.MultipartForm.RemoveAll()
 	}
-	if !d.FromFixed {
-		d.From = strings.TrimSpace(c.PostForm("from"))
-	} else if f := c.PostForm("from"); f != "" {
-		for _, ch := range d.FromChoices {
-			if f == ch {
-				d.From = ch // one of the offered addresses; anything else stays the user's own
-			}
-		}
+	if f := strings.TrimSpace(c.PostForm("from")); f != "" || !d.FromFixed {
+		d.From = f
 	}
 	d.To, d.Cc, d.Bcc = c.PostForm("to"), c.PostForm("cc"), c.PostForm("bcc")
 	d.Subject, d.Body = c.PostForm("subject"), c.PostForm("body")
@@ -124,11 +134,12 @@ func (s *Server) composePost(c *gin.Context) {
 		s.composeErr(c, http.StatusServiceUnavailable, d, "Sending is not available on this server right now.")
 		return
 	}
-	from, err := store.NormalizeAddress(d.From)
-	if err != nil || !s.st.MaySendAs(p, from) {
-		s.composeErr(c, http.StatusForbidden, d, store.SendAsError(p, d.From))
+	fromAddr, err := s.composeFrom(p, d.From)
+	if err != nil {
+		s.composeErr(c, http.StatusForbidden, d, "Not sent: "+err.Error()+".")
 		return
 	}
+	from := fromAddr.Address
 	var to, cc, bcc []*mail.Address
 	var rcpts []string
 	for _, f := range []struct {
@@ -157,7 +168,7 @@ func (s *Server) composePost(c *gin.Context) {
 	if c.Request.MultipartForm != nil {
 		files = c.Request.MultipartForm.File["attachment"]
 	}
-	msg, err := s.buildMessage(sess, from, to, cc, d, files)
+	msg, err := s.buildMessage(sess, fromAddr, to, cc, d, files)
 	if err != nil {
 		s.composeErr(c, http.StatusBadRequest, d, err.Error())
 		return
@@ -225,10 +236,10 @@ func parseRcpts(v string) ([]*mail.Address, error) {
 // buildMessage writes an RFC 5322 message with CRLF line endings: a
 // text/plain body and the attachments. go-message encodes the header
 // words and parameters, so no typed text reaches a header raw.
-func (s *Server) buildMessage(sess *store.Session, from string, to, cc []*mail.Address, d composeData, files []*multipart.FileHeader) ([]byte, error) {
+func (s *Server) buildMessage(sess *store.Session, fromAddr *mail.Address, to, cc []*mail.Address, d composeData, files []*multipart.FileHeader) ([]byte, error) {
 	var h mail.Header
-	fromAddr := &mail.Address{Address: from}
-	if sess.Kind == store.KindUser {
+	from := fromAddr.Address
+	if sess.Kind == store.KindUser && fromAddr.Name == "" {
 		if u, err := s.st.GetUser(sess.Address); err == nil && !hasCRLF(u.DisplayName) {
 			fromAddr.Name = u.DisplayName
 		}

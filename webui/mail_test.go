@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"html"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -61,7 +62,8 @@ func TestComposeBadInput(t *testing.T) {
 		{"relay trick", url.Values{"to": {"u%other.example@doe.test"}}, 400},
 		{"unknown local user", url.Values{"to": {"nobody@doe.test"}}, 400},
 		{"too many", url.Values{"to": {strings.Repeat("a@b.example,", 101)}}, 400},
-		{"user sending as domain colleague", url.Values{"from": {"boss@doe.test"}, "to": {testUser}}, 303}, // From is fixed for users
+		{"user sending as domain colleague", url.Values{"from": {"boss@doe.test"}, "to": {testUser}}, 403}, // refused, never rewritten
+		{"no From: the user's own address", url.Values{"to": {testUser}}, 303},
 	}
 	for _, tc := range cases {
 		resp, _ := c.post("/mail/compose", tc.form)
@@ -408,10 +410,55 @@ func TestComposeAsAllowedAlias(t *testing.T) {
 		t.Fatal("From choices should offer exactly the aliases the user may send as")
 	}
 	c.post("/mail/compose", url.Values{"from": {"sales@doe.test"}, "to": {testUser}, "subject": {"as alias"}})
-	c.post("/mail/compose", url.Values{"from": {"info@doe.test"}, "to": {testUser}, "subject": {"not allowed"}})
+	resp, _ := c.post("/mail/compose", url.Values{"from": {"info@doe.test"}, "to": {testUser}, "subject": {"not allowed"}})
+	wantStatus(t, "send as an alias not granted", resp, http.StatusForbidden)
 	inbox := e.mailbox(testUser, "INBOX")
-	if len(inbox) != 2 || !strings.Contains(inbox[0], "From: <sales@doe.test>") || !strings.Contains(inbox[1], "From: <john@doe.test>") {
+	if len(inbox) != 1 || !strings.Contains(inbox[0], "From: <sales@doe.test>") {
 		t.Fatalf("inbox: %q", inbox)
+	}
+}
+
+// TestComposeRefusesNotRewrites: webmail refuses a From the login may not
+// use, with SMTP's words (store.SendAsError, as in the 553), never sending
+// it as another address; a display name is fine; a malformed address is
+// refused saying what is wrong with it.
+func TestComposeRefusesNotRewrites(t *testing.T) {
+	e := newEnv(t)
+	user := e.client()
+	user.login("mail", testUser, userPW)
+	resp, body := user.post("/mail/compose", url.Values{"from": {"jane@doe.test"}, "to": {testUser}, "subject": {"as jane"}, "body": {"x"}})
+	wantStatus(t, "user login as another user", resp, http.StatusForbidden)
+	who := store.Principal{Kind: store.KindUser, Domain: testDom, Address: testUser}
+	if want := html.EscapeString(store.SendAsError(who, "jane@doe.test")); !strings.Contains(body, want) {
+		t.Fatalf("refusal does not say %q", want)
+	}
+	if n := len(e.mailbox(testUser, "INBOX")); n != 0 {
+		t.Fatalf("the refused message went out anyway (%d)", n)
+	}
+
+	dom := e.client()
+	dom.login("mail", testDom, domPW)
+	resp, _ = dom.post("/mail/compose", url.Values{"from": {"Sales <sales@doe.test>"}, "to": {testUser}, "subject": {"named"}, "body": {"x"}})
+	wantStatus(t, "display name", resp, http.StatusSeeOther)
+	inbox := e.mailbox(testUser, "INBOX")
+	if len(inbox) != 1 || !strings.Contains(inbox[0], `From: "Sales" <sales@doe.test>`) && !strings.Contains(inbox[0], "From: Sales <sales@doe.test>") {
+		t.Fatalf("inbox: %q", inbox)
+	}
+	for from, why := range map[string]string{
+		"sales%other.example@doe.test": "routing characters are not allowed in an address",
+		"Sales <a!b@doe.test>":         "routing characters are not allowed in an address",
+		"x@doe.test.":                  "the domain may not end with a dot",
+		"x@[127.0.0.1]":                "address literals",
+		"Sales <sales@other.example>":  "may send as any address @doe.test",
+	} {
+		resp, body := dom.post("/mail/compose", url.Values{"from": {from}, "to": {testUser}, "subject": {"no"}, "body": {"x"}})
+		wantStatus(t, from, resp, http.StatusForbidden)
+		if !strings.Contains(body, html.EscapeString(why)) {
+			t.Errorf("refusal of %q does not say %q", from, why)
+		}
+	}
+	if n := len(e.mailbox(testUser, "INBOX")); n != 1 {
+		t.Fatalf("refused sends stored mail: %d", n)
 	}
 }
 
