@@ -105,3 +105,28 @@ func TestNormalizeDomainStable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNames: the name functions never panic, AddressProblem explains
+// exactly the addresses NormalizeAddress refuses, and canonical forms are
+// fixed points.
+func FuzzNames(f *testing.F) {
+	for _, s := range []string{"john@doe.com", "a%b@doe.com", "<@r:j@d.com>", `"x y"@d.com`, "www.Shop.Test", "1.2.3.4", "a@[1.2.3.4]", "a@bücher.example", "x@doe.com.", "@", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := NormalizeAddress(s)
+		if why := AddressProblem(s); (why == "") != (err == nil) {
+			t.Fatalf("%q: NormalizeAddress err %v, AddressProblem %q", s, err, why)
+		}
+		if err == nil {
+			if n2, err := NormalizeAddress(n); err != nil || n2 != n {
+				t.Fatalf("%q → %q → %q, %v", s, n, n2, err)
+			}
+		}
+		if d, err := CanonicalDomain(s); err == nil {
+			if d2, err := NormalizeDomain(d); err != nil || d2 != d {
+				t.Fatalf("canonical %q → %q → %q, %v", s, d, d2, err)
+			}
+		}
+	})
+}
