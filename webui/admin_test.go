@@ -229,3 +229,32 @@ func TestAdminDNSPage(t *testing.T) {
 		t.Fatal("DNS page with check lacks the live results")
 	}
 }
+
+// TestAdminDomainNamesAndPasswords: the panel uses the store's one
+// canonical domain name and one password policy, as the CLI does: an IP
+// address is no domain, and a password enough for a user (10 characters)
+// is not enough for a domain login (12), with the reason shown.
+func TestAdminDomainNamesAndPasswords(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("admin", "admin", adminPW)
+	c.post("/admin/domains", url.Values{"domain": {"1.2.3.4"}})
+	if _, body := c.get("/admin/domains"); !strings.Contains(body, "IP address") {
+		t.Error("adding 1.2.3.4 does not say it is an IP address")
+	}
+	if ds, _ := e.st.ListDomains(); len(ds) != 1 {
+		t.Fatalf("domains: %+v", ds)
+	}
+	const ten = "Kq7#vZ2!mW"
+	c.post("/admin/domains/"+testDom+"/password", url.Values{"password": {ten}, "confirm": {ten}})
+	if _, body := c.get("/admin/domains/" + testDom); !strings.Contains(body, "12 characters") {
+		t.Error("a 10-character domain password is not refused with its reason")
+	}
+	if _, err := e.st.Authenticate(testDom, ten); err == nil {
+		t.Error("the 10-character domain password was set")
+	}
+	c.post("/admin/domains/"+testDom+"/users/password", url.Values{"address": {testUser}, "password": {ten}, "confirm": {ten}})
+	if _, err := e.st.Authenticate(testUser, ten); err != nil {
+		t.Errorf("a 10-character user password was refused: %v", err)
+	}
+}
