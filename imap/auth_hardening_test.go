@@ -108,10 +108,10 @@ func TestRevokedIMAPSession(t *testing.T) {
 // answer with the right and a wrong password.
 func TestNoPasswordOracleIMAP(t *testing.T) {
 	ts := newTestServer(t)
-	if err := ts.st.SetAdminPassword("admin-secret-1"); err != nil {
+	if err := ts.st.SetAdminPassword("Adm-pass-w2E!r"); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range [][2]string{{testDomain, testDomPW}, {"WWW." + testDomain, testDomPW}, {"admin", "admin-secret-1"}} {
+	for _, c := range [][2]string{{testDomain, testDomPW}, {"WWW." + testDomain, testDomPW}, {"admin", "Adm-pass-w2E!r"}} {
 		right := ts.dialRawFrom(t, "127.0.0.3").loginAs(c[0], c[1])
 		wrong := ts.dialRawFrom(t, "127.0.0.3").loginAs(c[0], "not-the-password")
 		want := "L NO [AUTHENTICATIONFAILED] invalid login or password; a domain login has no mailbox, log in with an email address"

@@ -74,7 +74,7 @@ func TestThrottleSuccessClearsOnlyItsPair(t *testing.T) {
 			break
 		}
 		if guess%3 == 0 {
-			if _, got := e.authedFrom(t, src, "jane@doe.com", "jane-secret-1"); strings.HasPrefix(got, "454") {
+			if _, got := e.authedFrom(t, src, "jane@doe.com", "Jan-pass-h3Y!p"); strings.HasPrefix(got, "454") {
 				blockedAt = guess
 			} else if !strings.HasPrefix(got, "235") {
 				t.Fatalf("own login: %q", got)
@@ -85,10 +85,10 @@ func TestThrottleSuccessClearsOnlyItsPair(t *testing.T) {
 		t.Fatalf("15 guesses around good logins were never blocked (block after 10)")
 	}
 	// The attacker's own login is refused too now; another address is not.
-	if _, got := e.authedFrom(t, src, "jane@doe.com", "jane-secret-1"); !strings.HasPrefix(got, "454") {
+	if _, got := e.authedFrom(t, src, "jane@doe.com", "Jan-pass-h3Y!p"); !strings.HasPrefix(got, "454") {
 		t.Fatalf("blocked address logged in: %q", got)
 	}
-	if _, got := e.authedFrom(t, "127.0.0.4", "jane@doe.com", "jane-secret-1"); !strings.HasPrefix(got, "235") {
+	if _, got := e.authedFrom(t, "127.0.0.4", "jane@doe.com", "Jan-pass-h3Y!p"); !strings.HasPrefix(got, "235") {
 		t.Fatalf("another address: %q", got)
 	}
 }
@@ -100,16 +100,16 @@ func TestThrottleSuccessClearsOnlyItsPair(t *testing.T) {
 func TestRevokedSMTPSession(t *testing.T) {
 	e := newEnv(t, nil)
 	testutil.Domain(t, e.st, "gone.test", domPW, true)
-	testutil.User(t, e.st, "ann@other.test", "ann-secret-1")
+	testutil.User(t, e.st, "ann@other.test", "Ann-pass-k9W!q")
 	for _, c := range []struct {
 		name, login, pw string
 		change          func() error
 	}{
-		{"password change", "john@doe.com", userPW, func() error { return e.st.SetUserPassword("john@doe.com", "john-secret-2") }},
+		{"password change", "john@doe.com", userPW, func() error { return e.st.SetUserPassword("john@doe.com", "Usr-pass-k9W!q2") }},
 		{"domain password change", "doe.com", domPW, func() error { return e.st.SetDomainPassword("doe.com", "domain-secret-2") }},
-		{"user removal", "jane@doe.com", "jane-secret-1", func() error { return e.st.RemoveUser("jane@doe.com") }},
+		{"user removal", "jane@doe.com", "Jan-pass-h3Y!p", func() error { return e.st.RemoveUser("jane@doe.com") }},
 		{"domain removal", "gone.test", domPW, func() error { return e.st.RemoveDomain("gone.test") }},
-		{"SMTP switch off", "ann@other.test", "ann-secret-1", func() error { return e.st.SetDomainSwitch("other.test", "smtp", false) }},
+		{"SMTP switch off", "ann@other.test", "Ann-pass-k9W!q", func() error { return e.st.SetDomainSwitch("other.test", "smtp", false) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r, got := e.authedFrom(t, "127.0.0.5", c.login, c.pw)
@@ -136,7 +136,7 @@ func TestRevokedSMTPSession(t *testing.T) {
 	}
 	// A session that logs in after the change works (and a session of
 	// another login was never touched).
-	r, got := e.authedFrom(t, "127.0.0.5", "john@doe.com", "john-secret-2")
+	r, got := e.authedFrom(t, "127.0.0.5", "john@doe.com", "Usr-pass-k9W!q2")
 	if !strings.HasPrefix(got, "235") {
 		t.Fatalf("login with the new password: %q", got)
 	}
@@ -148,11 +148,11 @@ func TestRevokedSMTPSession(t *testing.T) {
 // login gets the same answer as a wrong password.
 func TestNoPasswordOracleSMTP(t *testing.T) {
 	e := newEnv(t, nil)
-	e.st.SetAdminPassword("admin-secret-1")
+	e.st.SetAdminPassword("Adm-pass-w2E!r")
 	for _, c := range [][3]string{
 		{"off.test", domPW, "535 5.7.8 Authenticated SMTP is not enabled for the domain off.test"},
 		{"bob@off.test", userPW, "535 5.7.8 Authenticated SMTP is not enabled for the domain off.test"},
-		{"admin", "admin-secret-1", "535 5.7.8 Authentication failed: invalid login or password"},
+		{"admin", "Adm-pass-w2E!r", "535 5.7.8 Authentication failed: invalid login or password"},
 	} {
 		_, right := e.authedFrom(t, "127.0.0.6", c[0], c[1])
 		_, wrong := e.authedFrom(t, "127.0.0.6", c[0], "not-the-password")
@@ -211,7 +211,7 @@ func TestLoginPoolFavoursCleanAddresses(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond) // the guesses are queued first
 	realStart := time.Now()
-	good.cmd("AUTH PLAIN "+plain("", "jane@doe.com", "jane-secret-1"), "235")
+	good.cmd("AUTH PLAIN "+plain("", "jane@doe.com", "Jan-pass-h3Y!p"), "235")
 	realDone := time.Now()
 	wg.Wait()
 	sort.Slice(done, func(i, j int) bool { return done[i].Before(done[j]) })
@@ -281,13 +281,13 @@ func (e *env) readyForAuth(src string) *raw {
 func TestNoUnicodeCaseFolding(t *testing.T) {
 	e := newEnv(t, nil)
 	testutil.User(t, e.st, "alice@doe.com", "alice-secret-1")
-	testutil.User(t, e.st, "kate@doe.com", "kate-secret-1")
-	for _, c := range [][2]string{{"ALİCE@doe.com", "alice-secret-1"}, {"\u212Aate@doe.com", "kate-secret-1"}} {
+	testutil.User(t, e.st, "kate@doe.com", "Kat-pass-k9W!q")
+	for _, c := range [][2]string{{"ALİCE@doe.com", "alice-secret-1"}, {"\u212Aate@doe.com", "Kat-pass-k9W!q"}} {
 		if _, got := e.authedFrom(t, "127.0.0.9", c[0], c[1]); !strings.HasPrefix(got, "535") {
 			t.Errorf("login %q: %q, want 535", c[0], got)
 		}
 	}
-	r, got := e.authedFrom(t, "127.0.0.9", "kate@doe.com", "kate-secret-1")
+	r, got := e.authedFrom(t, "127.0.0.9", "kate@doe.com", "Kat-pass-k9W!q")
 	if !strings.HasPrefix(got, "235") {
 		t.Fatalf("kate: %q", got)
 	}

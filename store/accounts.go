@@ -168,7 +168,8 @@ func (s *Store) SetDomainSwitch(name, which string, on bool) error {
 		return nil
 	})
 	if err == nil && which == "smtp" && !on {
-		s.revoked.revoke("smtp:" + mustDomainLogin(name))
+		d, _ := CanonicalDomain(name)
+		s.revoked.revoke("smtp:" + d)
 	}
 	return err
 }

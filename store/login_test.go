@@ -92,7 +92,7 @@ func TestLoginRefusesByServiceNotPassword(t *testing.T) {
 	st.AddDomain("doe.com")
 	st.SetDomainPassword("doe.com", "Dom-pass-x7Q!z")
 	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
-	st.SetAdminPassword("apw")
+	st.SetAdminPassword("Adm-pass-w2E!r")
 	ctx := context.Background()
 	same := func(proto, login, right string, want error) {
 		t.Helper()
@@ -103,8 +103,8 @@ func TestLoginRefusesByServiceNotPassword(t *testing.T) {
 		}
 	}
 	same(ProtoIMAP, "doe.com", "Dom-pass-x7Q!z", ErrBadCredentials)
-	same(ProtoIMAP, "admin", "apw", ErrBadCredentials)
-	same(ProtoSMTP, "admin", "apw", ErrBadCredentials)
+	same(ProtoIMAP, "admin", "Adm-pass-w2E!r", ErrBadCredentials)
+	same(ProtoSMTP, "admin", "Adm-pass-w2E!r", ErrBadCredentials)
 	same(ProtoSMTP, "doe.com", "Dom-pass-x7Q!z", ErrSMTPDisabled)
 	same(ProtoSMTP, "john@doe.com", "Usr-pass-k9W!q", ErrSMTPDisabled)
 	if _, err := st.Login(ctx, ProtoWeb, "192.0.2.1", "doe.com", "Dom-pass-x7Q!z"); err != nil {
@@ -132,7 +132,7 @@ func TestRevoked(t *testing.T) {
 	}
 	john, jane, dom := login("john@doe.com", "Usr-pass-k9W!q"), login("JANE@doe.com", "Jan-pass-h3Y!p"), login("doe.com", "Dom-pass-x7Q!z")
 	sig := st.RevocationSignal()
-	st.SetUserPassword("john@doe.com", "upw2")
+	st.SetUserPassword("john@doe.com", "Usr-pass-k9W!q2")
 	select {
 	case <-sig:
 	default:
@@ -145,7 +145,7 @@ func TestRevoked(t *testing.T) {
 	if !st.Revoked(jane) || st.SMTPRevoked(dom) {
 		t.Fatal("removal")
 	}
-	john = login("john@doe.com", "upw2")
+	john = login("john@doe.com", "Usr-pass-k9W!q2")
 	st.SetDomainSwitch("doe.com", "webmail", false)
 	if st.SMTPRevoked(john) {
 		t.Fatal("the webmail switch ended an SMTP session")
