@@ -16,7 +16,7 @@ func TestUserJunkCommand(t *testing.T) {
 		errb.Reset()
 		return Main(append(args, "--data", dir), strings.NewReader(stdin), &out, &errb)
 	}
-	if do("", "domain", "add", "junk.test") != 0 || do("pw\n", "user", "add", "a@junk.test") != 0 {
+	if do("", "domain", "add", "junk.test") != 0 || do("Usr-pass-k9W!q\n", "user", "add", "a@junk.test") != 0 {
 		t.Fatalf("setup: %s", errb.String())
 	}
 	var mbox strings.Builder
