@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -35,9 +36,18 @@ func cmdBackup(e *Env) error {
 		return err
 	}
 	start := time.Now()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	dir := filepath.Dir(dst)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("backup to %s: the directory %s does not exist", dst, dir)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		// Name the directory the user chose, not our temporary file.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("backup to %s: cannot write in %s: %w", dst, dir, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	n, err := streamBackup(e.Cfg.Data, e.Cfg.ControlTimeout, tmp)
@@ -61,8 +71,8 @@ func cmdBackup(e *Env) error {
 		d.Sync()
 		d.Close()
 	}
-	fmt.Fprintf(e.Out, "backup written to %s (%s, %d domains, %d users, %d messages, %d queued) in %s\n",
-		dst, humanBytes(n), info.Domains, info.Users, info.Messages, info.Queue, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.Out, "backup written to %s (%s, %s) in %s\n",
+		dst, humanBytes(n), counts(info), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -124,11 +134,23 @@ func cmdRestore(e *Env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Out, "restored %s into %s: %d domains, %d users, %d messages, %d queued (schema %d)\n",
-		e.Args[0], data, info.Domains, info.Users, info.Messages, info.Queue, info.Schema)
+	fmt.Fprintf(e.Out, "restored %s into %s: %s (schema %d)\n", e.Args[0], data, counts(info), info.Schema)
 	if kept != "" {
 		fmt.Fprintf(e.Out, "the previous database is kept as %s\n", kept)
 	}
 	fmt.Fprintln(e.Out, "start authsmtp serve again to use it")
 	return nil
+}
+
+// counts says what a backup holds: "1 domain, 2 users, 0 messages, 0 queued".
+func counts(info store.BackupInfo) string {
+	return fmt.Sprintf("%s, %s, %s, %d queued", plural(info.Domains, "domain"), plural(info.Users, "user"), plural(info.Messages, "message"), info.Queue)
+}
+
+// plural is "1 domain" or "2 domains".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -13,6 +13,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,25 +38,48 @@ func Find(words string) (Command, bool) {
 // Usage prints the command list.
 func Usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: authsmtp serve [flags]       run the mail server (authsmtp serve --demo for a ready demo)")
-	var lines []string
-	for _, c := range commands() {
-		if c.Hidden {
-			continue
-		}
-		lines = append(lines, fmt.Sprintf("       authsmtp %s %s", c.Words, c.Usage))
-	}
-	fmt.Fprintln(w, strings.Join(lines, "\n"))
+	usageOf(w, nil, "       ")
 	fmt.Fprintln(w, "Every command takes --data DIR (default ./data; env AUTHSMTP_DATA). See authsmtp serve -h for all flags.")
 }
 
-// Main runs the admin command in args (everything but serve) and returns
-// the exit status: 0 done, 1 failed, 2 a usage error.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		Usage(stderr)
-		if len(args) == 0 {
-			return 2
+// usageOf prints the usage line of every listed command whose words start
+// with prefix ("domain"), and reports how many it printed.
+func usageOf(w io.Writer, prefix []string, indent string) int {
+	n := 0
+	for _, c := range commands() {
+		words := strings.Fields(c.Words)
+		if c.Hidden || len(words) < len(prefix) || strings.Join(words[:len(prefix)], " ") != strings.Join(prefix, " ") {
+			continue
 		}
+		fmt.Fprintf(w, "%sauthsmtp %s %s\n", indent, c.Words, c.Usage)
+		n++
+	}
+	return n
+}
+
+// leadingWords are the arguments before the first flag ("domain add").
+func leadingWords(args []string) []string {
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") {
+			return args[:i]
+		}
+	}
+	return args
+}
+
+// Main runs the admin command in args (everything but serve) and returns
+// the exit status: 0 done, 1 failed, 2 a usage error. Asked-for help goes
+// to stdout; an error is one line on stderr.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		Usage(stderr)
+		return 2
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if w := leadingWords(args[1:]); len(w) > 0 && usageOf(stdout, w, "usage: ") > 0 {
+			return 0
+		}
+		Usage(stdout)
 		return 0
 	}
 	return runAdmin(args, stdin, stdout, stderr)
@@ -65,8 +89,14 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg := config.Default()
 	args, flags := splitExtraFlags(args)
 	pos, err := cfg.Parse(args[0], args)
+	if errors.Is(err, flag.ErrHelp) {
+		if usageOf(stdout, leadingWords(args), "usage: ") == 0 {
+			Usage(stdout)
+		}
+		return 0
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "authsmtp: %v\n", err)
+		fmt.Fprintf(stderr, "authsmtp %s: %v\n", strings.Join(leadingWords(args), " "), err)
 		return 2
 	}
 	// Find the longest command whose words start the arguments.
@@ -79,8 +109,15 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if n == 0 {
-		fmt.Fprintf(stderr, "authsmtp: unknown command %q\n", strings.Join(pos, " "))
-		Usage(stderr)
+		// A noun alone ("authsmtp domain") lists what it can do.
+		if len(pos) == 1 && usageOf(stdout, pos, "usage: ") > 0 {
+			return 0
+		}
+		if len(pos) > 1 && usageOf(io.Discard, pos[:1], "") > 0 {
+			fmt.Fprintf(stderr, "authsmtp: unknown command %q (authsmtp %s lists its commands)\n", strings.Join(pos, " "), pos[0])
+			return 2
+		}
+		fmt.Fprintf(stderr, "authsmtp: unknown command %q (authsmtp help lists the commands)\n", strings.Join(pos, " "))
 		return 2
 	}
 	cargs := pos[n:]

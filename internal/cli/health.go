@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -41,7 +42,8 @@ func cmdHealthcheck(e *Env) error {
 		// question is only whether it answers.
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 	}
-	resp, err := client.Get("https://" + net.JoinHostPort(host, port) + "/healthz")
+	url := "https://" + net.JoinHostPort(host, port) + "/healthz"
+	resp, err := client.Get(url)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
@@ -50,6 +52,6 @@ func cmdHealthcheck(e *Env) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("healthcheck: /healthz answered %s: %s", resp.Status, body)
 	}
-	fmt.Fprintf(e.Out, "ok: %s\n", body)
+	fmt.Fprintf(e.Out, "healthy: %s answered %s\n", url, strings.TrimSpace(string(body)))
 	return nil
 }

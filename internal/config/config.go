@@ -7,6 +7,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -198,7 +199,8 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 // remaining positional arguments.
 func (c *Config) Parse(name string, args []string) ([]string, error) {
 	fs := c.FlagSet(name)
-	fs.SetOutput(os.Stderr)
+	// The caller says what went wrong in one line; no flag dump.
+	fs.SetOutput(io.Discard)
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		key := "AUTHSMTP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -215,7 +217,7 @@ func (c *Config) Parse(name string, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, flagError(err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -225,4 +227,17 @@ func (c *Config) Parse(name string, args []string) ([]string, error) {
 		args = args[1:]
 	}
 	return pos, nil
+}
+
+// flagError words the flag package's errors for a person; flag.ErrHelp
+// stays as it is so callers can print the help.
+func flagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Errorf("unknown flag %s (an argument that starts with \"-\" goes after --)", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("flag -%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	return err
 }

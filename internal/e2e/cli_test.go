@@ -168,7 +168,7 @@ func TestCLIUsage(t *testing.T) {
 		}
 	}
 	var o, e strings.Builder
-	if code := authcli.Main([]string{"help"}, strings.NewReader(""), &o, &e); code != 0 || !strings.Contains(e.String(), "authsmtp domain add") {
-		t.Errorf("help: %d %q", code, e.String())
+	if code := authcli.Main([]string{"help"}, strings.NewReader(""), &o, &e); code != 0 || !strings.Contains(o.String(), "authsmtp domain add") || e.String() != "" {
+		t.Errorf("help: %d stdout %q stderr %q", code, o.String(), e.String())
 	}
 }

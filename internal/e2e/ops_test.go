@@ -44,7 +44,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 
 	bk := filepath.Join(t.TempDir(), "b.db")
 	out = opsMustCLI(t, bin, data, "", "backup", bk)
-	if !strings.Contains(out, "backup written to "+bk) || !strings.Contains(out, "1 domains, 1 users, 1 messages") {
+	if !strings.Contains(out, "backup written to "+bk) || !strings.Contains(out, "1 domain, 1 user, 1 message,") {
 		t.Fatalf("backup output: %s", out)
 	}
 	// backup - streams the file over the control socket to stdout.
@@ -65,7 +65,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 
 	// With the server stopped, backup opens the file itself.
 	bk2 := filepath.Join(t.TempDir(), "stopped.db")
-	if out := opsMustCLI(t, bin, data, "", "backup", bk2); !strings.Contains(out, "1 domains, 1 users, 1 messages") {
+	if out := opsMustCLI(t, bin, data, "", "backup", bk2); !strings.Contains(out, "1 domain, 1 user, 1 message,") {
 		t.Fatalf("backup without a server: %s", out)
 	}
 	// No database there: an error, and no empty database is made.

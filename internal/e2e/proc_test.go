@@ -27,6 +27,23 @@ type proc struct {
 	done  chan error
 	mu    sync.Mutex
 	log   strings.Builder
+	out   strings.Builder // stdout (the demo prints its logins there)
+}
+
+// procOut collects a proc's stdout.
+type procOut struct{ p *proc }
+
+func (w procOut) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+// stdout is what the process printed on stdout so far.
+func (p *proc) stdout() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
 }
 
 var listeningRe = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
@@ -44,11 +61,11 @@ func startServe(t *testing.T, bin, dir string, extra ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout = io.Discard
+	p := &proc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1)}
+	cmd.Stdout = procOut{p}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1)}
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

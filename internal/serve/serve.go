@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,6 +40,11 @@ func Main(args []string, stdout, stderr io.Writer, version string) int {
 	pos, err := cfg.Parse("serve", args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: authsmtp serve [flags]   (each flag can also be set as AUTHSMTP_<FLAG>, e.g. AUTHSMTP_DATA)")
+			def := config.Default()
+			fs := def.FlagSet("serve")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
 			return 0
 		}
 		fmt.Fprintf(stderr, "authsmtp serve: %v\n", err)
@@ -183,31 +187,6 @@ func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
 }
 
-// demoDefaults moves every listener still at its default to a high port
-// on 127.0.0.1, so the demo never needs root or exposes anything.
-func demoDefaults(cfg *config.Config) {
-	def := config.Default()
-	set := func(p *string, defv, demo string) {
-		if *p == defv {
-			*p = demo
-		}
-	}
-	set(&cfg.Submission, def.Submission, "127.0.0.1:2587")
-	set(&cfg.Submissions, def.Submissions, "127.0.0.1:2465")
-	set(&cfg.MX, def.MX, "127.0.0.1:2525")
-	set(&cfg.IMAP, def.IMAP, "127.0.0.1:2143")
-	set(&cfg.IMAPS, def.IMAPS, "127.0.0.1:2993")
-	set(&cfg.HTTPS, def.HTTPS, "127.0.0.1:8443")
-	set(&cfg.HTTP, def.HTTP, "127.0.0.1:8080")
-	if cfg.Hostname == "" {
-		cfg.Hostname = "localhost"
-	}
-	if cfg.TLSMode == "" {
-		cfg.TLSMode = acme.ModeSelfSigned
-	}
-	cfg.Capture = true
-}
-
 func serve(cfg config.Config, out io.Writer, version string) error {
 	if cfg.Demo {
 		demoDefaults(&cfg)
@@ -234,6 +213,11 @@ func serve(cfg config.Config, out io.Writer, version string) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.Demo {
+		if err := checkDemoDir(st, cfg.Data); err != nil {
+			return err
+		}
+	}
 	st.Caps.SetDefaults(store.SendLimits{PerHour: cfg.SendPerHour, PerDay: cfg.SendPerDay, RcptsPerDay: cfg.RcptsPerDay})
 	st.SetDefaultQuota(cfg.DefaultQuota)
 
@@ -279,59 +263,6 @@ func (srv *server) start(ctx context.Context) error {
 		return err
 	}
 	srv.log.Info("authsmtp is running", "hostname", cfg.Hostname, "data", cfg.Data)
-	return nil
-}
-
-// setupDemo creates the demo domain and user (once) with fresh random
-// passwords, and prints how to use them.
-func (srv *server) setupDemo() error {
-	const domain, user = "demo.test", "alice@demo.test"
-	st := srv.st
-	if _, err := st.GetDomain(domain); err != nil {
-		if _, err := st.AddDomain(domain); err != nil {
-			return err
-		}
-	}
-	for _, sw := range []string{"smtp", "webmail"} {
-		if err := st.SetDomainSwitch(domain, sw, true); err != nil {
-			return err
-		}
-	}
-	domPW, userPW, adminPW := store.RandomToken(12), store.RandomToken(12), store.RandomToken(12)
-	if err := st.SetDomainPassword(domain, domPW); err != nil {
-		return err
-	}
-	if _, err := st.GetUser(user); err != nil {
-		if _, err := st.AddUser(user, userPW); err != nil {
-			return err
-		}
-	} else if err := st.SetUserPassword(user, userPW); err != nil {
-		return err
-	}
-	if err := st.SetAdminPassword(adminPW); err != nil {
-		return err
-	}
-	c := srv.cfg
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nauthsmtp demo is ready (outbound mail is captured, never sent)\n\n")
-	fmt.Fprintf(&b, "  domain login   %-18s password %s   (may send as anyone@%s)\n", domain, domPW, domain)
-	fmt.Fprintf(&b, "  user login     %-18s password %s   (sends only as %s, reads its mailbox)\n", user, userPW, user)
-	fmt.Fprintf(&b, "  admin login    %-18s password %s\n\n", store.AdminLogin, adminPW)
-	if c.Submission != "" {
-		fmt.Fprintf(&b, "  SMTP submission  %s (STARTTLS)\n", c.Submission)
-	}
-	if c.Submissions != "" {
-		fmt.Fprintf(&b, "  SMTP submissions %s (TLS)\n", c.Submissions)
-	}
-	if c.IMAPS != "" {
-		fmt.Fprintf(&b, "  IMAPS            %s\n", c.IMAPS)
-	}
-	if c.HTTPS != "" {
-		fmt.Fprintf(&b, "  admin panel      https://%s/admin   webmail https://%s/mail\n", c.HTTPS, c.HTTPS)
-	}
-	fmt.Fprintf(&b, "\n  try: swaks --server %s --tls --auth-user %s --auth-password %s --from %s --to %s\n\n",
-		c.Submission, user, userPW, user, user)
-	fmt.Fprint(srv.out, b.String())
 	return nil
 }
 
