@@ -11,7 +11,8 @@ import (
 )
 
 // newResolver returns the resolver every lookup goes through (--dns),
-// made once so the queue and the MX share it and its answer cache.
+// made once so the queue, the MX and the web DNS check share it and its
+// answer cache.
 func (srv *server) newResolver() (*dnsx.Resolver, error) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()

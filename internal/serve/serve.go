@@ -75,8 +75,8 @@ type server struct {
 	// tlsTune, when set (tests), adjusts the certificate source's config.
 	tlsTune func(*acme.Config)
 
-	// pipeline is the one submission pipeline (SMTP and webmail), set by
-	// startSMTP.
+	// pipeline is the one submission pipeline (SMTP and webmail), built
+	// by start before the services.
 	pipeline *smtp.Pipeline
 
 	// resolver is the one DNS resolver (--dns), made by newResolver.
@@ -243,6 +243,7 @@ func (srv *server) start(ctx context.Context) error {
 			return err
 		}
 	}
+	srv.pipeline = srv.newPipeline()
 	for _, step := range []struct {
 		name string
 		fn   func(context.Context) error

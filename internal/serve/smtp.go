@@ -7,14 +7,20 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 )
 
-// startSMTP builds the submission pipeline (also used by webmail through
-// srv.pipeline) and starts the submission listeners: --submission with
-// STARTTLS and --submissions with implicit TLS; an empty address is off.
+// newPipeline builds the one submission pipeline, used by the submission
+// listeners and by webmail; start builds it before any service, so no
+// service depends on another having started first.
+func (srv *server) newPipeline() *smtp.Pipeline {
+	p := smtp.NewPipeline(srv.st, srv.cfg.Hostname, srv.log.With("service", "submission"))
+	p.Capture = srv.cfg.Capture
+	p.Signer = dkim.New(srv.st)
+	return p
+}
+
+// startSMTP starts the submission listeners: --submission with STARTTLS
+// and --submissions with implicit TLS; an empty address is off.
 func (srv *server) startSMTP(ctx context.Context) error {
 	cfg := srv.cfg
-	srv.pipeline = smtp.NewPipeline(srv.st, cfg.Hostname, srv.log.With("service", "submission"))
-	srv.pipeline.Capture = cfg.Capture
-	srv.pipeline.Signer = dkim.New(srv.st)
 	if cfg.Submission == "" && cfg.Submissions == "" {
 		return nil
 	}

@@ -160,7 +160,7 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 	}
 	var res *dnsx.Resolver
 	if check {
-		if res, err = dnsx.New(srv.cfg.DNS); err != nil {
+		if res, err = srv.newResolver(); err != nil {
 			return nil, err
 		}
 	}
