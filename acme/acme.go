@@ -34,8 +34,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
-
-	"github.com/authsmtp/authsmtp/store"
 )
 
 // Modes of --tls.
@@ -80,7 +78,7 @@ type Config struct {
 // Manager hands out the current certificate.
 type Manager struct {
 	cfg Config
-	st  *store.Store
+	st  CertStore
 	log *slog.Logger
 
 	mu       sync.RWMutex
@@ -104,7 +102,7 @@ type nameErr struct {
 
 // New sets up the certificate source and loads or makes a first
 // certificate. In acme mode nothing is requested before Start.
-func New(cfg Config, st *store.Store) (*Manager, error) {
+func New(cfg Config, st CertStore) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

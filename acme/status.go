@@ -117,7 +117,7 @@ func leafStatus(name, source string, leaf *x509.Certificate) CertStatus {
 // ReadStatus reports from the store alone (no server running): the names
 // the last server managed, the newest stored ACME certificate for each,
 // the self-signed certificate, and the last stored errors.
-func ReadStatus(st *store.Store) ([]CertStatus, error) {
+func ReadStatus(st CertStore) ([]CertStatus, error) {
 	var sn storedNames
 	if b, err := st.CertGet(statusNamesKey); err == nil {
 		json.Unmarshal(b, &sn)

@@ -15,12 +15,29 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
+// CertStore is what the certificate source needs of the store: a small
+// key-value space for certificates and keys, and named locks with an
+// expiry so that only one process orders a certificate at a time. The
+// bbolt store implements it; another backend must too.
+type CertStore interface {
+	CertGet(key string) ([]byte, error)
+	CertPut(key string, value []byte) error
+	CertDelete(key string) error
+	CertList(prefix string) ([]string, error)
+	CertStat(key string) (size int64, mtime time.Time, err error)
+	CertTryLock(name, owner string, ttl time.Duration) (bool, error)
+	CertRefreshLock(name, owner string, ttl time.Duration) error
+	CertUnlock(name, owner string) error
+}
+
+var _ CertStore = (*store.Store)(nil)
+
 // Storage is certmagic's Storage on the bbolt store: certificates, keys
 // and ACME accounts live in the certs bucket under "certmagic/", in the
 // same file as everything else, so they survive restarts and backups
 // without a second data directory.
 type Storage struct {
-	st *store.Store
+	st CertStore
 
 	// lockTTL is how long a stored lock lives without a refresh; a holder
 	// refreshes it every lockTTL/3.
@@ -42,7 +59,7 @@ type heldLock struct {
 const storagePrefix = "certmagic/"
 
 // NewStorage returns the certmagic storage over st.
-func NewStorage(st *store.Store) *Storage {
+func NewStorage(st CertStore) *Storage {
 	return &Storage{
 		st:       st,
 		lockTTL:  30 * time.Second,
