@@ -25,11 +25,20 @@ var signedHeaders = []string{"From", "Reply-To", "Subject", "Date", "To", "Cc",
 
 // Signer adds DKIM-Signature fields for the From: domain of a message.
 type Signer struct {
-	st *store.Store
+	st Keys
 }
 
 // New returns a signer reading keys from st.
-func New(st *store.Store) *Signer { return &Signer{st: st} }
+func New(st Keys) *Signer { return &Signer{st: st} }
+
+// Keys is what signing needs of the store: whether a domain is hosted
+// here, and its DKIM keys.
+type Keys interface {
+	IsHosted(domain string) bool
+	DKIMKeys(domain string) (store.DKIMKeySet, error)
+}
+
+var _ Keys = (*store.Store)(nil)
 
 // FromDomain returns the domain of the single From: address of msg.
 func FromDomain(msg []byte) (string, error) {

@@ -39,9 +39,27 @@ type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
+// Store is what delivery needs of the store: the due entries and their
+// bodies, recording attempts (with the bounce they may cause), routing
+// for bounces to local senders, and a kick when mail is queued.
+type Store interface {
+	DueQueue(now time.Time, limit int) ([]store.QueueEntry, time.Time, error)
+	GetQueue(id string) (store.QueueEntry, error)
+	UpdateQueue(id string, fn func(q *store.QueueEntry) error) error
+	RecordDeliveryDSN(id string, fn func(q *store.QueueEntry) (dsn *store.Incoming, err error)) (store.DSNDelivery, error)
+	UnfiledCaptured() ([]store.QueueEntry, error)
+	Body(id uint64) ([]byte, error)
+	Accept(in *store.Incoming) (*store.Accepted, error)
+	Route(rcpt string) (store.Route, error)
+	GetUser(address string) (store.User, error)
+	OnQueued(fn func())
+}
+
+var _ Store = (*store.Store)(nil)
+
 // Config tunes a Runner. Store, Resolver and Hostname are required.
 type Config struct {
-	Store    *store.Store
+	Store    Store
 	Resolver Resolver
 	// Hostname is the EHLO name and the Reporting-MTA of DSNs.
 	Hostname string
@@ -106,7 +124,7 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 // Runner is the delivery worker pool.
 type Runner struct {
 	cfg Config
-	st  *store.Store
+	st  Store
 	log *slog.Logger
 
 	kick chan struct{}
