@@ -29,7 +29,12 @@ func (s *session) scoreJunk(local []store.LocalRcpt, stamped []byte, v verdict, 
 	f := s.s.st.Junk
 	var toks []string
 	if !s.s.cfg.NoJunkFilter {
-		toks = junk.Tokenize(stamped)
+		for _, l := range local {
+			if f.Ready(l.Address) {
+				toks = junk.Tokenize(stamped) // only when someone's filter decides
+				break
+			}
+		}
 	}
 	sender, dkimDomain := s.verifiedSender(v, from)
 	junked := 0

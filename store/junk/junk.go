@@ -188,6 +188,18 @@ func (f *Filter) Classify(address string, tokens []string) (Verdict, error) {
 	return Verdict{Score: score, Spam: score >= f.cfg.Threshold, Model: model, Clues: clues}, nil
 }
 
+// Ready reports whether Classify would judge for the user at address
+// (the user's model or the domain's is trained), so a caller can skip
+// tokenizing for users whose filter decides nothing yet.
+func (f *Filter) Ready(address string) bool {
+	if t, err := f.st.Totals(UserModel(address)); err == nil && f.Trained(t) {
+		return true
+	}
+	_, domain, _ := strings.Cut(address, "@")
+	t, err := f.st.Totals(DomainModel(domain))
+	return err == nil && f.Trained(t)
+}
+
 // Train trains msg as class c for the user at address, and for the
 // user's domain. It reports whether the user's model changed (false when
 // the message was already trained as c).
