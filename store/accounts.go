@@ -39,6 +39,9 @@ type Domain struct {
 	// Postmaster receives postmaster@ and abuse@ (postmaster.go); "" is
 	// not chosen yet.
 	Postmaster string `json:"postmaster,omitempty"`
+	// MTASTSMode is the published MTA-STS mode (mtasts.go); "" is not
+	// chosen yet, served as testing.
+	MTASTSMode string `json:"mta_sts_mode,omitempty"`
 }
 
 // User is a hosted mailbox user.

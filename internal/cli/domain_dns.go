@@ -66,3 +66,19 @@ func cmdDomainDNS(e *Env) error {
 	fmt.Fprintf(e.Out, "all %d records are published\n", len(recs))
 	return nil
 }
+
+// cmdMTASTS chooses the MTA-STS mode the server publishes for a domain
+// and prints the _mta-sts record, whose id follows the new policy.
+func cmdMTASTS(e *Env) error {
+	mode := strings.ToLower(e.Args[1])
+	if err := e.St.SetMTASTSMode(e.Args[0], mode); err != nil {
+		return err
+	}
+	dom, err := e.St.GetDomain(e.Args[0])
+	if err != nil {
+		return err
+	}
+	rec := dnsrecords.MTASTS(dom.Name, e.mailHostname(dom.Name), mode)[0]
+	fmt.Fprintf(e.Out, "%s: MTA-STS mode %s; publish the new policy id:\n%s\n", dom.Name, mode, rec.ZoneLine())
+	return nil
+}

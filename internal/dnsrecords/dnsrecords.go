@@ -1,5 +1,5 @@
 // Package dnsrecords lists the DNS records a hosted domain needs (MX,
-// SPF, DKIM, DMARC, client autoconfiguration) and checks them live. The
+// SPF, DKIM, DMARC, client autoconfiguration, MTA-STS and TLSRPT) and checks them live. The
 // CLI's `domain dns` and the web panel's DNS page both use it, so they
 // always agree. It imports the store (for DKIM keys) and smtp/dnsx.
 package dnsrecords
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -25,9 +26,10 @@ type Record struct {
 	Num int
 }
 
-// KeySource gives a domain's DKIM keys (the store).
+// KeySource gives a domain's DKIM keys and settings (the store).
 type KeySource interface {
 	DKIMKeys(domain string) (store.DKIMKeySet, error)
+	GetDomain(name string) (store.Domain, error)
 }
 
 // Ports are the ports the server offers, named by the SRV records; 0 is
@@ -95,7 +97,22 @@ func For(st KeySource, domain, host string, ports Ports) ([]Record, error) {
 	if ports.HTTPS != 0 {
 		recs = append(recs, srv("autodiscover", ports.HTTPS))
 	}
-	return recs, nil
+	dom, err := st.GetDomain(domain)
+	if err != nil {
+		return nil, err
+	}
+	return append(recs, MTASTS(domain, host, dom.MTASTSMode)...), nil
+}
+
+// MTASTS lists the MTA-STS (RFC 8461) and TLS reporting (RFC 8460)
+// records: the policy id follows the policy text, mta-sts.<domain> points
+// at this server, which serves the policy on its HTTPS listener.
+func MTASTS(domain, host, mode string) []Record {
+	return []Record{
+		{Name: "_mta-sts." + domain, Type: "TXT", Value: mtasts.For(mode, host).TXT()},
+		{Name: "mta-sts." + domain, Type: "CNAME", Value: host},
+		{Name: "_smtp._tls." + domain, Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:tls-reports@" + domain},
+	}
 }
 
 // ZoneLine formats a record for a zone file; long TXT values are split in
@@ -187,7 +204,8 @@ func Check(res *dnsx.Resolver, r Record) string {
 			found = true
 		}
 	}
-	if found && !strings.Contains(r.Name, "._domainkey.") {
+	// A DKIM key or an MTA-STS id must be exactly ours.
+	if found && !strings.Contains(r.Name, "._domainkey.") && !strings.HasPrefix(r.Name, "_mta-sts.") {
 		return "ok" // an SPF or DMARC record of the admin's own design
 	}
 	if found {
@@ -223,6 +241,10 @@ func (r Record) Purpose() string {
 		return "DKIM"
 	case strings.HasPrefix(r.Name, "_dmarc."):
 		return "DMARC"
+	case strings.HasPrefix(r.Name, "_mta-sts."), strings.HasPrefix(r.Name, "mta-sts."):
+		return "MTA-STS"
+	case strings.HasPrefix(r.Name, "_smtp._tls."):
+		return "TLS reports"
 	}
 	return "Client setup"
 }

@@ -43,7 +43,7 @@ func (srv *server) startWeb(ctx context.Context) error {
 		}
 		_, httpsPort, _ = net.SplitHostPort(ln.Addr().String())
 		hs := &http.Server{
-			Handler:           ui.Handler(),
+			Handler:           srv.mtaSTSHandler(ui.Handler()),
 			TLSConfig:         srv.tls.TLSConfig("h2", "http/1.1"),
 			ReadHeaderTimeout: 10 * time.Second,
 			// Bounds a slow upload of a signed-in session; a request
