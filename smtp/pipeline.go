@@ -4,7 +4,7 @@
 //
 // The pipeline holds no policy of its own beyond ordering: the send rule is
 // store.MaySendAs, the caps are store.Caps, routing is store.Route and the
-// durable commit is store.Accept. Every refusal is a *gosmtp.SMTPError whose
+// durable commit is the store's delivery contract (store.Delivery). Every refusal is a *gosmtp.SMTPError whose
 // code can go straight back to an SMTP client; webmail shows its Message.
 //
 // # What go-smtp (v0.25.1) does for us, and where it falls short
@@ -27,23 +27,16 @@ package smtp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"syscall"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/mailparse"
 )
-
-// Signer signs an outgoing message (DKIM). It returns the message with
-// its signature header(s) added.
-type Signer interface {
-	Sign(msg []byte) ([]byte, error)
-}
 
 // Pipeline is the submission path shared by SMTP and webmail: send rule on
 // the envelope and on every From:/Sender: address, send caps, RFC 6409
@@ -54,7 +47,7 @@ type Pipeline struct {
 	Log      *slog.Logger
 	// Signer signs accepted messages that have remote recipients when set
 	// (DKIM); nil: no signing.
-	Signer Signer
+	Signer smtpd.Signer
 	// Capture keeps mail for remote recipients instead of delivering it
 	// (demo mode): the queue entry is marked Captured.
 	Capture bool
@@ -92,10 +85,7 @@ func traceFrom(ctx context.Context) Trace {
 	return t
 }
 
-// Reply codes used by the pipeline and the server.
-func smtpErr(code int, ec gosmtp.EnhancedCode, format string, args ...any) *gosmtp.SMTPError {
-	return &gosmtp.SMTPError{Code: code, EnhancedCode: ec, Message: fmt.Sprintf(format, args...)}
-}
+var smtpErr = smtpd.Reply
 
 // CheckSender applies the send rule to the envelope sender: an empty
 // sender (<>) and any address outside the login's scope are refused with
@@ -107,128 +97,152 @@ func (p *Pipeline) CheckSender(who store.Principal, from string) error {
 	return nil
 }
 
-// CheckRcpt routes one recipient: a hosted user is local, a hosted domain
-// without that user is 550 5.1.1, any other domain is remote.
-func (p *Pipeline) CheckRcpt(rcpt string) (store.Route, error) {
-	r, err := p.Store.Route(rcpt)
-	switch {
-	case errors.Is(err, store.ErrNoSuchUser):
-		return r, smtpErr(550, gosmtp.EnhancedCode{5, 1, 1}, "no such user here: %s", store.SanitizeLog(rcpt))
-	case errors.Is(err, store.ErrBadAddress):
-		return r, smtpErr(553, gosmtp.EnhancedCode{5, 1, 3}, "invalid recipient address: %s", store.SanitizeLog(rcpt))
-	case err != nil:
-		p.Log.Error("routing recipient", "rcpt", store.SanitizeLog(rcpt), "err", err)
-		return r, smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure looking up the recipient: try again later")
-	}
-	return r, nil
+// Submission is one message going through the pipeline: Begin checks the
+// login and the envelope sender (once), AddRecipient routes each
+// recipient (once), Commit checks the header, counts the send caps,
+// stamps, signs and stores the message; Abort drops it. It wraps the
+// store's delivery contract (store.Delivery).
+type Submission struct {
+	p   *Pipeline
+	who store.Principal
+	d   *store.Delivery
+	n   int // recipients given, for the send caps
 }
 
-// Submit accepts one message from an authenticated principal. msg is the
-// whole message with CRLF line endings (see mailmsg.NormalizeCRLF). It returns only
-// after the message is durably stored (delivered to hosted mailboxes and/or
-// queued); every error is a *gosmtp.SMTPError.
-func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
-	return p.submit(ctx, who, from, rcpts, nil, msg)
-}
-
-// submit is Submit with the recipients' routes when the caller already
-// has them (SMTP routed each at RCPT time); nil routes them here.
-func (p *Pipeline) submit(ctx context.Context, who store.Principal, from string, rcpts []string, routes []store.Route, msg []byte) (*store.Accepted, error) {
+// Begin starts a submission from who with envelope sender from. size is
+// the SIZE= the client announced (0: none), for the quota check at
+// AddRecipient. Errors are *gosmtp.SMTPError.
+func (p *Pipeline) Begin(who store.Principal, from string, size int64) (*Submission, error) {
 	if who.Kind != store.KindDomain && who.Kind != store.KindUser {
 		return nil, smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "authentication required")
-	}
-	if len(rcpts) == 0 {
-		return nil, smtpErr(554, gosmtp.EnhancedCode{5, 5, 1}, "no valid recipients")
 	}
 	if err := p.CheckSender(who, from); err != nil {
 		return nil, err
 	}
-	// SMTP smuggling: a bare CR or LF is never repaired, the message is refused.
-	if i := mailmsg.BareNewline(msg); i >= 0 {
-		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message at byte %d: lines must end with CRLF", i)
+	norm, _ := store.NormalizeAddress(from)
+	d := p.Store.BeginDelivery(store.Envelope{From: norm, Login: who.Login(), Captured: p.Capture, Size: size})
+	return &Submission{p: p, who: who, d: d}, nil
+}
+
+// AddRecipient routes one recipient: a hosted user is local, a hosted
+// domain without that user is 550 5.1.1, a full mailbox 552 5.2.2, any
+// other domain is remote.
+func (sub *Submission) AddRecipient(rcpt string) error {
+	_, err := sub.d.AddRecipient(rcpt)
+	switch {
+	case err == nil:
+		sub.n++
+		return nil
+	case errors.Is(err, store.ErrNoSuchUser):
+		return smtpErr(550, gosmtp.EnhancedCode{5, 1, 1}, "no such user here: %s", store.SanitizeLog(rcpt))
+	case errors.Is(err, store.ErrBadAddress):
+		return smtpErr(553, gosmtp.EnhancedCode{5, 1, 3}, "invalid recipient address: %s", store.SanitizeLog(rcpt))
+	case errors.Is(err, store.ErrOverQuota):
+		return smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "mailbox full: %s", store.SanitizeLog(rcpt))
 	}
-	if i := mailparse.NULInHeader(msg); i >= 0 {
-		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "NUL byte in the message header at byte %d", i)
-	}
-	h, err := mailmsg.Scan(msg)
-	if err == nil {
-		err = h.Problem
-	}
+	sub.p.Log.Error("routing recipient", "rcpt", store.SanitizeLog(rcpt), "err", err)
+	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure looking up the recipient: try again later")
+}
+
+// Abort drops the submission; nothing was stored.
+func (sub *Submission) Abort() { sub.d.Abort() }
+
+// Submit accepts one message from an authenticated principal: Begin,
+// AddRecipient for each of rcpts, Commit. msg is the whole message with
+// CRLF line endings (see mailmsg.NormalizeCRLF). It returns only after the
+// message is durably stored (delivered to hosted mailboxes and/or queued);
+// every error is a *gosmtp.SMTPError.
+func (p *Pipeline) Submit(ctx context.Context, who store.Principal, from string, rcpts []string, msg []byte) (*store.Accepted, error) {
+	sub, err := p.Begin(who, from, 0)
 	if err != nil {
-		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "malformed message header: %v", err)
-	}
-	if err := p.checkHeaderSenders(who, h); err != nil {
 		return nil, err
 	}
-
-	// Route every recipient before counting the message against the caps.
-	t := traceFrom(ctx)
-	in := &store.Incoming{Login: who.Login(), Subject: h.Subject(), Captured: p.Capture, Service: t.Service, CID: t.ID}
-	in.From, _ = store.NormalizeAddress(from)
-	seen := make(map[string]bool, len(rcpts))
-	for i, rc := range rcpts {
-		var r store.Route
-		if len(routes) == len(rcpts) {
-			r = routes[i]
-		} else if r, err = p.CheckRcpt(rc); err != nil {
+	for _, rc := range rcpts {
+		if err := sub.AddRecipient(rc); err != nil {
+			sub.Abort()
 			return nil, err
 		}
-		for _, l := range r.Local {
-			if !seen["l:"+l.Address+"\x00"+l.Mailbox] {
-				seen["l:"+l.Address+"\x00"+l.Mailbox] = true
-				in.Local = append(in.Local, l)
-			}
-		}
-		for _, a := range r.Remote {
-			if !seen["r:"+a] {
-				seen["r:"+a] = true
-				in.Remote = append(in.Remote, a)
-			}
-		}
 	}
-	if len(in.Local) == 0 && len(in.Remote) == 0 {
+	return sub.Commit(ctx, smtpd.NewData(msg))
+}
+
+// Commit checks the message's header against the send rule, counts it
+// against the login's send caps, adds the RFC 6409 fix-ups and the DKIM
+// signature on top of msg (in its headroom), and stores it. It returns
+// only after the message is durably stored.
+func (sub *Submission) Commit(ctx context.Context, msg *smtpd.Data) (*store.Accepted, error) {
+	p, who := sub.p, sub.who
+	if len(sub.d.Recipients()) == 0 {
+		sub.Abort()
 		return nil, smtpErr(554, gosmtp.EnhancedCode{5, 5, 1}, "no valid recipients")
 	}
-	if err := p.Store.Caps.Take(who.Login(), p.Store.LimitsFor(who), len(rcpts)); err != nil {
+	env, err := p.checkMessage(who, msg.Bytes())
+	if err != nil {
+		sub.Abort()
+		return nil, err
+	}
+	if err := p.Store.Caps.Take(who.Login(), p.Store.LimitsFor(who), sub.n); err != nil {
+		sub.Abort()
 		var ce *store.CapError
 		if errors.As(err, &ce) {
 			return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "%s", ce.Error())
 		}
 		return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "send limit reached")
 	}
-
-	body := p.fixups(ctx, h, msg)
+	msg.Prepend(p.fixups(ctx, env.header))
 	// Only mail that leaves this host is signed: a DKIM signature is for
 	// the receiving MTA, and a hosted mailbox has none to check it. The
 	// RSA signature was half the CPU of local submission.
-	if p.Signer != nil && len(in.Remote) > 0 {
-		signed, err := p.Signer.Sign(body)
+	if p.Signer != nil && sub.hasRemote() {
+		sig, err := p.Signer.SignatureFields(msg.Bytes())
 		if err != nil {
+			sub.Abort()
 			p.Log.Error("signing message", "login", who.Login(), "err", err)
 			return nil, smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure signing the message: try again later")
 		}
-		body = signed
+		msg.Prepend(sig)
 	}
-	in.Body = body
-
-	acc, err := p.Store.Accept(in)
+	t := traceFrom(ctx)
+	acc, err := sub.d.Commit(store.Content{Body: msg.Bytes(), Subject: env.header.Subject(), Service: t.Service, CID: t.ID})
 	if err != nil {
-		return nil, p.acceptError(who, err)
+		return nil, smtpd.AcceptError(p.Log.With("login", who.Login()), err,
+			smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "a recipient's mailbox is full"))
 	}
 	return acc, nil
 }
 
-// acceptError maps a store failure to a reply and logs the cause.
-func (p *Pipeline) acceptError(who store.Principal, err error) error {
-	switch {
-	case errors.Is(err, store.ErrOverQuota):
-		return smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "a recipient's mailbox is full")
-	case errors.Is(err, syscall.ENOSPC):
-		p.Log.Error("accepting message: disk full", "login", who.Login(), "err", err)
-		return smtpErr(452, gosmtp.EnhancedCode{4, 3, 1}, "insufficient system storage: try again later")
+func (sub *Submission) hasRemote() bool {
+	for _, r := range sub.d.Recipients() {
+		if len(r.Route.Remote) > 0 {
+			return true
+		}
 	}
-	p.Log.Error("accepting message", "login", who.Login(), "err", err)
-	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
+	return false
+}
+
+type checked struct{ header *mailmsg.Header }
+
+// checkMessage refuses bare line endings, a malformed header and From:/
+// Sender: addresses outside the login's scope.
+func (p *Pipeline) checkMessage(who store.Principal, msg []byte) (checked, error) {
+	// SMTP smuggling: a bare CR or LF is never repaired, the message is refused.
+	if i := mailmsg.BareNewline(msg); i >= 0 {
+		return checked{}, smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message at byte %d: lines must end with CRLF", i)
+	}
+	if i := mailparse.NULInHeader(msg); i >= 0 {
+		return checked{}, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "NUL byte in the message header at byte %d", i)
+	}
+	h, err := mailmsg.Scan(msg)
+	if err == nil {
+		err = h.Problem
+	}
+	if err != nil {
+		return checked{}, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "malformed message header: %v", err)
+	}
+	if err := p.checkHeaderSenders(who, h); err != nil {
+		return checked{}, err
+	}
+	return checked{header: h}, nil
 }
 
 // checkHeaderSenders applies the send rule to every address of every
@@ -269,9 +283,9 @@ func (p *Pipeline) checkHeaderSenders(who store.Principal, h *mailmsg.Header) er
 	return nil
 }
 
-// fixups adds the RFC 6409 §8 submission fix-ups: a Received header always,
-// Date and Message-ID when missing. It copies msg once.
-func (p *Pipeline) fixups(ctx context.Context, h *mailmsg.Header, msg []byte) []byte {
+// fixups returns the RFC 6409 §8 submission fix-ups to put on top of the
+// message: a Received header always, Date and Message-ID when missing.
+func (p *Pipeline) fixups(ctx context.Context, h *mailmsg.Header) []byte {
 	now := time.Now()
 	t := traceFrom(ctx)
 	pre := make([]byte, 0, 512)
@@ -317,9 +331,7 @@ func (p *Pipeline) fixups(ctx context.Context, h *mailmsg.Header, msg []byte) []
 		pre = append(pre, cleanToken(p.Hostname, "localhost")...)
 		pre = append(pre, ">\r\n"...)
 	}
-	out := make([]byte, 0, len(pre)+len(msg))
-	out = append(out, pre...)
-	return append(out, msg...)
+	return pre
 }
 
 const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"

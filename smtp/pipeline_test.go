@@ -58,11 +58,11 @@ func TestPipelineFixups(t *testing.T) {
 
 type prefixSigner struct{ fail bool }
 
-func (s prefixSigner) Sign(msg []byte) ([]byte, error) {
+func (s prefixSigner) SignatureFields(msg []byte) ([]byte, error) {
 	if s.fail {
 		return nil, errors.New("no key")
 	}
-	return append([]byte("DKIM-Signature: v=1; test\r\n"), msg...), nil
+	return []byte("DKIM-Signature: v=1; test\r\n"), nil
 }
 
 // TestPipelineSignerCapture: the signer sees the fixed-up message; in

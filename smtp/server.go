@@ -15,21 +15,20 @@ import (
 
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 )
 
 // Config holds the submission server's settings; zero fields get the
 // defaults in parentheses.
 type Config struct {
-	Hostname      string        // EHLO name and banner (localhost)
-	MaxSize       int64         // largest message in bytes, advertised as SIZE (25 MiB)
-	MaxRecipients int           // recipients per message (100): 452 4.5.3 above
-	MaxLine       int           // longest command or body line (4096)
-	CmdTimeout    time.Duration // idle time between commands (5m)
-	DataTimeout   time.Duration // time to send one message's data (10m)
-	MaxConnsPerIP int           // simultaneous connections per remote IP (20)
-	Logger        *slog.Logger
-	Metrics       *metrics.Metrics // counts connections, logins, messages (nil: off)
+	Hostname string // EHLO name and banner (localhost)
+	smtpd.Limits
+	// InFlight bounds the message bytes held at once, shared with the MX
+	// (nil: a budget of this server's own, DefaultInFlight(MaxSize)).
+	InFlight *smtpd.Budget
+	Logger   *slog.Logger
+	Metrics  *metrics.Metrics // counts connections, logins, messages (nil: off)
 	// IDs numbers connections (the process's one counter); nil: our own.
 	IDs *listen.IDs
 	// Health learns when a listener stops for good (nil: not reported).
@@ -40,23 +39,9 @@ func (c *Config) defaults() {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
-	if c.MaxSize <= 0 {
-		c.MaxSize = 25 << 20
-	}
-	if c.MaxRecipients <= 0 {
-		c.MaxRecipients = 100
-	}
-	if c.MaxLine <= 0 {
-		c.MaxLine = 4096
-	}
-	if c.CmdTimeout <= 0 {
-		c.CmdTimeout = 5 * time.Minute
-	}
-	if c.DataTimeout <= 0 {
-		c.DataTimeout = 10 * time.Minute
-	}
-	if c.MaxConnsPerIP <= 0 {
-		c.MaxConnsPerIP = 20
+	c.Limits.Defaults()
+	if c.InFlight == nil {
+		c.InFlight = smtpd.NewBudget(smtpd.DefaultInFlight(c.MaxSize))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -97,11 +82,7 @@ func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
 	g := gosmtp.NewServer(&backend{srv: s, implicitTLS: implicitTLS})
 	g.Domain = s.cfg.Hostname
 	g.TLSConfig = s.tls
-	g.MaxMessageBytes = s.cfg.MaxSize
-	g.MaxRecipients = s.cfg.MaxRecipients
-	g.MaxLineLength = s.cfg.MaxLine
-	g.ReadTimeout = s.cfg.CmdTimeout
-	g.WriteTimeout = s.cfg.CmdTimeout
+	s.cfg.Limits.Apply(g)
 	// go-smtp would answer AUTH before TLS with 523; we want 530 5.7.0, so
 	// it lets AUTH through and the session refuses it (and advertises no
 	// mechanism) until TLS is up.

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -55,11 +55,10 @@ type session struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 
-	who    *store.Principal // nil until AUTH succeeds
-	from   string
-	rcpts  []string
-	routes []store.Route // one per rcpts, from RCPT time
-	size   int64         // SIZE= from MAIL, 0 if not given
+	who  *store.Principal // nil until AUTH succeeds
+	from string
+	sub  *Submission // from MAIL to the end of the transaction
+	size int64       // SIZE= from MAIL, 0 if not given
 }
 
 func (s *session) tlsState() (tls.ConnectionState, bool) {
@@ -100,7 +99,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if _, ok := s.tlsState(); !ok {
 		return nil, errNeedTLS
 	}
-	if s.from != "" || len(s.rcpts) > 0 {
+	if s.sub != nil {
 		return nil, smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "AUTH not allowed during a mail transaction")
 	}
 	switch strings.ToUpper(mech) {
@@ -157,17 +156,26 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if err := s.revoked(); err != nil {
 		return err
 	}
-	if err := s.srv.pipe.CheckSender(*s.who, from); err != nil {
+	var size int64
+	if opts != nil {
+		size = opts.Size
+	}
+	if size > 0 && !s.srv.cfg.InFlight.Fits(size) {
+		s.log.Warn("smtp message refused: in-flight budget", "login", s.who.Login(), "size", size)
+		s.srv.refused(smtpd.ErrBusyReply)
+		return smtpd.ErrBusyReply
+	}
+	sub, err := s.srv.pipe.Begin(*s.who, from, size)
+	if err != nil {
 		s.log.Info("smtp sender refused", "login", s.who.Login(), "from", store.SanitizeLog(from))
 		s.srv.refused(err)
 		return err
 	}
-	s.from = from
-	s.size = 0
-	s.setBusy(true) // in a transaction: Shutdown lets it finish
-	if opts != nil {
-		s.size = opts.Size
+	if s.sub != nil {
+		s.sub.Abort()
 	}
+	s.from, s.sub, s.size = from, sub, size
+	s.setBusy(true) // in a transaction: Shutdown lets it finish
 	return nil
 }
 
@@ -178,21 +186,18 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if err := s.revoked(); err != nil {
 		return err
 	}
-	r, err := s.srv.pipe.CheckRcpt(to)
-	if err != nil {
+	if s.sub == nil {
+		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "MAIL first")
+	}
+	if err := s.sub.AddRecipient(to); err != nil {
 		s.log.Info("smtp recipient refused", "login", s.who.Login(), "rcpt", store.SanitizeLog(to), "err", err)
-		s.srv.refused(err)
+		if se, ok := err.(*gosmtp.SMTPError); ok && se.EnhancedCode == (gosmtp.EnhancedCode{5, 2, 2}) {
+			s.srv.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonQuota)
+		} else {
+			s.srv.refused(err)
+		}
 		return err
 	}
-	for _, l := range r.Local {
-		if !s.srv.st.QuotaLeft(l.Address, s.size) {
-			s.log.Info("smtp recipient refused: over quota", "login", s.who.Login(), "rcpt", l.Address)
-			s.srv.cfg.Metrics.Refused(metrics.ProtoSubmission, metrics.ReasonQuota)
-			return smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "mailbox full: %s", l.Address)
-		}
-	}
-	s.rcpts = append(s.rcpts, to)
-	s.routes = append(s.routes, r)
 	return nil
 }
 
@@ -203,28 +208,32 @@ func (s *session) Data(r io.Reader) (err error) {
 			err = errInternal
 		}
 	}()
-	if s.who == nil || s.from == "" || len(s.rcpts) == 0 {
+	if s.who == nil || s.sub == nil || len(s.sub.d.Recipients()) == 0 {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "need MAIL and RCPT first")
 	}
+	sub, rcpts := s.sub, s.sub.n
+	s.sub = nil // the transaction ends here, whatever happens
 	s.conn.Conn().SetReadDeadline(time.Now().Add(s.srv.cfg.DataTimeout))
-	var buf bytes.Buffer
-	grow := 16 << 10
-	if s.size > 0 && s.size <= s.srv.cfg.MaxSize {
-		grow = int(s.size) + 512
+	hint := s.size
+	if hint > s.srv.cfg.MaxSize {
+		hint = 0
 	}
-	buf.Grow(grow)
-	if _, err := buf.ReadFrom(r); err != nil {
+	data, err := smtpd.ReadData(r, hint, s.srv.cfg.InFlight)
+	if err != nil {
+		sub.Abort()
 		err = s.dataReadError(err)
 		s.srv.refused(err)
 		return err
 	}
+	defer data.Release()
 	if err := s.revoked(); err != nil {
+		sub.Abort()
 		return err
 	}
 	ctx := WithTrace(s.ctx, s.trace())
-	acc, err := s.srv.pipe.submit(ctx, *s.who, s.from, s.rcpts, s.routes, buf.Bytes())
+	acc, err := sub.Commit(ctx, data)
 	if err != nil {
-		s.log.Info("smtp message refused", "login", s.who.Login(), "from", s.from, "rcpts", len(s.rcpts), "err", err)
+		s.log.Info("smtp message refused", "login", s.who.Login(), "from", s.from, "rcpts", rcpts, "err", err)
 		s.srv.refused(err)
 		return err
 	}
@@ -233,8 +242,8 @@ func (s *session) Data(r io.Reader) (err error) {
 	for i, m := range acc.Local {
 		uids[i] = fmt.Sprint(m.UID)
 	}
-	s.log.Info("smtp message accepted", "login", s.who.Login(), "from", s.from, "rcpts", len(s.rcpts),
-		"size", buf.Len(), "queue_id", acc.QueueID, "uids", strings.Join(uids, ","))
+	s.log.Info("smtp message accepted", "login", s.who.Login(), "from", s.from, "rcpts", rcpts,
+		"size", data.Len(), "queue_id", acc.QueueID, "uids", strings.Join(uids, ","))
 	id := acc.QueueID
 	if id == "" && len(acc.Local) > 0 {
 		id = fmt.Sprintf("local uid %d", acc.Local[0].UID)
@@ -247,6 +256,9 @@ func (s *session) Data(r io.Reader) (err error) {
 func (s *session) dataReadError(err error) error {
 	var se *gosmtp.SMTPError
 	switch {
+	case errors.Is(err, smtpd.ErrBusy):
+		s.log.Warn("smtp message refused: in-flight budget", "login", s.who.Login())
+		return smtpd.ErrBusyReply
 	case errors.As(err, &se):
 		s.log.Info("smtp message refused", "login", s.who.Login(), "err", se.Message)
 		return se // over SIZE: 552 5.3.4 after the real end of data
@@ -267,7 +279,10 @@ func (s *session) trace() Trace {
 }
 
 func (s *session) Reset() {
-	s.from, s.rcpts, s.routes, s.size = "", nil, nil, 0
+	if s.sub != nil {
+		s.sub.Abort()
+	}
+	s.from, s.sub, s.size = "", nil, 0
 	s.setBusy(false)
 }
 

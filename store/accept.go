@@ -36,8 +36,9 @@ type Incoming struct {
 
 // Accepted says what Accept stored.
 type Accepted struct {
-	QueueID string     // "" when nothing was queued
-	Local   []*Message // one per Local recipient, same order
+	QueueID  string     // "" when nothing was queued; the first of QueueIDs
+	QueueIDs []string   // every queue entry made (Delivery.Commit may make several)
+	Local    []*Message // one per Local recipient, same order
 }
 
 // Accept stores a message for all its recipients in one transaction,
@@ -50,10 +51,10 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	}
 	now := time.Now().UTC()
 	var res *Accepted
-	err := s.commits.do(func(tx *bolt.Tx) error {
+	err := s.commits.doSized(len(in.Body), func(tx *bolt.Tx) error {
 		// This may run more than once: only tx state and res here.
 		var err error
-		res, err = s.acceptTx(tx, in, now)
+		res, err = s.acceptTx(tx, in, now, true)
 		return err
 	})
 	if err != nil {
@@ -64,10 +65,13 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 }
 
 // acceptTx stores in within tx: the body, the local deliveries and the
-// queue entry for the remote recipients. It has no effect outside tx.
-func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, error) {
+// queue entry for the remote recipients; count adds it to the traffic
+// statistics. It has no effect outside tx.
+func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time, count bool) (*Accepted, error) {
 	res := &Accepted{}
-	recordTrafficTx(tx, in, now)
+	if count {
+		recordTrafficTx(tx, in, now)
+	}
 	if err := recordSpamStatsTx(tx, in, now); err != nil {
 		return nil, err
 	}
@@ -125,7 +129,7 @@ func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time) (*Accepted, e
 		if err := putJSON(tx.Bucket(bucketQueue), q.ID, q); err != nil {
 			return nil, err
 		}
-		res.QueueID = q.ID
+		res.QueueID, res.QueueIDs = q.ID, []string{q.ID}
 	}
 	return res, nil
 }

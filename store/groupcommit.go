@@ -51,15 +51,26 @@ func newGroupCommit(db *bolt.DB, max int) *groupCommit {
 }
 
 type groupCall struct {
-	fn  func(*bolt.Tx) error
-	err chan error
+	fn   func(*bolt.Tx) error
+	size int // bytes the call writes, roughly (its message bodies)
+	err  chan error
 }
+
+// maxGroupBytes caps the bodies one commit writes: bbolt copies each
+// written value into fresh pages at commit, so eight 25 MiB messages in
+// one group would hold 200 MiB of pages at once. Past the cap the rest
+// waits for the next commit (a call is never split: one over the cap
+// commits alone).
+const maxGroupBytes = 16 << 20
 
 var errRunSolo = errors.New("group commit: re-run alone")
 
 // do runs fn in a shared write transaction and returns after the commit.
-func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
-	c := groupCall{fn: fn, err: make(chan error, 1)}
+func (g *groupCommit) do(fn func(*bolt.Tx) error) error { return g.doSized(0, fn) }
+
+// doSized is do for a call that writes about size bytes.
+func (g *groupCommit) doSized(size int, fn func(*bolt.Tx) error) error {
+	c := groupCall{fn: fn, size: size, err: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	g.inflight++
@@ -89,8 +100,13 @@ func (g *groupCommit) loop() {
 		g.linger()
 		g.mu.Lock()
 		calls := g.pending
-		if len(calls) > g.max {
-			calls, g.pending = calls[:g.max], append([]groupCall(nil), calls[g.max:]...)
+		n, bytes := 0, 0
+		for n < len(calls) && n < g.max && (n == 0 || bytes+calls[n].size <= maxGroupBytes) {
+			bytes += calls[n].size
+			n++
+		}
+		if n < len(calls) {
+			calls, g.pending = calls[:n], append([]groupCall(nil), calls[n:]...)
 		} else {
 			g.pending = nil
 		}

@@ -97,6 +97,9 @@ type Options struct {
 	NoSync bool
 	// Junk tunes the junk filter.
 	Junk junk.Config
+	// MaxFileSize caps the database file, in bytes: a commit that would
+	// grow it further fails (0: no cap).
+	MaxFileSize int
 }
 
 // Store is the one handle on the database. It is safe for concurrent use.
@@ -136,6 +139,7 @@ type Store struct {
 	commits *groupCommit
 
 	defaultQuota atomic.Int64
+	dedupPruned  atomic.Int64 // unix time of the last dedup marker pruning
 	queueKick    func()
 
 	closeOnce sync.Once
@@ -153,7 +157,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("creating data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, MaxSize: opts.MaxFileSize, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)

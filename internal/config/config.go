@@ -51,6 +51,7 @@ type Config struct {
 	CmdTimeout     time.Duration
 	DataTimeout    time.Duration
 	MaxConnsPerIP  int
+	MaxInflight    int64
 	SendPerHour    int
 	SendPerDay     int
 	RcptsPerDay    int
@@ -163,6 +164,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&c.CmdTimeout, "cmd-timeout", c.CmdTimeout, "idle time allowed between SMTP commands")
 	fs.DurationVar(&c.DataTimeout, "data-timeout", c.DataTimeout, "time allowed to send one message's data")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "simultaneous connections per remote IP")
+	fs.Int64Var(&c.MaxInflight, "max-inflight", c.MaxInflight, "message bytes held in memory at once by SMTP and the MX; above it new mail gets 452 4.3.1, try later (0: 10 x --max-size, at least 64 MiB)")
 	fs.IntVar(&c.SendPerHour, "send-per-hour", c.SendPerHour, "default messages per hour per login")
 	fs.IntVar(&c.SendPerDay, "send-per-day", c.SendPerDay, "default messages per day per login")
 	fs.IntVar(&c.RcptsPerDay, "rcpts-per-day", c.RcptsPerDay, "default recipients per day per login")

@@ -29,6 +29,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/junk"
 )
@@ -78,6 +79,9 @@ type server struct {
 	// pipeline is the one submission pipeline (SMTP and webmail), built
 	// by start before the services.
 	pipeline *smtp.Pipeline
+	// inflight bounds the message bytes held by submission and the MX
+	// together (--max-inflight), made by inFlight.
+	inflight *smtpd.Budget
 
 	// resolver is the one DNS resolver (--dns), made by newResolver.
 	resolver *dnsx.Resolver

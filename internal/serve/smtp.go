@@ -5,6 +5,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dkim"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 )
 
 // newPipeline builds the one submission pipeline, used by the submission
@@ -28,21 +29,45 @@ func (srv *server) startSMTP(ctx context.Context) error {
 	// http/1.1 fails the handshake instead of being bounced here (ALPACA).
 	tlsConfig := srv.tls.TLSConfig("smtp")
 	sub := smtp.NewServer(smtp.Config{
-		Hostname:      cfg.Hostname,
-		MaxSize:       cfg.MaxSize,
-		MaxRecipients: cfg.MaxRecipients,
-		MaxLine:       cfg.MaxLine,
-		CmdTimeout:    cfg.CmdTimeout,
-		DataTimeout:   cfg.DataTimeout,
-		MaxConnsPerIP: cfg.MaxConnsPerIP,
-		Logger:        srv.log,
-		IDs:           &srv.ids,
-		Health:        &srv.health,
-		Metrics:       srv.metrics,
+		Hostname: cfg.Hostname,
+		Limits:   cfg.smtpLimits(),
+		InFlight: srv.inFlight(),
+		Logger:   srv.log,
+		IDs:      &srv.ids,
+		Health:   &srv.health,
+		Metrics:  srv.metrics,
 	}, srv.st, srv.pipeline, tlsConfig)
 	srv.onStop("smtp", sub.Shutdown)
 	return srv.serveListeners("smtp", []listener{
 		{"submission", cfg.Submission, sub.ServeSubmission},
 		{"submissions", cfg.Submissions, sub.ServeSubmissions},
 	})
+}
+
+// smtpLimits are the limits submission and the MX share.
+func (c config) smtpLimits() smtpd.Limits {
+	return smtpd.Limits{MaxSize: c.MaxSize, MaxRecipients: c.MaxRecipients, MaxLine: c.MaxLine,
+		CmdTimeout: c.CmdTimeout, DataTimeout: c.DataTimeout, MaxConnsPerIP: c.MaxConnsPerIP}
+}
+
+// mxLimits are the MX's: smtpLimits with its own longest line (--mx-max-line).
+func (c config) mxLimits() smtpd.Limits {
+	l := c.smtpLimits()
+	l.MaxLine = c.MXMaxLine
+	return l
+}
+
+// inFlight is the one budget of message bytes in memory (--max-inflight),
+// shared by submission and the MX.
+func (srv *server) inFlight() *smtpd.Budget {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.inflight == nil {
+		n := srv.cfg.MaxInflight
+		if n <= 0 {
+			n = smtpd.DefaultInFlight(srv.cfg.MaxSize)
+		}
+		srv.inflight = smtpd.NewBudget(n)
+	}
+	return srv.inflight
 }

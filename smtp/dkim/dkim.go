@@ -1,6 +1,7 @@
 // Package dkim signs outbound mail with the keys the store keeps for each
 // hosted domain (an ed25519 and an RSA key per domain, see store/dkim.go),
-// using go-msgauth. main gives a *Signer to the submission pipeline.
+// using go-msgauth. main gives a *Signer to the submission pipeline and the MX
+// (smtpd.Signer).
 package dkim
 
 import (
@@ -57,13 +58,23 @@ func FromDomain(msg []byte) (string, error) {
 	return store.DomainOf(list[0].Address), nil
 }
 
-// Sign returns msg with one DKIM-Signature per active key of its From:
-// domain prepended. A message whose From: domain is not hosted, or has no
-// keys, is returned unchanged: signing is for our own domains only.
+// Sign returns msg with its signature fields (SignatureFields) on top.
 func (s *Signer) Sign(msg []byte) ([]byte, error) {
+	sigs, err := s.SignatureFields(msg)
+	if err != nil || len(sigs) == 0 {
+		return msg, err
+	}
+	return append(sigs, msg...), nil
+}
+
+// SignatureFields returns one DKIM-Signature field per active key of the
+// From: domain of msg, to be put on top of it. A message whose From:
+// domain is not hosted, or has no keys, gets none: signing is for our own
+// domains only.
+func (s *Signer) SignatureFields(msg []byte) ([]byte, error) {
 	domain, err := FromDomain(msg)
 	if err != nil || domain == "" || !s.st.IsHosted(domain) {
-		return msg, nil
+		return nil, nil
 	}
 	set, err := s.st.DKIMKeys(domain)
 	if err != nil {
@@ -96,13 +107,9 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 		}
 		sigs = append(sigs, ds.Signature())
 	}
-	if len(sigs) == 0 {
-		return msg, nil
-	}
-	var out bytes.Buffer
+	var out []byte
 	for _, sig := range sigs {
-		out.WriteString(sig)
+		out = append(out, sig...)
 	}
-	out.Write(msg)
-	return out.Bytes(), nil
+	return out, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
@@ -15,6 +14,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -24,7 +24,9 @@ const maxReceived = 50
 
 // deliver checks, stamps and stores an accepted message; it returns the
 // SMTP reply (an *SMTPError, 250 included).
-func (s *session) deliver(msg []byte) error {
+func (s *session) deliver(data *smtpd.Data) error {
+	msg := data.Bytes()
+	size := len(msg)
 	h, err := mailmsg.Scan(msg)
 	if err != nil {
 		s.log.Info("mx message refused", "err", err)
@@ -41,22 +43,22 @@ func (s *session) deliver(msg []byte) error {
 		s.log.Warn("mx message refused: loop", "received", received)
 		return smtpErr(554, gosmtp.EnhancedCode{5, 4, 6}, "too many Received: fields (%d): mail loop", received)
 	}
-	for _, rc := range s.rcpts {
-		if !rc.route.Forwarded {
+	rcpts := s.d.Recipients()
+	for _, rc := range rcpts {
+		if !rc.Route.Forwarded {
 			continue
 		}
 		for _, d := range deliveredTo {
-			if d == rc.addr {
-				s.log.Warn("mx message refused: forwarding loop", "rcpt", rc.addr)
-				return smtpErr(554, gosmtp.EnhancedCode{5, 4, 6}, "mail loop: already forwarded by %s", rc.addr)
+			if d == rc.Address {
+				s.log.Warn("mx message refused: forwarding loop", "rcpt", rc.Address)
+				return smtpErr(554, gosmtp.EnhancedCode{5, 4, 6}, "mail loop: already forwarded by %s", rc.Address)
 			}
 		}
 	}
 
-	key := dedupKeyOf(s.from, s.rcpts, msg)
-	if s.s.dups.has(key) {
-		s.log.Info("mx duplicate suppressed", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts))
-		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: already accepted (duplicate)"}
+	key := dedupKeyOf(s.from, rcpts, msg)
+	if s.s.st.Seen(key) {
+		return s.duplicate()
 	}
 	// A From: that is missing, malformed or holds several addresses is not
 	// refused for that alone: authenticate records it (dmarc=none, or the
@@ -69,12 +71,15 @@ func (s *session) deliver(msg []byte) error {
 	junk := v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyQuarantine
 
 	// X-Spam-* fields from outside go before anything else looks: only our
-	// junk filter and the operator's milters may write there.
+	// junk filter and the operator's milters may write there. Either
+	// rewrite makes a new copy of the message (rare: the data's own buffer
+	// serves otherwise).
 	if hasXSpam(h) {
 		msg = withoutXSpam(msg, h)
 		if h, err = mailmsg.Scan(msg); err != nil {
 			return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
 		}
+		data = smtpd.NewData(msg)
 	}
 	quarantine := ""
 	if len(s.s.cfg.Milters) > 0 {
@@ -83,30 +88,38 @@ func (s *session) deliver(msg []byte) error {
 		case mr.reply != nil:
 			return mr.reply
 		case mr.discard:
-			s.s.dups.add(key)
+			if err := s.s.st.MarkSeen(key); err != nil {
+				s.log.Error("mx marking a discarded message seen", "err", err)
+			}
 			return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK"}
 		}
 		if quarantine = mr.quarantine; quarantine != "" {
 			s.log.Info("mx message quarantined by milter", "reason", store.SanitizeLog(quarantine))
 			junk = true
 		}
-		if msg = mr.msg; len(msg) > 0 {
+		if len(mr.msg) > 0 {
+			msg = mr.msg
 			if h, err = mailmsg.Scan(msg); err != nil {
 				return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
 			}
+			data = smtpd.NewData(msg)
 		}
 	}
 
-	// Our trace fields go on top; Authentication-Results from outside are
-	// dropped so nobody can claim a pass we did not see (RFC 8601 §5).
-	var out bytes.Buffer
-	out.Grow(len(msg) + 1024)
-	fmt.Fprintf(&out, "Authentication-Results: %s\r\n", foldAR(authres.Format(s.s.cfg.Hostname, v.results)))
-	out.WriteString(s.receivedField())
 	subject, msgID := h.Subject(), h.Get("Message-ID")
 	autoSub, precedence := strings.ToLower(h.Get("Auto-Submitted")), strings.ToLower(h.Get("Precedence"))
 	list := h.Has("List-Id") || h.Has("List-Unsubscribe") || h.Has("List-Post") || h.Has("List-Help")
 	addressed := map[string]bool{}
+	// Our trace fields go on top; Authentication-Results from outside are
+	// dropped so nobody can claim a pass we did not see (RFC 8601 §5). The
+	// new header replaces the old one in the data's buffer: the body is
+	// never copied.
+	// Return-Path (RFC 5321 §4.4) goes to the local copies only.
+	var hdr bytes.Buffer
+	fmt.Fprintf(&hdr, "Return-Path: <%s>\r\n", s.from)
+	localOnly := hdr.Len()
+	fmt.Fprintf(&hdr, "Authentication-Results: %s\r\n", foldAR(authres.Format(s.s.cfg.Hostname, v.results)))
+	hdr.WriteString(s.receivedField())
 	for _, f := range h.Fields {
 		switch strings.ToLower(f.Name) {
 		case "authentication-results":
@@ -116,62 +129,38 @@ func (s *session) deliver(msg []byte) error {
 				addressed[a] = true
 			}
 		}
-		out.Write(f.Raw)
+		hdr.Write(f.Raw)
 	}
-	out.WriteString("\r\n")
-	out.Write(msg[h.Body:])
-	stamped := out.Bytes()
-
-	var local []store.LocalRcpt
-	seen := map[string]bool{}
-	for _, rc := range s.rcpts {
-		for _, l := range rc.route.Local {
-			if seen[l.Address] {
-				continue
-			}
-			seen[l.Address] = true
-			if junk {
-				l.Mailbox = "Junk"
-			}
-			local = append(local, l)
-		}
-	}
+	hdr.WriteString("\r\n")
 	var fromAddr string
 	if a := headerAddrs(h.Get("From")); len(a) == 1 {
 		fromAddr = a[0]
 	}
-	junked := s.scoreJunk(local, stamped, v, fromAddr)
+	data.ReplaceHead(h.Body, hdr.Bytes()) // h and msg are stale from here
+
+	local := s.d.Locals()
+	for i := range local {
+		if junk {
+			local[i].Mailbox = "Junk"
+		}
+	}
+	junked := s.scoreJunk(local, data.Bytes()[localOnly:], v, fromAddr)
+	acc, err := s.d.Commit(store.Content{Body: data.Bytes(), LocalOnly: localOnly, Local: local, Subject: subject,
+		DedupKey: key, Service: "mx", CID: s.cid})
+	if errors.Is(err, store.ErrDuplicate) {
+		return s.duplicate()
+	}
+	if err != nil {
+		return smtpd.AcceptError(s.log, err, smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "a recipient's mailbox is full"))
+	}
 	var ids []string
-	if len(local) > 0 {
-		body := append([]byte("Return-Path: <"+s.from+">\r\n"), stamped...)
-		acc, err := s.s.st.Accept(&store.Incoming{From: s.from, Local: local, Body: body, Subject: subject})
-		if err != nil {
-			return s.acceptError(err)
-		}
-		for _, m := range acc.Local {
-			ids = append(ids, fmt.Sprint(m.UID))
-		}
+	for _, m := range acc.Local {
+		ids = append(ids, fmt.Sprint(m.UID))
 	}
-	for _, rc := range s.rcpts {
-		if len(rc.route.Remote) == 0 {
-			continue
-		}
-		in := &store.Incoming{From: s.from, Remote: rc.route.Remote, Subject: subject, Captured: s.s.cfg.Capture, Body: stamped,
-			Service: "mx", CID: s.cid}
-		if rc.route.Forwarded {
-			// Forwarded: our SRS sender keeps SPF passing at the next hop,
-			// and Delivered-To lets us spot the message coming back.
-			in.From = s.s.st.SRSForward(s.from, store.DomainOf(rc.addr))
-			in.Body = append([]byte("Delivered-To: "+rc.addr+"\r\n"), stamped...)
-		}
-		acc, err := s.s.st.Accept(in)
-		if err != nil {
-			return s.acceptError(err)
-		}
-		ids = append(ids, "q"+acc.QueueID)
+	for _, q := range acc.QueueIDs {
+		ids = append(ids, "q"+q)
 	}
-	s.s.dups.add(key)
-	s.log.Info("mx message accepted", "from", store.SanitizeLog(s.from), "rcpts", len(s.rcpts), "size", len(msg),
+	s.log.Info("mx message accepted", "from", store.SanitizeLog(s.from), "rcpts", len(rcpts), "size", size,
 		"auth", authres.Format("", v.results), "junk", junk, "junked", junked, "ids", strings.Join(ids, ","))
 	// RFC 3834 §2: no auto-reply to automatic, list, bulk or junk mail.
 	automatic := autoSub != "" && autoSub != "no"
@@ -186,6 +175,11 @@ func (s *session) deliver(msg []byte) error {
 		s.vacation(inbox, addressed, subject, msgID)
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted " + strings.Join(ids, ",")}
+}
+
+func (s *session) duplicate() error {
+	s.log.Info("mx duplicate suppressed", "from", store.SanitizeLog(s.from), "rcpts", len(s.d.Recipients()))
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: already accepted (duplicate)"}
 }
 
 // foldAR folds a long Authentication-Results value at "; ".
@@ -218,18 +212,6 @@ func cleanToken(s string) string {
 		return "unknown"
 	}
 	return b.String()
-}
-
-func (s *session) acceptError(err error) error {
-	switch {
-	case errors.Is(err, store.ErrOverQuota):
-		return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "a recipient's mailbox is full")
-	case errors.Is(err, syscall.ENOSPC):
-		s.log.Error("mx storing message: disk full", "err", err)
-		return smtpErr(452, gosmtp.EnhancedCode{4, 3, 1}, "insufficient system storage: try again later")
-	}
-	s.log.Error("mx storing message", "err", err)
-	return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary failure storing the message: try again later")
 }
 
 // headerAddrs returns the canonical addresses of an address-list field;

@@ -151,8 +151,8 @@ func (s *session) oneMilter(m Milter, msg []byte) (milterResult, error) {
 		func() (*milter.Action, error) { return ms.Helo(s.c.Hostname()) },
 		func() (*milter.Action, error) { return ms.Mail("<"+s.from+">", nil) },
 	}
-	for _, rc := range s.rcpts {
-		steps = append(steps, func() (*milter.Action, error) { return ms.Rcpt("<"+rc.addr+">", nil) })
+	for _, rc := range s.d.Recipients() {
+		steps = append(steps, func() (*milter.Action, error) { return ms.Rcpt("<"+rc.Address+">", nil) })
 	}
 	for _, f := range h.Fields {
 		steps = append(steps, func() (*milter.Action, error) {

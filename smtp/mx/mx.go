@@ -14,9 +14,10 @@
 //     such field from outside is removed). A DMARC p=reject failure is
 //     refused (550 5.7.1), p=quarantine goes to Junk. A sender claiming a
 //     hosted domain is judged by that evidence only, like anybody else.
-//   - Accepted mail is committed (store.Accept) before the 250: local
-//     copies in one transaction, forwarded copies queued with an SRS
-//     envelope sender. Vacation replies follow RFC 3834.
+//   - Accepted mail is committed through the store's delivery contract
+//     (store.Delivery) before the 250: local copies, forwarded copies
+//     (queued with an SRS envelope sender) and the duplicate-suppression
+//     marker in one transaction. Vacation replies follow RFC 3834.
 package mx
 
 import (
@@ -34,24 +35,20 @@ import (
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// Signer signs outgoing auto-replies (DKIM); nil: none.
-type Signer interface {
-	Sign(msg []byte) ([]byte, error)
-}
-
 // Config tunes the MX; zero fields get the defaults in parentheses.
 type Config struct {
-	Hostname      string        // EHLO name, banner, authserv-id (localhost)
-	MaxSize       int64         // largest message (25 MiB)
-	MaxRecipients int           // per message (100)
-	MaxLine       int           // longest command or body line (64 KiB: real mail has 14 KB lines)
-	CmdTimeout    time.Duration // between commands (5m)
-	DataTimeout   time.Duration // for one message's data (10m)
-	MaxConnsPerIP int           // simultaneous connections per IP (20)
-	PerIPPerHour  int           // messages accepted per IP per hour (1000)
+	Hostname string // EHLO name, banner, authserv-id (localhost)
+	// Limits: as submission's, but MaxLine defaults to 64 KiB (real mail
+	// has 14 KB lines).
+	smtpd.Limits
+	// InFlight bounds the message bytes held at once, shared with
+	// submission (nil: a budget of the MX's own, DefaultInFlight(MaxSize)).
+	InFlight     *smtpd.Budget
+	PerIPPerHour int // messages accepted per IP per hour (1000)
 	// UnknownSlow and UnknownMax: after UnknownSlow unknown recipients in
 	// one connection each further one is answered slowly; at UnknownMax
 	// the connection is closed with 421 (3 and 10).
@@ -83,7 +80,7 @@ type Config struct {
 	// Capture keeps forwarded and auto-reply mail instead of sending it.
 	Capture  bool
 	Resolver *dnsx.Resolver
-	Signer   Signer
+	Signer   smtpd.Signer // signs auto-replies (DKIM); nil: none
 	Logger   *slog.Logger
 	// Metrics counts connections and messages accepted or refused (nil: off).
 	Metrics *metrics.Metrics
@@ -97,23 +94,12 @@ func (c *Config) defaults() {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
-	if c.MaxSize <= 0 {
-		c.MaxSize = 25 << 20
-	}
-	if c.MaxRecipients <= 0 {
-		c.MaxRecipients = 100
-	}
 	if c.MaxLine <= 0 {
 		c.MaxLine = 64 << 10
 	}
-	if c.CmdTimeout <= 0 {
-		c.CmdTimeout = 5 * time.Minute
-	}
-	if c.DataTimeout <= 0 {
-		c.DataTimeout = 10 * time.Minute
-	}
-	if c.MaxConnsPerIP <= 0 {
-		c.MaxConnsPerIP = 20
+	c.Limits.Defaults()
+	if c.InFlight == nil {
+		c.InFlight = smtpd.NewBudget(smtpd.DefaultInFlight(c.MaxSize))
 	}
 	if c.PerIPPerHour <= 0 {
 		c.PerIPPerHour = 1000
@@ -158,8 +144,6 @@ type Server struct {
 
 	rate *hourly // messages per IP in the current hour
 
-	dups dedup
-
 	listMu   sync.Mutex
 	listHits map[string]int64 // connections listed, per DNS list zone
 }
@@ -177,11 +161,7 @@ func New(cfg Config, st *store.Store, tlsConfig *tls.Config) (*Server, error) {
 	g := gosmtp.NewServer(s)
 	g.Domain = cfg.Hostname
 	g.TLSConfig = tlsConfig
-	g.MaxMessageBytes = cfg.MaxSize
-	g.MaxRecipients = cfg.MaxRecipients
-	g.MaxLineLength = cfg.MaxLine
-	g.ReadTimeout = cfg.CmdTimeout
-	g.WriteTimeout = cfg.CmdTimeout
+	cfg.Limits.Apply(g)
 	// AUTH reaches the session at any time, which refuses it with 503.
 	g.AllowInsecureAuth = true
 	g.ErrorLog = logPrintf{s.log}

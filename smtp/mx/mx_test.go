@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,17 +34,30 @@ type mxEnv struct {
 
 func newMX(t testing.TB, mod func(*Config)) *mxEnv {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return newMXOn(t, mxStore(t, t.TempDir(), store.Options{}), mod)
+}
+
+// mxStore opens the store in dir with a.test, alice and bob.
+func mxStore(t testing.TB, dir string, opts store.Options) *store.Store {
+	t.Helper()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	st.AddDomain("a.test")
 	for _, u := range []string{"alice@a.test", "bob@a.test"} {
-		if _, err := st.AddUser(u, "password-123"); err != nil {
+		if _, err := st.AddUser(u, "password-123"); err != nil && !errors.Is(err, store.ErrExists) {
 			t.Fatal(err)
 		}
 	}
+	return st
+}
+
+// newMXOn starts an MX over st.
+func newMXOn(t testing.TB, st *store.Store, mod func(*Config)) *mxEnv {
+	t.Helper()
 	d := mailtest.StartDNS(t)
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	// sender.test: a well-run outside domain sending from 127.0.0.1.

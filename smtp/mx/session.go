@@ -1,9 +1,7 @@
 package mx
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"runtime/debug"
@@ -13,25 +11,18 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
-func smtpErr(code int, ec gosmtp.EnhancedCode, format string, args ...any) *gosmtp.SMTPError {
-	return &gosmtp.SMTPError{Code: code, EnhancedCode: ec, Message: fmt.Sprintf(format, args...)}
-}
+var smtpErr = smtpd.Reply
 
 var (
 	errRelay    = smtpErr(554, gosmtp.EnhancedCode{5, 7, 1}, "relay access denied: this server only takes mail for its own domains")
 	errNoAuth   = smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "no AUTH on the MX port: submit mail on port 587 or 465")
 	errInternal = smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "internal error, try again later")
 )
-
-// rcpt is one accepted recipient and where its mail goes.
-type rcpt struct {
-	addr  string
-	route store.Route
-}
 
 type session struct {
 	s   *Server
@@ -40,12 +31,11 @@ type session struct {
 	cid string
 	log *slog.Logger
 
-	from     string
-	hasFrom  bool
-	rcpts    []rcpt
-	unknown  int
-	accepted int
-	lists    *dnsListVerdict // looked up at the first RCPT
+	from    string
+	size    int64           // SIZE= from MAIL, 0 if not given
+	d       *store.Delivery // from MAIL to the end of the transaction
+	unknown int
+	lists   *dnsListVerdict // looked up at the first RCPT
 	// refusedCounted: this connection's blocklist refusal is in the stats.
 	refusedCounted bool
 }
@@ -56,7 +46,7 @@ func (s *session) AuthMechanisms() []string { return nil }
 
 func (s *session) Auth(string) (sasl.Server, error) { return nil, errNoAuth }
 
-func (s *session) Mail(from string, _ *gosmtp.MailOptions) (err error) {
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) (err error) {
 	defer func() { s.s.count(err) }()
 	if from != "" {
 		// The sender is only evidence for SPF; a malformed one is refused.
@@ -68,14 +58,24 @@ func (s *session) Mail(from string, _ *gosmtp.MailOptions) (err error) {
 		s.log.Warn("mx message refused: rate limit", "max_per_hour", s.s.cfg.PerIPPerHour)
 		return smtpErr(450, gosmtp.EnhancedCode{4, 7, 1}, "too many messages from your address, try again later")
 	}
-	s.from, s.hasFrom = from, true
-	s.rcpts = nil
+	if opts != nil && opts.Size > 0 && !s.s.cfg.InFlight.Fits(opts.Size) {
+		s.log.Warn("mx message refused: in-flight budget", "size", opts.Size)
+		return smtpd.ErrBusyReply
+	}
+	if s.d != nil {
+		s.d.Abort()
+	}
+	s.from, s.size = from, 0
+	if opts != nil && opts.Size <= s.s.cfg.MaxSize {
+		s.size = opts.Size
+	}
+	s.d = s.s.st.BeginDelivery(store.Envelope{From: from, Inbound: true, Captured: s.s.cfg.Capture})
 	return nil
 }
 
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
 	defer func() { s.s.count(err) }()
-	if !s.hasFrom {
+	if s.d == nil {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "MAIL first")
 	}
 	// Every form that is not a plain address at a hosted domain is refused
@@ -98,8 +98,12 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
 		}
 		return smtpErr(554, gosmtp.EnhancedCode{5, 7, 1}, "service unavailable: client host [%s] is listed by %s", s.ip, zone)
 	}
-	r, err := s.s.st.Route(addr)
+	_, err = s.d.AddRecipient(addr)
 	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrOverQuota):
+		return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "mailbox full: %s", addr)
 	case errors.Is(err, store.ErrNoSuchUser):
 		s.unknown++
 		s.log.Info("mx unknown recipient", "rcpt", addr, "count", s.unknown)
@@ -119,22 +123,9 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
 	case errors.Is(err, store.ErrAliasLoop):
 		s.log.Warn("mx recipient loops", "rcpt", addr)
 		return smtpErr(550, gosmtp.EnhancedCode{5, 4, 6}, "mail loop detected for %s", addr)
-	case err != nil:
-		s.log.Error("mx routing recipient", "rcpt", addr, "err", err)
-		return errInternal
 	}
-	for _, l := range r.Local {
-		if !s.s.st.QuotaLeft(l.Address, 0) {
-			return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "mailbox full: %s", addr)
-		}
-	}
-	for _, x := range s.rcpts {
-		if x.addr == addr {
-			return nil
-		}
-	}
-	s.rcpts = append(s.rcpts, rcpt{addr: addr, route: r})
-	return nil
+	s.log.Error("mx routing recipient", "rcpt", addr, "err", err)
+	return errInternal
 }
 
 // hangUp writes a last reply and closes the connection: go-smtp has no
@@ -154,15 +145,17 @@ func (s *session) Data(r io.Reader) (err error) {
 			err = errInternal
 		}
 	}()
-	if !s.hasFrom || len(s.rcpts) == 0 {
+	if s.d == nil || len(s.d.Recipients()) == 0 {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "need MAIL and RCPT first")
 	}
 	s.c.Conn().SetReadDeadline(time.Now().Add(s.s.cfg.DataTimeout))
-	var buf bytes.Buffer
-	buf.Grow(16 << 10)
-	if _, err := buf.ReadFrom(r); err != nil {
+	data, err := smtpd.ReadData(r, s.size, s.s.cfg.InFlight)
+	if err != nil {
 		var se *gosmtp.SMTPError
 		switch {
+		case errors.Is(err, smtpd.ErrBusy):
+			s.log.Warn("mx message refused: in-flight budget")
+			return smtpd.ErrBusyReply
 		case errors.As(err, &se):
 			return se // over SIZE: 552 after the real end of data
 		case errors.Is(err, gosmtp.ErrTooLongLine):
@@ -171,21 +164,24 @@ func (s *session) Data(r io.Reader) (err error) {
 		s.log.Info("mx message aborted", "err", err)
 		return smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "message data not received completely")
 	}
-	msg := buf.Bytes()
+	defer data.Release()
 	// SMTP smuggling: bare CR or LF is refused, never repaired.
-	if mailmsg.BareNewline(msg) >= 0 {
+	if mailmsg.BareNewline(data.Bytes()) >= 0 {
 		s.log.Info("mx message refused: bare CR or LF")
 		return smtpErr(550, gosmtp.EnhancedCode{5, 5, 2}, "bare CR or LF in the message: lines must end with CRLF")
 	}
-	if i := mailparse.NULInHeader(msg); i >= 0 {
+	if i := mailparse.NULInHeader(data.Bytes()); i >= 0 {
 		s.log.Info("mx message refused: NUL in header")
 		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "NUL byte in the message header at byte %d", i)
 	}
-	return s.deliver(msg)
+	return s.deliver(data)
 }
 
 func (s *session) Reset() {
-	s.from, s.hasFrom, s.rcpts = "", false, nil
+	if s.d != nil {
+		s.d.Abort()
+	}
+	s.from, s.size, s.d = "", 0, nil
 }
 
 func (s *session) Logout() error { return nil }

@@ -72,8 +72,8 @@ func (s *session) sendVacation(u store.User, to, subject, msgID string) {
 	}
 	body := []byte(b.String())
 	if s.s.cfg.Signer != nil {
-		if signed, err := s.s.cfg.Signer.Sign(body); err == nil {
-			body = signed
+		if sig, err := s.s.cfg.Signer.SignatureFields(body); err == nil {
+			body = append(sig, body...)
 		}
 	}
 	route, err := s.s.st.Route(to)
@@ -101,11 +101,11 @@ func (s *session) addressedTo(user string, addressed map[string]bool) bool {
 	if addressed[user] {
 		return true
 	}
-	for _, rc := range s.rcpts {
-		if !addressed[rc.addr] {
+	for _, rc := range s.d.Recipients() {
+		if !addressed[rc.Address] {
 			continue
 		}
-		for _, l := range rc.route.Local {
+		for _, l := range rc.Route.Local {
 			if l.Address == user {
 				return true
 			}

@@ -1,0 +1,169 @@
+package smtpd
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// Budget bounds the message bytes held in memory at once by both servers:
+// above it new data is refused with 452 4.3.1 (try later), so many large
+// messages at once cannot exhaust memory. Each message in flight costs a
+// small multiple of its size (its buffer, then the commit's copy).
+type Budget struct {
+	mu   sync.Mutex
+	max  int64
+	used int64
+}
+
+// NewBudget returns a budget of max bytes.
+func NewBudget(max int64) *Budget { return &Budget{max: max} }
+
+// Take reserves n bytes; false (nothing taken) when they do not fit.
+func (b *Budget) Take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// Fits reports whether n more bytes would fit now (SIZE= at MAIL).
+func (b *Budget) Fits(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used+n <= b.max
+}
+
+// Release returns n bytes.
+func (b *Budget) Release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+// Used is the bytes reserved now.
+func (b *Budget) Used() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// ErrBusy: the in-flight budget is spent; the data was read and dropped.
+var ErrBusy = errors.New("in-flight message budget exhausted")
+
+// Headroom is the space kept before a message read by ReadData for the
+// fields the servers put on top (Received, Authentication-Results,
+// DKIM-Signature), so adding them does not copy the message.
+const Headroom = 4 << 10
+
+// Data is one message's bytes in one buffer, with room before them.
+type Data struct {
+	buf    []byte // buf[off:] is the message
+	off    int
+	budget *Budget
+	held   int64
+}
+
+// NewData wraps msg (no budget, no headroom: Prepend copies once).
+func NewData(msg []byte) *Data { return &Data{buf: msg} }
+
+// Bytes is the message.
+func (d *Data) Bytes() []byte { return d.buf[d.off:] }
+
+// Len is the message's length.
+func (d *Data) Len() int { return len(d.buf) - d.off }
+
+// Prepend puts p on top of the message.
+func (d *Data) Prepend(p []byte) { d.ReplaceHead(0, p) }
+
+// ReplaceHead replaces the first n bytes of the message with p: in place
+// when p fits in the headroom and those n bytes, else by one copy.
+func (d *Data) ReplaceHead(n int, p []byte) {
+	if len(p) <= d.off+n {
+		d.off += n - len(p)
+		copy(d.buf[d.off:], p)
+		return
+	}
+	rest := d.buf[d.off+n:]
+	out := make([]byte, Headroom, Headroom+len(p)+len(rest))
+	out = append(append(out, p...), rest...)
+	d.buf, d.off = out, Headroom
+}
+
+// Release returns the message's bytes to the budget; the server calls it
+// once the message is committed or refused.
+func (d *Data) Release() {
+	if d.budget != nil {
+		d.budget.Release(d.held)
+		d.budget, d.held = nil, 0
+	}
+}
+
+const (
+	firstChunk = 64 << 10
+	maxChunk   = 1 << 20
+)
+
+// ReadData reads one message from r (go-smtp's DATA reader) into one
+// buffer, taking its bytes from budget as they arrive. sizeHint is the
+// SIZE= of MAIL (0: unknown); a right one means no copy at all. When the
+// budget runs out it reads r to its end (the session stays in step),
+// drops the data and returns ErrBusy. Other errors are r's.
+func ReadData(r io.Reader, sizeHint int64, budget *Budget) (*Data, error) {
+	d := &Data{budget: budget}
+	first := int64(firstChunk)
+	if sizeHint > 0 {
+		first = sizeHint + 1 // +1: the read that sees EOF needs room
+	}
+	// chunks[0] starts with the headroom; the others are appended.
+	chunks := [][]byte{make([]byte, Headroom, Headroom+first)}
+	next := firstChunk
+	for {
+		c := &chunks[len(chunks)-1]
+		if len(*c) == cap(*c) {
+			chunks = append(chunks, make([]byte, 0, next))
+			next = min(2*next, maxChunk)
+			continue
+		}
+		n, err := r.Read((*c)[len(*c):cap(*c)])
+		*c = (*c)[:len(*c)+n]
+		if n > 0 && budget != nil {
+			if !budget.Take(int64(n)) {
+				d.Release()
+				io.Copy(io.Discard, r)
+				return nil, ErrBusy
+			}
+			d.held += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.Release()
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		d.buf, d.off = chunks[0], Headroom
+		return d, nil
+	}
+	total := 0
+	for _, c := range chunks {
+		total += len(c)
+	}
+	d.buf = make([]byte, 0, total)
+	for _, c := range chunks {
+		d.buf = append(d.buf, c...)
+	}
+	d.off = Headroom
+	return d, nil
+}
+
+// DefaultInFlight is the default budget: room for ten of the largest
+// messages at once, and never less than 64 MiB.
+func DefaultInFlight(maxSize int64) int64 {
+	return max(10*maxSize, 64<<20)
+}
