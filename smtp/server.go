@@ -27,6 +27,9 @@ type Config struct {
 	// InFlight bounds the message bytes held at once, shared with the MX
 	// (nil: a budget of this server's own, DefaultInFlight(MaxSize)).
 	InFlight *smtpd.Budget
+	// SpoolDir holds the spool files of messages over smtpd.SpoolAbove
+	// while they are received ("": they stay in memory).
+	SpoolDir string
 	Logger   *slog.Logger
 	Metrics  *metrics.Metrics // counts connections, logins, messages (nil: off)
 	// IDs numbers connections (the process's one counter); nil: our own.

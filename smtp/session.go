@@ -218,7 +218,7 @@ func (s *session) Data(r io.Reader) (err error) {
 	if hint > s.srv.cfg.MaxSize {
 		hint = 0
 	}
-	data, err := smtpd.ReadData(r, hint, s.srv.cfg.InFlight)
+	data, err := smtpd.ReadData(r, smtpd.DataOptions{SizeHint: hint, Budget: s.srv.cfg.InFlight, SpoolDir: s.srv.cfg.SpoolDir})
 	if err != nil {
 		sub.Abort()
 		err = s.dataReadError(err)

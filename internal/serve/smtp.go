@@ -32,6 +32,7 @@ func (srv *server) startSMTP(ctx context.Context) error {
 		Hostname: cfg.Hostname,
 		Limits:   cfg.smtpLimits(),
 		InFlight: srv.inFlight(),
+		SpoolDir: srv.st.Dir(),
 		Logger:   srv.log,
 		IDs:      &srv.ids,
 		Health:   &srv.health,

@@ -47,7 +47,10 @@ type Config struct {
 	smtpd.Limits
 	// InFlight bounds the message bytes held at once, shared with
 	// submission (nil: a budget of the MX's own, DefaultInFlight(MaxSize)).
-	InFlight     *smtpd.Budget
+	InFlight *smtpd.Budget
+	// SpoolDir holds the spool files of messages over smtpd.SpoolAbove
+	// while they are received ("": they stay in memory).
+	SpoolDir     string
 	PerIPPerHour int // messages accepted per IP per hour (1000)
 	// UnknownSlow and UnknownMax: after UnknownSlow unknown recipients in
 	// one connection each further one is answered slowly; at UnknownMax

@@ -149,7 +149,7 @@ func (s *session) Data(r io.Reader) (err error) {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "need MAIL and RCPT first")
 	}
 	s.c.Conn().SetReadDeadline(time.Now().Add(s.s.cfg.DataTimeout))
-	data, err := smtpd.ReadData(r, s.size, s.s.cfg.InFlight)
+	data, err := smtpd.ReadData(r, smtpd.DataOptions{SizeHint: s.size, Budget: s.s.cfg.InFlight, SpoolDir: s.s.cfg.SpoolDir})
 	if err != nil {
 		var se *gosmtp.SMTPError
 		switch {

@@ -59,12 +59,15 @@ var ErrBusy = errors.New("in-flight message budget exhausted")
 // DKIM-Signature), so adding them does not copy the message.
 const Headroom = 4 << 10
 
-// Data is one message's bytes in one buffer, with room before them.
+// Data is one message's bytes in one buffer, with room before them. A
+// large message's buffer is its spool file mapped into memory.
 type Data struct {
 	buf    []byte // buf[off:] is the message
 	off    int
 	budget *Budget
 	held   int64
+	spool  *spool // nil: in memory
+	mapped []byte // the spool file's mapping, unmapped at Release
 }
 
 // NewData wraps msg (no budget, no headroom: Prepend copies once).
@@ -93,72 +96,144 @@ func (d *Data) ReplaceHead(n int, p []byte) {
 	d.buf, d.off = out, Headroom
 }
 
-// Release returns the message's bytes to the budget; the server calls it
-// once the message is committed or refused.
+// Release returns the message's bytes to the budget and drops its spool
+// file; the server calls it once the message is committed or refused,
+// and nothing may use Bytes afterwards.
 func (d *Data) Release() {
 	if d.budget != nil {
 		d.budget.Release(d.held)
 		d.budget, d.held = nil, 0
+	}
+	if d.spool != nil {
+		d.spool.close(d.mapped)
+		d.spool, d.mapped, d.buf, d.off = nil, nil, nil, 0
 	}
 }
 
 const (
 	firstChunk = 64 << 10
 	maxChunk   = 1 << 20
+	// SpoolAbove: a message larger than this is written to a spool file
+	// as it arrives, not kept in the Go heap (see spool).
+	SpoolAbove = 1 << 20
 )
 
+// DataOptions say how ReadData holds a message.
+type DataOptions struct {
+	SizeHint int64   // SIZE= of MAIL (0: unknown); a right one saves copies
+	Budget   *Budget // takes the message's bytes as they arrive (nil: none)
+	SpoolDir string  // where messages over SpoolAbove go ("": memory only)
+}
+
 // ReadData reads one message from r (go-smtp's DATA reader) into one
-// buffer, taking its bytes from budget as they arrive. sizeHint is the
-// SIZE= of MAIL (0: unknown); a right one means no copy at all. When the
+// buffer, taking its bytes from the budget as they arrive. When the
 // budget runs out it reads r to its end (the session stays in step),
-// drops the data and returns ErrBusy. Other errors are r's.
-func ReadData(r io.Reader, sizeHint int64, budget *Budget) (*Data, error) {
-	d := &Data{budget: budget}
+// drops the data and returns ErrBusy. Other errors are r's, or the spool
+// file's.
+func ReadData(r io.Reader, o DataOptions) (*Data, error) {
+	d := &Data{budget: o.Budget}
+	fail := func(err error) (*Data, error) {
+		d.Release()
+		return nil, err
+	}
+	take := func(n int) bool {
+		if n == 0 || o.Budget == nil {
+			return true
+		}
+		if !o.Budget.Take(int64(n)) {
+			return false
+		}
+		d.held += int64(n)
+		return true
+	}
+	spoolOK := o.SpoolDir != "" && canSpool
 	first := int64(firstChunk)
-	if sizeHint > 0 {
-		first = sizeHint + 1 // +1: the read that sees EOF needs room
+	if o.SizeHint > 0 && (!spoolOK || o.SizeHint <= SpoolAbove) {
+		first = o.SizeHint + 1 // +1: the read that sees EOF needs room
 	}
 	// chunks[0] starts with the headroom; the others are appended.
 	chunks := [][]byte{make([]byte, Headroom, Headroom+first)}
-	next := firstChunk
+	next, total := firstChunk, 0
 	for {
 		c := &chunks[len(chunks)-1]
 		if len(*c) == cap(*c) {
+			if spoolOK && total > SpoolAbove {
+				return d.spoolRest(r, o.SpoolDir, chunks, total, take)
+			}
 			chunks = append(chunks, make([]byte, 0, next))
 			next = min(2*next, maxChunk)
 			continue
 		}
 		n, err := r.Read((*c)[len(*c):cap(*c)])
 		*c = (*c)[:len(*c)+n]
-		if n > 0 && budget != nil {
-			if !budget.Take(int64(n)) {
-				d.Release()
-				io.Copy(io.Discard, r)
-				return nil, ErrBusy
-			}
-			d.held += int64(n)
+		total += n
+		if !take(n) {
+			io.Copy(io.Discard, r)
+			return fail(ErrBusy)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			d.Release()
-			return nil, err
+			return fail(err)
 		}
 	}
 	if len(chunks) == 1 {
 		d.buf, d.off = chunks[0], Headroom
 		return d, nil
 	}
-	total := 0
-	for _, c := range chunks {
-		total += len(c)
-	}
-	d.buf = make([]byte, 0, total)
+	d.buf = make([]byte, 0, Headroom+total)
 	for _, c := range chunks {
 		d.buf = append(d.buf, c...)
 	}
 	d.off = Headroom
+	return d, nil
+}
+
+// spoolRest moves what ReadData has read so far (chunks, headroom first)
+// into a spool file, streams the rest of r after it and maps the file.
+func (d *Data) spoolRest(r io.Reader, dir string, chunks [][]byte, total int, take func(int) bool) (*Data, error) {
+	fail := func(err error) (*Data, error) {
+		d.Release()
+		return nil, err
+	}
+	sp, err := newSpool(dir)
+	if err != nil {
+		io.Copy(io.Discard, r)
+		return fail(err)
+	}
+	d.spool = sp
+	for _, c := range chunks {
+		if _, err := sp.Write(c); err != nil {
+			io.Copy(io.Discard, r)
+			return fail(err)
+		}
+	}
+	chunks = nil
+	buf := make([]byte, 256<<10)
+	for {
+		n, rerr := r.Read(buf)
+		total += n
+		if !take(n) {
+			io.Copy(io.Discard, r)
+			return fail(ErrBusy)
+		}
+		if _, err := sp.Write(buf[:n]); err != nil {
+			io.Copy(io.Discard, r)
+			return fail(err)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fail(rerr)
+		}
+	}
+	m, err := sp.mapFile(Headroom + total)
+	if err != nil {
+		return fail(err)
+	}
+	d.mapped, d.buf, d.off = m, m, Headroom
 	return d, nil
 }
 

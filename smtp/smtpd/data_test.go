@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -11,9 +12,12 @@ import (
 
 func TestReadData(t *testing.T) {
 	msg := strings.Repeat("line of text\r\n", 200000) // 2.8 MB: several chunks
-	for _, hint := range []int64{0, int64(len(msg)), 100} {
+	spool := t.TempDir()
+	for _, o := range []DataOptions{{}, {SizeHint: int64(len(msg))}, {SizeHint: 100}, {SpoolDir: spool}, {SpoolDir: spool, SizeHint: int64(len(msg))}} {
+		hint := o.SizeHint
 		b := NewBudget(10 << 20)
-		d, err := ReadData(iotest.HalfReader(strings.NewReader(msg)), hint, b)
+		o.Budget = b
+		d, err := ReadData(iotest.HalfReader(strings.NewReader(msg)), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,11 +31,17 @@ func TestReadData(t *testing.T) {
 		if !strings.HasPrefix(string(d.Bytes()), "Received: yy\r\nline") || &d.Bytes()[len(d.Bytes())-1] != p {
 			t.Fatalf("hint %d: prepend copied or broke the message", hint)
 		}
+		if spooled := d.spool != nil; spooled != (o.SpoolDir != "") {
+			t.Fatalf("spooled %v with %+v", spooled, o)
+		}
 		d.Release()
 		d.Release()
 		if b.Used() != 0 {
 			t.Fatalf("budget after release: %d", b.Used())
 		}
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Fatalf("spool files left: %v", left)
 	}
 	// More than the headroom: one copy, same content.
 	d := NewData([]byte("body"))
@@ -47,7 +57,7 @@ func TestReadDataBudget(t *testing.T) {
 		t.Fatal("take")
 	}
 	r := strings.NewReader(strings.Repeat("x", 1<<20))
-	if _, err := ReadData(r, 0, b); !errors.Is(err, ErrBusy) {
+	if _, err := ReadData(r, DataOptions{Budget: b, SpoolDir: t.TempDir()}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("over budget: %v", err)
 	}
 	if r.Len() != 0 {
@@ -58,7 +68,7 @@ func TestReadDataBudget(t *testing.T) {
 	}
 	b.Release(1<<20 - 100)
 	broken := io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(io.ErrUnexpectedEOF))
-	if _, err := ReadData(broken, 0, b); !errors.Is(err, io.ErrUnexpectedEOF) || b.Used() != 0 {
+	if _, err := ReadData(broken, DataOptions{Budget: b}); !errors.Is(err, io.ErrUnexpectedEOF) || b.Used() != 0 {
 		t.Fatalf("read error %v, budget %d", err, b.Used())
 	}
 }
