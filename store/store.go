@@ -20,6 +20,9 @@
 //	            (envelope, structure, search hints); created on first use,
 //	            deleted with the body
 //	sessions    web session id → Session
+//	dedup       message key (SHA-256 of envelope and data) → unix time (8
+//	            bytes BE): the MX's duplicate-suppression markers, committed
+//	            with the message (delivery.go), pruned after DedupWindow
 //	queue       queue id → QueueEntry (outbound mail; the body is in bodies)
 //	certs       certificate storage (TLS keys and certificates)
 //	junk        the junk filter's models (layout in store/junk/bolt.go)
