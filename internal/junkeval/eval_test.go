@@ -26,6 +26,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/smtp/mx"
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/junk"
 )
@@ -101,7 +102,7 @@ func start(t *testing.T) *env {
 	testutil.User(t, st, user, password)
 	d := mailtest.StartDNS(t)
 	res, _ := dnsx.New(d.Addr)
-	m, err := mx.New(mx.Config{Hostname: "mx.eval.test", Resolver: res, PerIPPerHour: 1 << 30, MaxLine: 1 << 16, Logger: quiet}, st, nil)
+	m, err := mx.New(mx.Config{Hostname: "mx.eval.test", Resolver: res, PerIPPerHour: 1 << 30, Limits: smtpd.Limits{MaxLine: 1 << 16}, Logger: quiet}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func (srv *server) startMX(ctx context.Context) error {
 	m, err := mx.New(mx.Config{
 		NoJunkFilter: !cfg.JunkFilter, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
 		Milters: milters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
-		Hostname: cfg.Hostname, Limits: cfg.mxLimits(), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
+		Hostname: cfg.Hostname, Limits: mxLimits(cfg), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
 		Logger: srv.log, Metrics: srv.metrics, IDs: &srv.ids, Health: &srv.health,
 	}, srv.st, srv.tls.TLSConfig("smtp"))

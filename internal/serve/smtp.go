@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 
+	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
@@ -30,7 +31,7 @@ func (srv *server) startSMTP(ctx context.Context) error {
 	tlsConfig := srv.tls.TLSConfig("smtp")
 	sub := smtp.NewServer(smtp.Config{
 		Hostname: cfg.Hostname,
-		Limits:   cfg.smtpLimits(),
+		Limits:   smtpLimits(cfg),
 		InFlight: srv.inFlight(),
 		SpoolDir: srv.st.Dir(),
 		Logger:   srv.log,
@@ -46,14 +47,14 @@ func (srv *server) startSMTP(ctx context.Context) error {
 }
 
 // smtpLimits are the limits submission and the MX share.
-func (c config) smtpLimits() smtpd.Limits {
+func smtpLimits(c config.Config) smtpd.Limits {
 	return smtpd.Limits{MaxSize: c.MaxSize, MaxRecipients: c.MaxRecipients, MaxLine: c.MaxLine,
 		CmdTimeout: c.CmdTimeout, DataTimeout: c.DataTimeout, MaxConnsPerIP: c.MaxConnsPerIP}
 }
 
 // mxLimits are the MX's: smtpLimits with its own longest line (--mx-max-line).
-func (c config) mxLimits() smtpd.Limits {
-	l := c.smtpLimits()
+func mxLimits(c config.Config) smtpd.Limits {
+	l := smtpLimits(c)
 	l.MaxLine = c.MXMaxLine
 	return l
 }
