@@ -48,7 +48,12 @@ func FuzzMailRcptArgs(f *testing.F) {
 		if p.CheckSender(domain, addr) == nil && store.DomainOf(canon) != "doe.com" {
 			t.Fatalf("doe.com may send as %q", addr)
 		}
-		if _, err := p.CheckRcpt(addr); err != nil {
+		sub, err := p.Begin(john, "john@doe.com", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Abort()
+		if err := sub.AddRecipient(addr); err != nil {
 			if _, ok := err.(*gosmtp.SMTPError); !ok {
 				t.Fatalf("recipient %q: %v is not an SMTP reply", addr, err)
 			}

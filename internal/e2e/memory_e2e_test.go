@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,28 +13,6 @@ import (
 
 	"github.com/authsmtp/authsmtp/internal/mailtest"
 )
-
-// vmHWM is the peak resident set of process pid, in MiB (/proc).
-func vmHWM(t *testing.T, pid int) int {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb >> 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc status")
-	return 0
-}
 
 // bigMessage is a message of about size bytes (CRLF lines of 76 bytes).
 func bigMessage(from, to string, size int) []byte {
@@ -96,7 +72,7 @@ func TestMXMemoryEightConcurrent25MiB(t *testing.T) {
 	dns := mailtest.StartDNS(t) // NXDOMAIN for everything: SPF none, no DMARC
 	p := startServe(t, bin, dir, "--mx", "127.0.0.1:0", "--dns", dns.Addr)
 	pid := p.cmd.Process.Pid
-	before := vmHWM(t, pid)
+	before := int(vmHWM(t, p) >> 10) // MiB
 
 	const n, size = 8, 25<<20 - 64<<10
 	msgs := make([][]byte, n)
@@ -118,7 +94,7 @@ func TestMXMemoryEightConcurrent25MiB(t *testing.T) {
 			t.Fatalf("message %d: %v\n%s", i, err, p.logs())
 		}
 	}
-	peak := vmHWM(t, pid)
+	peak := int(vmHWM(t, p) >> 10)
 	if os.Getenv("MEMTEST_LOG") != "" {
 		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		t.Log(string(st))
