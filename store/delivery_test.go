@@ -13,8 +13,8 @@ import (
 func TestDelivery(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("john@doe.com", "pw")
-	st.AddUser("jane@doe.com", "pw")
+	st.AddUser("john@doe.com", "Usr-pass-k9W!q")
+	st.AddUser("jane@doe.com", "Usr-pass-k9W!q")
 	if err := st.SetForward("jane@doe.com", "jane@far.example", true); err != nil {
 		t.Fatal(err)
 	}

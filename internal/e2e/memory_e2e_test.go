@@ -65,7 +65,7 @@ func TestMXMemoryEightConcurrent25MiB(t *testing.T) {
 	bin := authsmtpBinary(t)
 	dir := t.TempDir()
 	for _, args := range [][]string{{"domain", "add", "mem.test"}, {"user", "add", "big@mem.test"}} {
-		if code, _, errs := cli(t, dir, "big-user-password\n", args...); code != 0 {
+		if code, _, errs := cli(t, dir, "Mem-test-k9W!q2x\n", args...); code != 0 {
 			t.Fatalf("%v: %s", args, errs)
 		}
 	}
