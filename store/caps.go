@@ -24,20 +24,33 @@ func (e *CapError) Error() string {
 	return fmt.Sprintf("send limit reached for %s: %d %s; resets at %s", e.Login, e.Max, e.Limit, e.Reset.UTC().Format("2006-01-02 15:04 MST"))
 }
 
-// SendCaps counts what each login sent in the last 24 hours, in memory.
+// SendCaps counts what each login sent in the last 24 hours, in memory, in
+// per-minute buckets: a Take costs at most one pass over the last hour's
+// buckets, whatever the day's volume. A bucket counts for a window while
+// its first message is inside it, so a limit can hold up to a minute
+// longer than exact, never shorter.
 type SendCaps struct {
 	mu       sync.Mutex
 	defaults SendLimits
-	sent     map[string][]sendEvent
+	sent     map[string]*sendLog
 }
 
-type sendEvent struct {
-	at    time.Time
-	rcpts int
+// sendLog is one login's non-empty minute buckets, oldest first, with the
+// day's totals kept as buckets are added and expire.
+type sendLog struct {
+	buckets     []sendBucket
+	msgs, rcpts int // sums over buckets
+}
+
+type sendBucket struct {
+	minute int64     // Unix minute
+	first  time.Time // first message counted in this bucket
+	msgs   int
+	rcpts  int
 }
 
 func newSendCaps() *SendCaps {
-	return &SendCaps{defaults: builtinLimits, sent: map[string][]sendEvent{}}
+	return &SendCaps{defaults: builtinLimits, sent: map[string]*sendLog{}}
 }
 
 // SetDefaults sets the limits used where none is set (flags of serve).
@@ -58,7 +71,10 @@ func (c *SendCaps) SetDefaults(l SendLimits) {
 // Take checks one message with rcpts recipients against the limits of
 // login and counts it if allowed. Zero fields of limits use the defaults.
 func (c *SendCaps) Take(login string, limits SendLimits, rcpts int) error {
-	now := time.Now()
+	return c.take(time.Now(), login, limits, rcpts)
+}
+
+func (c *SendCaps) take(now time.Time, login string, limits SendLimits, rcpts int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if limits.PerHour == 0 {
@@ -70,37 +86,58 @@ func (c *SendCaps) Take(login string, limits SendLimits, rcpts int) error {
 	if limits.RcptsPerDay == 0 {
 		limits.RcptsPerDay = c.defaults.RcptsPerDay
 	}
-	ev := c.sent[login]
-	i := 0
-	for i < len(ev) && now.Sub(ev[i].at) >= 24*time.Hour {
-		i++
+	l := c.sent[login]
+	if l == nil {
+		l = &sendLog{}
+		c.sent[login] = l
 	}
-	ev = ev[i:]
-	var hour, rcptDay int
+	l.expire(now)
+	// The hour's buckets are the newest: walk back from the end.
+	var hour int
 	var firstHour time.Time
-	for _, e := range ev {
-		rcptDay += e.rcpts
-		if now.Sub(e.at) < time.Hour {
-			if hour == 0 {
-				firstHour = e.at
-			}
-			hour++
-		}
+	for i := len(l.buckets) - 1; i >= 0 && now.Sub(l.buckets[i].first) < time.Hour; i-- {
+		hour += l.buckets[i].msgs
+		firstHour = l.buckets[i].first
 	}
 	switch {
-	case len(ev) >= limits.PerDay:
-		return &CapError{login, "messages per day", limits.PerDay, ev[0].at.Add(24 * time.Hour)}
+	case l.msgs >= limits.PerDay:
+		return &CapError{login, "messages per day", limits.PerDay, l.buckets[0].first.Add(24 * time.Hour)}
 	case hour >= limits.PerHour:
 		return &CapError{login, "messages per hour", limits.PerHour, firstHour.Add(time.Hour)}
-	case rcptDay+rcpts > limits.RcptsPerDay:
+	case l.rcpts+rcpts > limits.RcptsPerDay:
 		reset := now.Add(24 * time.Hour)
-		if len(ev) > 0 {
-			reset = ev[0].at.Add(24 * time.Hour)
+		if len(l.buckets) > 0 {
+			reset = l.buckets[0].first.Add(24 * time.Hour)
 		}
 		return &CapError{login, "recipients per day", limits.RcptsPerDay, reset}
 	}
-	c.sent[login] = append(ev, sendEvent{now, rcpts})
+	l.add(now, rcpts)
 	return nil
+}
+
+// expire drops the buckets that left the 24-hour window.
+func (l *sendLog) expire(now time.Time) {
+	i := 0
+	for i < len(l.buckets) && now.Sub(l.buckets[i].first) >= 24*time.Hour {
+		l.msgs -= l.buckets[i].msgs
+		l.rcpts -= l.buckets[i].rcpts
+		i++
+	}
+	if i > 0 {
+		l.buckets = append(l.buckets[:0], l.buckets[i:]...)
+	}
+}
+
+func (l *sendLog) add(now time.Time, rcpts int) {
+	m := now.Unix() / 60
+	if n := len(l.buckets); n == 0 || l.buckets[n-1].minute < m { // a clock stepped back adds to the last bucket
+		l.buckets = append(l.buckets, sendBucket{minute: m, first: now})
+	}
+	b := &l.buckets[len(l.buckets)-1]
+	b.msgs++
+	b.rcpts += rcpts
+	l.msgs++
+	l.rcpts += rcpts
 }
 
 // LimitsFor returns the stored limits of a principal's login.
