@@ -103,7 +103,7 @@ func (s *Store) GetDomain(name string) (Domain, error) {
 	}
 	var dom Domain
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if !getJSON(tx.Bucket(bucketDomains), d, &dom) {
+		if !getRecord(s.records, tx.Bucket(bucketDomains), d, &dom) {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, d)
 		}
 		return nil
@@ -280,7 +280,7 @@ func (s *Store) GetUser(address string) (User, error) {
 	}
 	var u User
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if !getJSON(tx.Bucket(bucketUsers), addr, &u) {
+		if !getRecord(s.records, tx.Bucket(bucketUsers), addr, &u) {
 			return fmt.Errorf("user %s %w", addr, ErrNotFound)
 		}
 		return nil

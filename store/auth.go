@@ -100,13 +100,13 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 			case KindUser:
 				p.Kind, p.Domain, p.Address = KindUser, DomainOf(canon), canon
 				var u User
-				if getJSON(tx.Bucket(bucketUsers), canon, &u) {
+				if getRecord(s.records, tx.Bucket(bucketUsers), canon, &u) {
 					hash = u.PasswordHash
 				}
 			case KindDomain:
 				p.Kind, p.Domain = KindDomain, canon
 				var dom Domain
-				if getJSON(tx.Bucket(bucketDomains), canon, &dom) {
+				if getRecord(s.records, tx.Bucket(bucketDomains), canon, &dom) {
 					hash = dom.PasswordHash
 				}
 			}

@@ -314,7 +314,7 @@ func (s *Store) SetDefaultQuota(n int64) { s.defaultQuota.Store(n) }
 
 func (s *Store) quotaTx(tx *bolt.Tx, addr string) int64 {
 	var u User
-	if getJSON(tx.Bucket(bucketUsers), addr, &u) && u.Quota > 0 {
+	if getRecord(s.records, tx.Bucket(bucketUsers), addr, &u) && u.Quota > 0 {
 		return u.Quota
 	}
 	return s.defaultQuota.Load()

@@ -106,12 +106,12 @@ func (rt *router) resolve(addr string, depth int) error {
 	tx := rt.tx
 	dom := DomainOf(addr)
 	var d Domain
-	if !getJSON(tx.Bucket(bucketDomains), dom, &d) {
+	if !getRecord(rt.s.records, tx.Bucket(bucketDomains), dom, &d) {
 		rt.addRemote(addr, depth)
 		return nil
 	}
 	var u User
-	if getJSON(tx.Bucket(bucketUsers), addr, &u) {
+	if getRecord(rt.s.records, tx.Bucket(bucketUsers), addr, &u) {
 		if u.Forward == "" {
 			rt.addLocal(addr)
 			return nil

@@ -113,6 +113,8 @@ type Store struct {
 	auth *authCache
 	// revoked ends open sessions when their credentials change (revoke.go).
 	revoked *revocations
+	// records caches decoded domain and user records (recordcache.go).
+	records *recordCache
 
 	// Events fans out changes (new mail, flag changes, expunges) to IMAP
 	// sessions and the web UI after they are committed.
@@ -170,7 +172,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	// For any db.Batch caller; Accept uses its own timer-less group commit.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	db.MaxBatchSize = 256
-	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations()}
+	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations(), records: newRecordCache()}
 	s.commits = newGroupCommit(db, db.MaxBatchSize)
 	s.Events = newNotifier()
 	s.Throttle = NewThrottle(ThrottleConfig{})
