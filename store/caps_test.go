@@ -157,9 +157,8 @@ func BenchmarkSendCapsTake(b *testing.B) {
 	c := newSendCaps()
 	big := SendLimits{PerHour: 1 << 30, PerDay: 1 << 30, RcptsPerDay: 1 << 30}
 	// A login that already sent 20,000 messages today.
-	t0 := time.Now().Add(-20 * time.Hour)
 	for i := 0; i < 20000; i++ {
-		c.take(t0.Add(time.Duration(i)*3*time.Second), "bench@x.test", big, 1)
+		c.Take("bench@x.test", big, 1)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
