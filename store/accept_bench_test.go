@@ -23,7 +23,7 @@ func benchAccept(b *testing.B, writers int) {
 	if _, err := st.AddDomain("doe.com"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := st.AddUser("jane@doe.com", "pw"); err != nil {
+	if _, err := st.AddUser("jane@doe.com", "Usr-pass-k9W!q"); err != nil {
 		b.Fatal(err)
 	}
 	var body bytes.Buffer

@@ -14,7 +14,9 @@ import (
 func TestRecordCache(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
-	st.AddUser("john@doe.com", "pw")
+	if _, err := st.AddUser("john@doe.com", "Usr-pass-k9W!q"); err != nil {
+		t.Fatal(err)
+	}
 	st.UpdateUser("john@doe.com", func(u *User) error { u.Quota = 100; return nil })
 	if u, err := st.GetUser("john@doe.com"); err != nil || u.Quota != 100 {
 		t.Fatalf("first read %+v %v", u, err)
@@ -72,7 +74,9 @@ func TestRecordCacheConcurrent(t *testing.T) {
 	st := authTestStore(t)
 	st.AddDomain("doe.com")
 	for i := 0; i < 4; i++ {
-		st.AddUser(fmt.Sprintf("u%d@doe.com", i), "pw")
+		if _, err := st.AddUser(fmt.Sprintf("u%d@doe.com", i), "Usr-pass-k9W!q"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -113,7 +117,9 @@ func (s *Store) quotaTxView(addr string) (q int64) {
 func BenchmarkGetUser(b *testing.B) {
 	st := authTestStore(b)
 	st.AddDomain("doe.com")
-	st.AddUser("john@doe.com", "pw")
+	if _, err := st.AddUser("john@doe.com", "Usr-pass-k9W!q"); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
