@@ -111,7 +111,7 @@ func MTASTS(domain, host, mode string) []Record {
 	return []Record{
 		{Name: "_mta-sts." + domain, Type: "TXT", Value: mtasts.For(mode, host).TXT()},
 		{Name: "mta-sts." + domain, Type: "CNAME", Value: host},
-		{Name: "_smtp._tls." + domain, Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:tls-reports@" + domain},
+		{Name: "_smtp._tls." + domain, Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:postmaster@" + domain},
 	}
 }
 
