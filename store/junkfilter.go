@@ -2,6 +2,7 @@ package store
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,20 +100,85 @@ func (s *Store) learnSent(in *Incoming) {
 	for _, r := range in.Remote {
 		contacts = append(contacts, strings.ToLower(r), "@"+DomainOf(r))
 	}
+	now := time.Now().UTC()
+	contacts = s.sentLearning.newContacts(login, contacts, now)
+	train := s.sentLearning.takeSample(login, now)
+	if len(contacts) == 0 && !train {
+		return // nothing new: no write competes with the mail flow
+	}
 	body := in.Body
 	select {
 	case <-s.junkDone:
 	case s.junkWork <- func() {
-		now := time.Now().UTC()
-		if err := s.Junk.AddContacts(login, contacts, now); err != nil {
-			s.log.Warn("junk filter: noting contacts", "user", login, "err", err)
+		if len(contacts) > 0 {
+			if err := s.Junk.AddContacts(login, contacts, now); err != nil {
+				s.log.Warn("junk filter: noting contacts", "user", login, "err", err)
+			}
 		}
-		if _, err := s.Junk.Train(login, body, junk.Ham, now); err != nil {
-			s.log.Warn("junk filter: training sent mail", "user", login, "err", err)
+		if train {
+			if _, err := s.Junk.Train(login, body, junk.Ham, now); err != nil {
+				s.log.Warn("junk filter: training sent mail", "user", login, "err", err)
+			}
 		}
 	}:
 	default: // busy: this message goes untrained, the mail flow never waits
 	}
+}
+
+// sentLearning keeps learning from sent mail cheap under load. Training a
+// message writes hundreds of token counts in one write transaction, which
+// holds bbolt's single writer lock against every submission's commit; a
+// sender's own words are learnt well enough from a sample. So a user's
+// sent mail trains ham at most once per sentSampleEvery, and a contact is
+// written only when it was not noted in the last sentContactTTL.
+type sentLearning struct {
+	mu       sync.Mutex
+	lastRun  map[string]time.Time // login → last sent message trained
+	noted    map[string]time.Time // login + "\x00" + contact → when written
+	capacity int
+}
+
+const (
+	sentSampleEvery = time.Minute
+	sentContactTTL  = time.Hour
+)
+
+func newSentLearning() *sentLearning {
+	return &sentLearning{lastRun: map[string]time.Time{}, noted: map[string]time.Time{}, capacity: 100000}
+}
+
+// takeSample reports whether this sent message of login is the one to train.
+func (l *sentLearning) takeSample(login string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.lastRun[login]; ok && now.Sub(t) < sentSampleEvery {
+		return false
+	}
+	if len(l.lastRun) >= l.capacity {
+		clear(l.lastRun)
+	}
+	l.lastRun[login] = now
+	return true
+}
+
+// newContacts returns the contacts of login not written recently, and
+// marks them written.
+func (l *sentLearning) newContacts(login string, contacts []string, now time.Time) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.noted) >= l.capacity {
+		clear(l.noted)
+	}
+	var fresh []string
+	for _, c := range contacts {
+		k := login + "\x00" + c
+		if t, ok := l.noted[k]; ok && now.Sub(t) < sentContactTTL {
+			continue
+		}
+		l.noted[k] = now
+		fresh = append(fresh, c)
+	}
+	return fresh
 }
 
 // junkWorker runs background training one job at a time.

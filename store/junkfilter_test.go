@@ -114,3 +114,35 @@ func TestJunkLearnsSentMail(t *testing.T) {
 		t.Error("an auto-reply's recipient became a contact")
 	}
 }
+
+// TestSentLearningSamples: a burst of sent mail trains one message per
+// user per minute and writes each contact once, so background training
+// does not hold the writer lock against the submissions it follows.
+func TestSentLearningSamples(t *testing.T) {
+	l := newSentLearning()
+	now := time.Date(2026, 11, 28, 7, 0, 0, 0, time.UTC)
+	trained := 0
+	for i := 0; i < 100; i++ {
+		if l.takeSample("a@x.test", now.Add(time.Duration(i)*100*time.Millisecond)) {
+			trained++
+		}
+	}
+	if trained != 1 {
+		t.Fatalf("a 10-second burst trained %d messages, want 1", trained)
+	}
+	if !l.takeSample("b@x.test", now) {
+		t.Error("another user's first message was not trained")
+	}
+	if !l.takeSample("a@x.test", now.Add(sentSampleEvery+time.Second)) {
+		t.Error("a message a minute later was not trained")
+	}
+	if got := l.newContacts("a@x.test", []string{"bob@r.test", "@r.test"}, now); len(got) != 2 {
+		t.Fatalf("first contacts: %v", got)
+	}
+	if got := l.newContacts("a@x.test", []string{"bob@r.test", "@r.test", "carol@r.test"}, now.Add(time.Minute)); len(got) != 1 || got[0] != "carol@r.test" {
+		t.Fatalf("repeat contacts written again: %v", got)
+	}
+	if got := l.newContacts("a@x.test", []string{"bob@r.test"}, now.Add(sentContactTTL+time.Minute)); len(got) != 1 {
+		t.Fatalf("contact not refreshed after its TTL: %v", got)
+	}
+}

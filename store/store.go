@@ -130,7 +130,9 @@ type Store struct {
 	// bucket (store/junk). junkfilter.go trains it from what users do.
 	Junk     *junk.Filter
 	junkWork chan func()
-	junkDone chan struct{}
+	// sentLearning samples sent mail for training (see junkfilter.go).
+	sentLearning *sentLearning
+	junkDone     chan struct{}
 
 	// Hooks that let other files of this package join account changes
 	// without editing the account code; each runs inside the same
@@ -195,6 +197,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.Junk = junk.New(js, opts.Junk)
 	s.junkWork, s.junkDone = make(chan func(), 256), make(chan struct{})
+	s.sentLearning = newSentLearning()
 	go s.junkWorker()
 	return s, nil
 }
