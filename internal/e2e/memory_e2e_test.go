@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
-
 	"github.com/authsmtp/authsmtp/internal/mailtest"
 )
 
@@ -23,36 +21,6 @@ func bigMessage(from, to string, size int) []byte {
 		b.WriteString(line)
 	}
 	return b.Bytes()
-}
-
-// mxSend sends msg to the MX at addr, announcing its SIZE as MTAs do,
-// and returns the reply to DATA.
-func mxSend(addr, from, to string, msg []byte) error {
-	c, err := gosmtp.Dial(addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Hello("sender.test"); err != nil {
-		return err
-	}
-	if err := c.Mail(from, &gosmtp.MailOptions{Size: int64(len(msg))}); err != nil {
-		return err
-	}
-	if err := c.Rcpt(to, nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(msg); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
 }
 
 // TestMXMemoryEightConcurrent25MiB (issue 10 item 2): 8 messages of
@@ -85,7 +53,7 @@ func TestMXMemoryEightConcurrent25MiB(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = mxSend(p.addr("mx"), "someone@sender.test", "big@mem.test", msgs[i])
+			errs[i] = sendMX(p.addr("mx"), "someone@sender.test", "big@mem.test", msgs[i])
 		}()
 	}
 	wg.Wait()

@@ -101,7 +101,8 @@ func procStatus(t *testing.T, p *proc, key string) int64 {
 
 func vmHWM(t *testing.T, p *proc) int64 { return procStatus(t, p, "VmHWM") }
 
-// sendMX delivers msg as a stranger would: plain SMTP to port 25, no AUTH.
+// sendMX delivers msg as a stranger would: plain SMTP to port 25, no
+// AUTH, announcing its SIZE as MTAs do.
 func sendMX(addr, from, to string, msg []byte) error {
 	c, err := gosmtp.Dial(addr)
 	if err != nil {
@@ -111,7 +112,7 @@ func sendMX(addr, from, to string, msg []byte) error {
 	if err := c.Hello("stranger.test"); err != nil {
 		return err
 	}
-	if err := c.Mail(from, nil); err != nil {
+	if err := c.Mail(from, &gosmtp.MailOptions{Size: int64(len(msg))}); err != nil {
 		return err
 	}
 	if err := c.Rcpt(to, nil); err != nil {
