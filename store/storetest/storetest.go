@@ -2,11 +2,16 @@
 // pass: Run takes a constructor and checks the behaviour the protocol
 // packages rely on (domains, users and logins; aliases and routing;
 // mailboxes with UIDVALIDITY, increasing UIDs, flags and modification
-// sequences; accepted messages; the outbound queue; certificate storage
-// and its locks). It runs against the bbolt store now; a second backend
-// runs the same function.
+// sequences, also under concurrent writers; expunge, copy and move;
+// bodies and their cached parse; accepted messages, the delivery contract
+// and its duplicate-suppression markers; the outbound queue and its
+// timelines; web sessions and their revocation; the login throttle and
+// send caps; DKIM keys; aliases and mail rules; certificate storage and
+// its locks; export and import). It runs against the bbolt store now; a
+// second backend (the same *store.Store over another storage layer) runs
+// the same function.
 //
-// It imports only the store (for its types) and the standard library.
+// It imports only the store, store/mailio and the standard library.
 package storetest
 
 import (
@@ -17,42 +22,10 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// Backend is what the suite exercises: a store any backend provides.
-type Backend interface {
-	AddDomain(name string) (store.Domain, error)
-	GetDomain(name string) (store.Domain, error)
-	AddUser(address, pw string) (store.User, error)
-	GetUser(address string) (store.User, error)
-	ListUsers(domain string) ([]store.User, error)
-	RemoveUser(address string) error
-	Authenticate(login, password string) (store.Principal, error)
-
-	AddAlias(address string, targets []string, sendAs string) (store.Alias, error)
-	RemoveAlias(address string) error
-	ListAliases(domain string) ([]store.Alias, error)
-	Route(rcpt string) (store.Route, error)
-
-	CreateMailbox(address, name, specialUse string) (*store.Mailbox, error)
-	GetMailbox(address, name string) (*store.Mailbox, error)
-	ListMailboxes(address string) ([]store.Mailbox, error)
-	Append(address, mailbox string, body []byte, flags []string, date time.Time) (*store.Message, error)
-	SetFlags(address, mailbox string, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error)
-	MailboxState(address, mailbox string) (*store.Mailbox, []store.MsgState, error)
-
-	Accept(in *store.Incoming) (*store.Accepted, error)
-	ListQueue() ([]store.QueueEntry, error)
-	GetQueue(id string) (store.QueueEntry, error)
-	DeleteQueue(id string) error
-
-	CertGet(key string) ([]byte, error)
-	CertPut(key string, value []byte) error
-	CertDelete(key string) error
-	CertList(prefix string) ([]string, error)
-	CertTryLock(name, owner string, ttl time.Duration) (bool, error)
-	CertUnlock(name, owner string) error
-}
-
-var _ Backend = (*store.Store)(nil)
+// Backend is the store under test. A second backend is the same
+// *store.Store over another storage layer, so the suite can reach every
+// part of it: the methods, the throttle, the send caps and the events.
+type Backend = *store.Store
 
 const (
 	domain = "conformance.test"
@@ -67,10 +40,30 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		fn   func(t *testing.T, b Backend)
 	}{
 		{"DomainsUsersAuth", testAccounts},
+		{"DomainLoginAndSwitches", testDomainLogin},
 		{"AliasesAndRoutes", testAliases},
+		{"RulesCatchAllForwardVacation", testRules},
+		{"SendAsAliases", testSendAs},
 		{"Mailboxes", testMailboxes},
+		{"UIDValidityAfterRecreate", testUIDValidity},
+		{"ConcurrentUIDs", testConcurrentUIDs},
+		{"FlagsAndModSeq", testFlagsModSeq},
+		{"Expunge", testExpunge},
+		{"CopyMoveRename", testCopyMove},
+		{"BodiesAndFetch", testBodies},
+		{"Events", testEvents},
 		{"AcceptAndQueue", testAcceptQueue},
+		{"QueueTimeline", testQueueTimeline},
+		{"QueueCaptured", testCaptured},
+		{"DeliveryContract", testDelivery},
+		{"DedupMarkers", testDedup},
+		{"WebSessions", testSessions},
+		{"RevocationOnPasswordChange", testRevocation},
+		{"ThrottleAndSendCaps", testThrottleCaps},
+		{"DKIMKeys", testDKIM},
 		{"Certs", testCerts},
+		{"CertLocks", testCertLocks},
+		{"ExportImport", testExportImport},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := open(t)
