@@ -61,6 +61,7 @@ type Config struct {
 
 	// Delivery
 	DNS           string
+	DNSSEC        bool
 	Relay         string
 	RelayUser     string
 	RelayPassword string
@@ -173,6 +174,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.IntVar(&c.MXMaxLine, "mx-max-line", c.MXMaxLine, "longest command or body line on the MX, in bytes (real mail has long lines)")
 
 	fs.StringVar(&c.DNS, "dns", c.DNS, "DNS server host:port for every lookup (default: the system's)")
+	fs.BoolVar(&c.DNSSEC, "dnssec", c.DNSSEC, "trust the resolver (--dns) to validate DNSSEC: its AD bit counts, and authenticated TLSA records make outbound delivery use DANE (RFC 7672)")
 	fs.StringVar(&c.Relay, "relay", c.Relay, "smarthost host:port to send all outbound mail through")
 	fs.StringVar(&c.RelayUser, "relay-user", c.RelayUser, "smarthost login")
 	fs.StringVar(&c.RelayPassword, "relay-password", c.RelayPassword, "smarthost password")

@@ -21,6 +21,7 @@ type DNS struct {
 	records map[string][]dns.RR // lower-case FQDN
 	hang    map[string]bool     // names never answered (timeouts)
 	queries int
+	ad      bool // answers are "authenticated" (a validating resolver's AD bit)
 }
 
 // StartDNS starts a server; it stops when the test ends.
@@ -86,6 +87,15 @@ func (d *DNS) AddTXT(name, value string) {
 	d.add(&dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: parts})
 }
 
+// SetAD makes the server act as a validating resolver whose answers all
+// validate: it sets the AD bit on every answer to a query that asks for
+// DNSSEC (AD or DO set), as RFC 6840 §5.7-5.8 describes.
+func (d *DNS) SetAD(on bool) {
+	d.mu.Lock()
+	d.ad = on
+	d.mu.Unlock()
+}
+
 // Remove drops every record of name (any type).
 func (d *DNS) Remove(name string) {
 	d.mu.Lock()
@@ -127,6 +137,8 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 		}
 	}
 	d.queries++
+	opt := req.IsEdns0()
+	m.AuthenticatedData = d.ad && (req.AuthenticatedData || opt != nil && opt.Do())
 	for _, q := range req.Question {
 		rrs, ok := d.records[strings.ToLower(q.Name)]
 		if !ok {

@@ -21,6 +21,7 @@ func (srv *server) newResolver() (*dnsx.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.DNSSEC = srv.cfg.DNSSEC
 		srv.resolver = r
 	}
 	return srv.resolver, nil

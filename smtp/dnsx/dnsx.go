@@ -24,8 +24,12 @@ type Resolver struct {
 	// CacheTTL is how long TXT, MX and address answers are reused (see
 	// cache.go); 0 turns the cache off.
 	CacheTTL time.Duration
+	// DNSSEC trusts the server to validate: the AD bit of its answers
+	// counts (dnssec.go). Set from --dnssec.
+	DNSSEC bool
 
-	cache answerCache
+	server string // host:port of --dns; "" for the system's
+	cache  answerCache
 }
 
 // New returns a resolver for server "host:port"; "" uses the system's.
@@ -40,6 +44,7 @@ func New(server string) (*Resolver, error) {
 			return nil, fmt.Errorf("--dns %q: want host:port: %w", server, err)
 		}
 	}
+	r.server = server
 	var d net.Dialer
 	r.Resolver = &net.Resolver{
 		PreferGo: true,

@@ -46,3 +46,38 @@ func TestMailHostsAndCache(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+func TestLookupTLSAAndSecure(t *testing.T) {
+	d := mailtest.StartDNS(t)
+	d.Add(t, "remote.test. 60 IN MX 10 mx.remote.test.", "mx.remote.test. 60 IN A 127.0.0.1",
+		"_25._tcp.mx.remote.test. 60 IN TLSA 3 1 1 0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20")
+	r, err := New(d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Without --dnssec nothing is asked and nothing is secure.
+	if recs, sec, err := r.LookupTLSA(ctx, "mx.remote.test", 25); recs != nil || sec || err != nil {
+		t.Fatalf("without DNSSEC: %v %v %v", recs, sec, err)
+	}
+	d.SetAD(true)
+	if sec, _ := r.SecureMX(ctx, "remote.test"); sec {
+		t.Fatal("AD counted without --dnssec")
+	}
+	r.DNSSEC = true
+	recs, sec, err := r.LookupTLSA(ctx, "mx.remote.test.", 25)
+	if err != nil || !sec || len(recs) != 1 || recs[0].Usage != 3 || len(recs[0].Data) != 32 || recs[0].Data[31] != 0x20 {
+		t.Fatalf("LookupTLSA = %v %v %v", recs, sec, err)
+	}
+	if sec, err := r.SecureMX(ctx, "remote.test"); !sec || err != nil {
+		t.Fatalf("SecureMX = %v %v", sec, err)
+	}
+	// A secure denial: no records, no error.
+	if recs, sec, err := r.LookupTLSA(ctx, "mx.other.test", 25); len(recs) != 0 || !sec || err != nil {
+		t.Fatalf("NXDOMAIN TLSA = %v %v %v", recs, sec, err)
+	}
+	d.SetAD(false)
+	if _, sec, _ := r.LookupTLSA(ctx, "mx.remote.test", 25); sec {
+		t.Fatal("an answer without AD counted as secure")
+	}
+}

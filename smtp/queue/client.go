@@ -34,6 +34,9 @@ func (r Reply) OK() bool        { return r.Code >= 200 && r.Code < 300 }
 // connects again without TLS.
 var errTLS = errors.New("TLS handshake failed")
 
+// errNoSTARTTLS is a server without STARTTLS where a policy requires TLS.
+var errNoSTARTTLS = errors.New("the server offers no STARTTLS")
+
 type client struct {
 	conn    net.Conn
 	tp      *textproto.Conn
@@ -49,7 +52,7 @@ type dialOpts struct {
 	host        string // name for SNI and certificate checks
 	implicitTLS bool
 	startTLS    bool        // use STARTTLS when offered
-	requireTLS  bool        // fail unless STARTTLS is offered and works (MTA-STS)
+	requireTLS  string      // why TLS is mandatory (MTA-STS, DANE); "": opportunistic
 	tlsConfig   *tls.Config // nil: opportunistic, any certificate
 	timeout     time.Duration
 }
@@ -100,9 +103,9 @@ func dial(ctx context.Context, addr string, o dialOpts) (*client, error) {
 		c.close()
 		return nil, err
 	}
-	if _, ok := c.ext["STARTTLS"]; !ok && o.requireTLS && !c.tls {
+	if _, ok := c.ext["STARTTLS"]; !ok && o.requireTLS != "" && !c.tls {
 		c.close()
-		return nil, fmt.Errorf("%w: the MTA-STS policy requires TLS and the server offers no STARTTLS", errTLS)
+		return nil, fmt.Errorf("%s: %w", o.requireTLS, errNoSTARTTLS)
 	}
 	if _, ok := c.ext["STARTTLS"]; ok && o.startTLS && !c.tls {
 		r, err := c.cmd("STARTTLS")
@@ -118,7 +121,7 @@ func dial(ctx context.Context, addr string, o dialOpts) (*client, error) {
 		tc.SetDeadline(time.Now().Add(o.timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.close()
-			return nil, fmt.Errorf("%w: %v", errTLS, err)
+			return nil, fmt.Errorf("%w: %w", errTLS, err)
 		}
 		c.conn, c.tp, c.tls = tc, textproto.NewConn(tc), true
 		c.stops = append(c.stops, context.AfterFunc(ctx, func() { tc.Close() }))

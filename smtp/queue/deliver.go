@@ -32,6 +32,8 @@ type target struct {
 	implicitTLS bool
 	relay       bool
 	verify      bool // MTA-STS enforce: verified TLS or nothing
+	dest        string
+	dane        daneState // DANE applies: mandatory TLS, certificate per TLSA
 }
 
 // targets returns where to connect for dest, best first. A permanent
@@ -62,15 +64,29 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 	}
 	policy := r.stsPolicyFor(r.ctx, dest)
 	enforce := policy != nil && policy.mode == "enforce"
+	mxSecure := r.daneMX(r.ctx, dest)
 	var out []target
+	var daneErr error
 	for _, h := range hosts {
 		if len(out) == maxHosts {
 			break
 		}
-		if enforce && !policy.matches(h.Name) {
-			continue
+		t := target{name: h.Name, dest: dest}
+		if mxSecure {
+			t.dane = r.daneFor(r.ctx, h.Name)
 		}
-		t := target{name: h.Name, verify: enforce}
+		switch {
+		case t.dane.err != nil:
+			daneErr = t.dane.err
+			r.log.Info("DANE lookup failed", "dest", dest, "host", h.Name, "err", t.dane.err)
+			continue
+		case t.dane.applies:
+			// DANE wins over MTA-STS for this host (RFC 8461 §2).
+		case enforce && !policy.matches(h.Name):
+			continue
+		default:
+			t.verify = enforce
+		}
 		for j, a := range h.Addrs {
 			if j == maxAddrsHost {
 				break
@@ -80,6 +96,9 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 		out = append(out, t)
 	}
 	if len(out) == 0 {
+		if daneErr != nil {
+			return nil, daneErr, false
+		}
 		return nil, fmt.Errorf("the MTA-STS policy of %s allows none of its MX hosts", dest), false
 	}
 	return out, nil, false
@@ -147,12 +166,16 @@ func (r *Runner) connect(t target, addr string) (*client, error) {
 			o.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 	}
-	if t.verify {
+	switch {
+	case t.dane.applies:
+		o.tlsConfig = daneTLS(t)
+		o.requireTLS = fmt.Sprintf("DANE: %s has TLSA records", t.name)
+	case t.verify:
 		o.tlsConfig = &tls.Config{ServerName: t.name, RootCAs: r.cfg.RootCAs, MinVersion: tls.VersionTLS12}
-		o.requireTLS = true
+		o.requireTLS = "the MTA-STS policy of " + t.dest + " requires TLS"
 	}
 	c, err := dial(r.ctx, addr, o)
-	if errors.Is(err, errTLS) && !t.implicitTLS && !t.verify && !(t.relay && r.cfg.RelayUser != "") {
+	if errors.Is(err, errTLS) && !t.implicitTLS && o.requireTLS == "" && !(t.relay && r.cfg.RelayUser != "") {
 		o.startTLS = false
 		c, err = dial(r.ctx, addr, o)
 	}

@@ -1,0 +1,130 @@
+package dnsx
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// DNSSEC: authsmtp does not validate signatures itself. With --dnssec the
+// configured resolver (--dns, or the system's) is trusted to validate, as a
+// local Unbound or a resolver on the same host does, and the AD bit of its
+// answers says whether an answer is authenticated (RFC 6840 §5.8). Without
+// --dnssec every answer counts as insecure, so DANE never applies: an AD bit
+// from a resolver across an untrusted network proves nothing.
+
+// TLSA is one TLSA record (RFC 6698 §2.1).
+type TLSA struct {
+	Usage        uint8
+	Selector     uint8
+	MatchingType uint8
+	Data         []byte // the certificate association data
+}
+
+// String is the record in presentation form, as TLSRPT and logs show it.
+func (t TLSA) String() string {
+	return fmt.Sprintf("%d %d %d %x", t.Usage, t.Selector, t.MatchingType, t.Data)
+}
+
+// ErrBogus is an answer the resolver could not get or validate (SERVFAIL
+// from a validating resolver means bogus or unreachable): for DANE a
+// temporary failure, never a reason to downgrade.
+var ErrBogus = errors.New("DNS lookup failed (SERVFAIL)")
+
+// Secure reports whether the RRset of name and qtype exists or is denied
+// with the AD bit set by a trusted resolver. It is false without --dnssec.
+func (r *Resolver) Secure(ctx context.Context, name string, qtype uint16) (bool, error) {
+	if !r.DNSSEC {
+		return false, nil
+	}
+	m, err := r.exchange(ctx, name, qtype)
+	if err != nil {
+		return false, err
+	}
+	return m.AuthenticatedData, nil
+}
+
+// LookupTLSA returns the TLSA records of _port._tcp.host and whether they
+// are authenticated. Without --dnssec it asks nothing and returns none.
+// A name or type that does not exist is no records and no error.
+func (r *Resolver) LookupTLSA(ctx context.Context, host string, port int) ([]TLSA, bool, error) {
+	if !r.DNSSEC {
+		return nil, false, nil
+	}
+	name := fmt.Sprintf("_%d._tcp.%s", port, strings.TrimSuffix(host, "."))
+	m, err := r.exchange(ctx, name, dns.TypeTLSA)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []TLSA
+	for _, rr := range m.Answer {
+		if t, ok := rr.(*dns.TLSA); ok {
+			data, err := hex.DecodeString(t.Certificate)
+			if err != nil {
+				continue // a malformed record is unusable (RFC 7672 §2.2)
+			}
+			out = append(out, TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: data})
+		}
+	}
+	return out, m.AuthenticatedData, nil
+}
+
+// exchange asks the configured server with the DO bit (and AD, RFC 6840
+// §5.7) set, over UDP and again over TCP when the answer is truncated.
+func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	server, err := r.dnssecServer()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	q.RecursionDesired = true
+	q.AuthenticatedData = true
+	q.SetEdns0(1232, true)
+	c := &dns.Client{Net: "udp", Timeout: r.Timeout}
+	m, _, err := c.ExchangeContext(ctx, q, server)
+	if err == nil && m.Truncated {
+		c.Net = "tcp"
+		m, _, err = c.ExchangeContext(ctx, q, server)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s %s: %w", dns.TypeToString[qtype], name, err)
+	}
+	switch m.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+		return m, nil
+	}
+	return nil, fmt.Errorf("looking up %s %s: %s: %w", dns.TypeToString[qtype], name, dns.RcodeToString[m.Rcode], ErrBogus)
+}
+
+// dnssecServer is --dns, or the first server of /etc/resolv.conf.
+func (r *Resolver) dnssecServer() (string, error) {
+	if r.server != "" {
+		return r.server, nil
+	}
+	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+	if err != nil || len(cc.Servers) == 0 {
+		return "", fmt.Errorf("--dnssec: no DNS server in /etc/resolv.conf: set --dns")
+	}
+	return net.JoinHostPort(cc.Servers[0], cc.Port), nil
+}
+
+// SecureMX reports whether the MX RRset of domain (or its denial, for a
+// domain without MX) is authenticated (RFC 7672 §2.2.1).
+func (r *Resolver) SecureMX(ctx context.Context, domain string) (bool, error) {
+	return r.Secure(ctx, domain, dns.TypeMX)
+}
+
+// SecureHost reports whether the address records of an MX host are
+// authenticated, the condition for looking up its TLSA records (RFC 7672
+// §2.2.2).
+func (r *Resolver) SecureHost(ctx context.Context, host string) (bool, error) {
+	return r.Secure(ctx, host, dns.TypeA)
+}

@@ -1,0 +1,83 @@
+package queue
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/authsmtp/authsmtp/smtp/dane"
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
+)
+
+// DANE (RFC 7672): when the MX RRset of the destination and the address of
+// an MX host are authenticated (the resolver sets AD and --dnssec trusts
+// it), the TLSA records of _25._tcp.<host> decide: usable ones make TLS
+// mandatory with a certificate matching one of them; a TLSA RRset with no
+// usable record still makes TLS mandatory, unauthenticated (§2.2). No
+// records, or an insecure answer, leave the host to MTA-STS and
+// opportunistic TLS. DANE takes precedence over MTA-STS (RFC 8461 §2).
+
+// DANEResolver is what DANE needs of the resolver (*dnsx.Resolver); a
+// Resolver without these methods never applies DANE.
+type DANEResolver interface {
+	SecureMX(ctx context.Context, domain string) (bool, error)
+	SecureHost(ctx context.Context, host string) (bool, error)
+	LookupTLSA(ctx context.Context, host string, port int) ([]dnsx.TLSA, bool, error)
+}
+
+var _ DANEResolver = (*dnsx.Resolver)(nil)
+
+// daneState is the DANE outcome for one MX host.
+type daneState struct {
+	applies bool        // authenticated TLSA records exist: TLS is mandatory
+	usable  []dnsx.TLSA // the records a certificate must match (none: unauthenticated TLS)
+	err     error       // the TLSA lookup failed: skip the host (temporary)
+}
+
+// daneMX says whether the destination's MX answer is authenticated, the
+// precondition for DANE on any of its hosts.
+func (r *Runner) daneMX(ctx context.Context, dest string) bool {
+	dr, ok := r.cfg.Resolver.(DANEResolver)
+	if !ok {
+		return false
+	}
+	sec, err := dr.SecureMX(ctx, dest)
+	return err == nil && sec
+}
+
+// daneFor looks up the TLSA records of an MX host whose MX answer was
+// authenticated.
+func (r *Runner) daneFor(ctx context.Context, host string) daneState {
+	dr := r.cfg.Resolver.(DANEResolver)
+	sec, err := dr.SecureHost(ctx, host)
+	if err != nil || !sec {
+		return daneState{}
+	}
+	recs, sec, err := dr.LookupTLSA(ctx, host, 25)
+	if err != nil {
+		// A validating resolver failing here may be an attacker hiding
+		// the records: never downgrade, try later (§2.2).
+		return daneState{err: fmt.Errorf("DANE: the TLSA lookup of _25._tcp.%s failed: %v", host, err)}
+	}
+	if !sec || len(recs) == 0 {
+		return daneState{}
+	}
+	return daneState{applies: true, usable: dane.Usable(recs)}
+}
+
+// daneTLS is the TLS configuration of a DANE connection: SNI is the MX
+// host (§8.1); the certificate is checked against the records, not WebPKI.
+func daneTLS(t target) *tls.Config {
+	return &tls.Config{
+		ServerName:         t.name,
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // VerifyConnection does the DANE check
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(t.dane.usable) == 0 {
+				return nil // no usable record: encrypted, not authenticated
+			}
+			return dane.Verify(t.dane.usable, cs.PeerCertificates, []string{t.name, t.dest}, time.Now())
+		},
+	}
+}
