@@ -31,6 +31,8 @@ type Config struct {
 	HTTPS       string
 	HTTP        string
 	Metrics     string
+	// Pprof also serves Go's /debug/pprof/ on the Metrics listener.
+	Pprof bool
 
 	// TLS
 	TLSMode     string
@@ -147,6 +149,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.HTTPS, "https", c.HTTPS, "HTTPS listener: admin panel and webmail (empty: off)")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listener: redirects to HTTPS, ACME HTTP-01 (empty: off)")
 	fs.StringVar(&c.Metrics, "metrics", c.Metrics, "Prometheus /metrics listener (empty: off)")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "also serve Go's /debug/pprof/ profiles on the --metrics listener (no login: loopback only)")
 
 	fs.StringVar(&c.TLSMode, "tls", c.TLSMode, "certificate source: acme, self-signed or files (default: acme for a public --hostname, else self-signed)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file (PEM) for --tls files")

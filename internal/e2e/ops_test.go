@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -438,5 +439,28 @@ func TestSIGHUPReloadsCertFiles(t *testing.T) {
 	}
 	if err := srv.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPprofOnMetricsListener: Go's profiles are served on the --metrics
+// listener only with --pprof.
+func TestPprofOnMetricsListener(t *testing.T) {
+	bin := authsmtpBinary(t)
+	get := func(srv *opsServed) (int, string) {
+		resp, err := http.Get("http://" + srv.Addr("metrics") + "/debug/pprof/heap?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	off := startOpsServe(t, bin, t.TempDir(), []string{"metrics"})
+	if code, _ := get(off); code != http.StatusNotFound {
+		t.Errorf("without --pprof: status %d, want 404", code)
+	}
+	on := startOpsServe(t, bin, t.TempDir(), []string{"metrics"}, "AUTHSMTP_PPROF=true")
+	if code, body := get(on); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("with --pprof: status %d, body %.100q", code, body)
 	}
 }

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/authsmtp/authsmtp/internal/listen"
@@ -29,7 +30,7 @@ func (srv *server) certsInUse() []metrics.Cert {
 	return out
 }
 
-// startMetrics serves /metrics on --metrics. It has no login: bind it to
+// startMetrics serves /metrics (and with --pprof /debug/pprof/) on --metrics. It has no login: bind it to
 // loopback or a private network.
 func (srv *server) startMetrics(ctx context.Context) error {
 	if srv.cfg.Metrics == "" {
@@ -41,6 +42,16 @@ func (srv *server) startMetrics(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", srv.metrics.Handler())
+	if srv.cfg.Pprof {
+		// Profiles of the running server (CPU, heap, allocations) for
+		// performance work; registered on this mux only, never on the
+		// public HTTPS listener.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	go hs.Serve(srv.guard(ln, "metrics", listen.NewPerIP(srv.cfg.MaxConnsPerIP)))
 	srv.onStop("metrics", hs.Shutdown)

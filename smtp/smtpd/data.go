@@ -118,6 +118,14 @@ const (
 	SpoolAbove = 1 << 20
 )
 
+// firstChunks holds the first chunks of messages of unknown size while
+// they arrive (Headroom+firstChunk bytes each): allocating 68 KiB for
+// every 10 KiB message was most of a submission's garbage.
+var firstChunks = sync.Pool{New: func() any {
+	b := make([]byte, Headroom+firstChunk)
+	return &b
+}}
+
 // DataOptions say how ReadData holds a message.
 type DataOptions struct {
 	SizeHint int64   // SIZE= of MAIL (0: unknown); a right one saves copies
@@ -147,12 +155,16 @@ func ReadData(r io.Reader, o DataOptions) (*Data, error) {
 		return true
 	}
 	spoolOK := o.SpoolDir != "" && canSpool
-	first := int64(firstChunk)
-	if o.SizeHint > 0 && (!spoolOK || o.SizeHint <= SpoolAbove) {
-		first = o.SizeHint + 1 // +1: the read that sees EOF needs room
-	}
 	// chunks[0] starts with the headroom; the others are appended.
-	chunks := [][]byte{make([]byte, Headroom, Headroom+first)}
+	var chunks [][]byte
+	var scratch *[]byte // chunks[0] when the size is unknown
+	if o.SizeHint > 0 && (!spoolOK || o.SizeHint <= SpoolAbove) {
+		// +1: the read that sees EOF needs room
+		chunks = [][]byte{make([]byte, Headroom, Headroom+o.SizeHint+1)}
+	} else {
+		scratch = firstChunks.Get().(*[]byte)
+		chunks = [][]byte{(*scratch)[:Headroom]}
+	}
 	next, total := firstChunk, 0
 	for {
 		c := &chunks[len(chunks)-1]
@@ -177,6 +189,14 @@ func ReadData(r io.Reader, o DataOptions) (*Data, error) {
 		if err != nil {
 			return fail(err)
 		}
+	}
+	if len(chunks) == 1 && scratch != nil {
+		// Most mail is far smaller than the scratch chunk: keep only
+		// what arrived, and the chunk for the next message.
+		d.buf, d.off = make([]byte, len(chunks[0])), Headroom
+		copy(d.buf[Headroom:], chunks[0][Headroom:])
+		firstChunks.Put(scratch)
+		return d, nil
 	}
 	if len(chunks) == 1 {
 		d.buf, d.off = chunks[0], Headroom
