@@ -1,13 +1,18 @@
 // Package mtasts writes and reads MTA-STS policy files (RFC 8461 §3.2):
 // the server publishes one per hosted domain, and Parse is the strict
-// reader its tests (and `domain dns --check` later) use.
+// reader used on every policy: ours in tests and `domain dns --check`,
+// other domains' in outbound delivery. Fetch gets one over HTTPS.
 package mtasts
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -145,4 +150,68 @@ func validMX(v string) bool {
 		}
 	}
 	return true
+}
+
+// Matches reports whether an MX host name fits one of the policy's mx
+// patterns: the same name, or "*.example.com" matching exactly one more
+// label on the left (RFC 8461 §4.1).
+func (p Policy) Matches(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, m := range p.MX {
+		m = strings.ToLower(m)
+		if m == host {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(m, "*."); ok {
+			if i := strings.IndexByte(host, '.'); i > 0 && host[i+1:] == rest {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// InvalidError is a policy that was fetched but does not parse (TLSRPT's
+// sts-policy-invalid, as opposed to sts-policy-fetch-error).
+type InvalidError struct{ Err error }
+
+func (e *InvalidError) Error() string { return e.Err.Error() }
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// URL is where the policy of domain is published (§3.3).
+func URL(domain string) string {
+	return "https://mta-sts." + domain + "/.well-known/mta-sts.txt"
+}
+
+// Fetch gets the policy of domain with client, which must verify the
+// server's certificate for mta-sts.<domain> (WebPKI, §3.3); redirects are
+// refused and the body is bounded. A policy that does not parse is an
+// *InvalidError.
+func Fetch(ctx context.Context, client *http.Client, domain string) (Policy, string, error) {
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, err := http.NewRequestWithContext(ctx, "GET", URL(domain), nil)
+	if err != nil {
+		return Policy{}, "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return Policy{}, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Policy{}, "", fmt.Errorf("%s: HTTP %s", URL(domain), resp.Status)
+	}
+	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != "" && ct != "text/plain" {
+		return Policy{}, "", &InvalidError{fmt.Errorf("%s: media type %q, want text/plain", URL(domain), ct)}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxSize+1))
+	if err != nil {
+		return Policy{}, "", err
+	}
+	p, err := Parse(string(body))
+	if err != nil {
+		return p, string(body), &InvalidError{err}
+	}
+	return p, string(body), nil
 }

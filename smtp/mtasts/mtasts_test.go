@@ -1,6 +1,12 @@
 package mtasts
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -66,4 +72,62 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: reparse %+v %v", s, q, err)
 		}
 	})
+}
+
+func TestMatches(t *testing.T) {
+	p, err := Parse("version: STSv1\r\nmode: testing\r\nmx: mx1.x.test\r\nmx: *.y.test\r\nmax_age: 600\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{"mx1.x.test": true, "MX1.X.TEST.": true, "a.y.test": true, "a.b.y.test": false, "y.test": false, "mx2.x.test": false} {
+		if p.Matches(host) != want {
+			t.Errorf("Matches(%q) = %v", host, !want)
+		}
+	}
+}
+
+// policyServer serves body as mta-sts.shop.test's policy over TLS and
+// returns a client that reaches it and trusts it.
+func policyServer(t *testing.T, ctype, body string, status int) *http.Client {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "mta-sts.shop.test" || r.URL.Path != "/.well-known/mta-sts.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		if ctype != "" {
+			w.Header().Set("Content-Type", ctype)
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+	tr := c.Transport.(*http.Transport)
+	tr.TLSClientConfig.ServerName = "example.com" // the name in httptest's certificate
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	return c
+}
+
+func TestFetch(t *testing.T) {
+	good := For(ModeEnforce, "mail.shop.test").Text()
+	c := policyServer(t, "text/plain; charset=utf-8", good, 200)
+	p, text, err := Fetch(context.Background(), c, "shop.test")
+	if err != nil || p.Mode != ModeEnforce || text != good {
+		t.Fatalf("Fetch = %+v %q %v", p, text, err)
+	}
+	var inv *InvalidError
+	if _, _, err := Fetch(context.Background(), policyServer(t, "text/plain", "version: STSv1\nmode: enforce\n", 200), "shop.test"); !errors.As(err, &inv) {
+		t.Fatalf("invalid policy: %v, want InvalidError", err)
+	}
+	if _, _, err := Fetch(context.Background(), policyServer(t, "text/html", good, 200), "shop.test"); !errors.As(err, &inv) {
+		t.Fatalf("text/html: %v, want InvalidError", err)
+	}
+	if _, _, err := Fetch(context.Background(), policyServer(t, "", good, 404), "shop.test"); err == nil || errors.As(err, &inv) {
+		t.Fatalf("404: %v, want a fetch error", err)
+	}
+	if _, _, err := Fetch(context.Background(), policyServer(t, "", strings.Repeat("x: y\n", MaxSize), 200), "shop.test"); !errors.As(err, &inv) {
+		t.Fatalf("oversized: %v", err)
+	}
 }

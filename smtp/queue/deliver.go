@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -63,7 +64,7 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 		return nil, err, perm
 	}
 	policy := r.stsPolicyFor(r.ctx, dest)
-	enforce := policy != nil && policy.mode == "enforce"
+	enforce := policy != nil && policy.Mode == mtasts.ModeEnforce
 	mxSecure := r.daneMX(r.ctx, dest)
 	var out []target
 	var daneErr error

@@ -1,12 +1,8 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 )
 
 // MTA-STS (RFC 8461): a domain that publishes _mta-sts TXT and a policy
@@ -23,30 +20,15 @@ import (
 // policy names; otherwise delivery is opportunistic. Policies are cached
 // for their max_age (and refetched when the TXT id changes).
 
+// stsPolicy is a fetched policy, parsed by smtp/mtasts (the one strict
+// parser for our policies and theirs), with its id and expiry.
 type stsPolicy struct {
-	id   string
-	mode string // enforce, testing, none
-	mx   []string
-	exp  time.Time
+	mtasts.Policy
+	id  string
+	exp time.Time
 }
 
-// matches reports whether an MX host name fits one of the policy's
-// patterns ("mail.example.com" or "*.example.com", one label).
-func (p *stsPolicy) matches(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, m := range p.mx {
-		m = strings.ToLower(m)
-		if m == host {
-			return true
-		}
-		if rest, ok := strings.CutPrefix(m, "*."); ok {
-			if i := strings.IndexByte(host, '.'); i > 0 && host[i+1:] == rest {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (p *stsPolicy) matches(host string) bool { return p.Matches(host) }
 
 type stsCache struct {
 	mu sync.Mutex
@@ -131,59 +113,9 @@ func (r *Runner) fetchSTS(ctx context.Context, domain string) (*stsPolicy, error
 		TLSClientConfig:   &tls.Config{ServerName: host, RootCAs: r.cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives: true,
 	}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, err := http.NewRequestWithContext(ctx, "GET", "https://"+host+"/.well-known/mta-sts.txt", nil)
+	p, _, err := mtasts.Fetch(ctx, &http.Client{Transport: tr, Timeout: 30 * time.Second}, domain)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	return parseSTS(io.LimitReader(resp.Body, 64<<10))
-}
-
-// parseSTS reads a policy file (RFC 8461 §3.2).
-func parseSTS(rd io.Reader) (*stsPolicy, error) {
-	p := &stsPolicy{}
-	maxAge := -1
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch k {
-		case "version":
-			if v != "STSv1" {
-				return nil, fmt.Errorf("unknown policy version %q", v)
-			}
-		case "mode":
-			p.mode = v
-		case "mx":
-			p.mx = append(p.mx, v)
-		case "max_age":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("bad max_age %q", v)
-			}
-			maxAge = min(n, 31557600)
-		}
-	}
-	switch {
-	case p.mode != "enforce" && p.mode != "testing" && p.mode != "none":
-		return nil, fmt.Errorf("bad mode %q", p.mode)
-	case maxAge < 0:
-		return nil, errors.New("no max_age")
-	case p.mode != "none" && len(p.mx) == 0:
-		return nil, errors.New("no mx")
-	}
-	p.exp = time.Now().Add(time.Duration(maxAge) * time.Second)
-	return p, nil
+	return &stsPolicy{Policy: p, exp: time.Now().Add(time.Duration(p.MaxAge) * time.Second)}, nil
 }
