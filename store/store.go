@@ -26,6 +26,8 @@
 //	queue       queue id → QueueEntry (outbound mail; the body is in bodies)
 //	certs       certificate storage (TLS keys and certificates)
 //	junk        the junk filter's models (layout in store/junk/bolt.go)
+//	reports     DMARC and TLS reports received per hosted domain, and
+//	reportmail  the mails they came in (layout in reportsin.go)
 //
 // # Why bodies live in the database
 //
@@ -181,6 +183,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.Caps = newSendCaps()
 	s.credentialHooks = append(s.credentialHooks, s.endSessionsOf)
 	s.registerMailflowHooks()
+	s.registerReportHooks()
 	s.userRemoveHooks = append(s.userRemoveHooks, removeJunkModel)
 	if err := s.init(); err != nil {
 		db.Close()

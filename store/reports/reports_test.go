@@ -199,3 +199,43 @@ func replaceZip(t *testing.T, msg, zip []byte) []byte {
 	}
 	return append(msg[:i+4:i+4], mailtest.Base64Lines(zip)...)
 }
+
+// TestSummaries: rows per day and source, the spoofing source first;
+// TLS rows carry the mode and the failure types.
+func TestSummaries(t *testing.T) {
+	var fs []*Feedback
+	for _, n := range []string{"google.xml", "microsoft.xml", "yahoo.xml"} {
+		f, err := ParseDMARC([]byte(sample(t, n)), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	s := SummarizeDMARC(fs)
+	if s.Reports != 3 || s.Messages != 27 || s.Failing != 3 || s.Passing != 24 {
+		t.Fatalf("summary %+v", s)
+	}
+	first := s.Rows[0]
+	if !first.Attention || first.IP != "203.0.113.77" || first.Count != 3 || first.Disposition != "quarantine" || first.SPF != "softfail mailer.invalid" {
+		t.Fatalf("first row %+v", first)
+	}
+	// 192.0.2.25 passing is one row summed over three reporters.
+	var good *SourceRow
+	for i := range s.Rows {
+		if s.Rows[i].IP == "192.0.2.25" {
+			if good != nil {
+				t.Fatalf("192.0.2.25 in two rows: %+v", s.Rows)
+			}
+			good = &s.Rows[i]
+		}
+	}
+	if good == nil || good.Count != 21 || len(good.Reporters) != 3 || good.Attention || good.DKIM != "pass example.com" {
+		t.Fatalf("192.0.2.25: %+v", good)
+	}
+	r, _ := ParseTLSRPT([]byte(sample(t, "microsoft-tlsrpt.json")), Limits{})
+	g, _ := ParseTLSRPT([]byte(sample(t, "google-tlsrpt.json")), Limits{})
+	rows := SummarizeTLS([]*TLSReport{g, r})
+	if len(rows) != 2 || rows[0].Org != "Microsoft Corporation" || rows[0].Mode != "testing" || len(rows[0].Failures) != 2 || rows[0].Failures[1].Type != "starttls-not-supported" {
+		t.Fatalf("tls rows %+v", rows)
+	}
+}

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/authsmtp/authsmtp/internal/mailtest"
+	"github.com/authsmtp/authsmtp/store/reports"
+)
+
+// TestReportsStored: a report is stored with its mail, a second copy is
+// a duplicate, the summary covers the days asked for, and removing the
+// domain removes its reports.
+func TestReportsStored(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	if _, err := st.AddDomain("example.com"); err != nil {
+		t.Fatal(err)
+	}
+	xml, err := os.ReadFile("reports/testdata/google.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := mailtest.GoogleDMARCMail("dmarc-reports@example.com", "example.com", string(xml))
+	f, err := reports.Extract(mail, "", reports.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	id, dup, err := st.AddReport("example.com", f, "noreply-dmarc-support@google.com", mail, now)
+	if err != nil || dup || id == 0 {
+		t.Fatalf("add: %d %v %v", id, dup, err)
+	}
+	if _, dup, err := st.AddReport("example.com", f, "x@y", mail, now); err != nil || !dup {
+		t.Fatalf("second copy: dup %v err %v", dup, err)
+	}
+	if _, _, err := st.AddReport("other.test", f, "x@y", mail, now); !errors.Is(err, ErrNoSuchDomain) {
+		t.Fatalf("unhosted domain: %v", err)
+	}
+	got, err := st.ReportMail("example.com", id)
+	if err != nil || string(got) != string(mail) {
+		t.Fatalf("mail back: %v", err)
+	}
+	sum, err := st.SummarizeReports("example.com", 7, now)
+	if err != nil || len(sum.List) != 1 || sum.DMARC.Messages != 19 || !sum.DMARC.Rows[0].Attention {
+		t.Fatalf("summary: %v %+v", err, sum)
+	}
+	if old, _ := st.SummarizeReports("example.com", 7, now.AddDate(0, 1, 0)); len(old.List) != 0 {
+		t.Fatalf("a month later the 7-day summary has %d reports", len(old.List))
+	}
+	if err := st.RemoveDomain("example.com"); err != nil {
+		t.Fatal(err)
+	}
+	st.AddDomain("example.com")
+	if rs, err := st.Reports("example.com", time.Time{}); err != nil || len(rs) != 0 {
+		t.Fatalf("after removal: %d reports, %v", len(rs), err)
+	}
+	if _, err := st.ReportMail("example.com", id); err == nil {
+		t.Fatal("the mail survived the domain")
+	}
+}
