@@ -26,7 +26,7 @@ func TestDomainMTASTSCommand(t *testing.T) {
 		if do("domain", "dns", "sts.test") != 0 {
 			t.Fatal(errb.String())
 		}
-		for _, want := range []string{"mta-sts.sts.test.", "CNAME mx.sts.test.", `_smtp._tls.sts.test.`, `"v=TLSRPTv1; rua=mailto:postmaster@sts.test"`} {
+		for _, want := range []string{"mta-sts.sts.test.", "CNAME mx.sts.test.", `_smtp._tls.sts.test.`, `"v=TLSRPTv1; rua=mailto:tls-reports@sts.test"`} {
 			if !strings.Contains(out.String(), want) {
 				t.Fatalf("domain dns lacks %q:\n%s", want, out.String())
 			}

@@ -77,7 +77,7 @@ func For(st KeySource, domain, host string, ports Ports) ([]Record, error) {
 		recs = append(recs, Record{Name: k.Selector + "._domainkey." + domain, Type: "TXT", Value: txt})
 	}
 	recs = append(recs,
-		Record{Name: "_dmarc." + domain, Type: "TXT", Value: "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@" + domain},
+		Record{Name: "_dmarc." + domain, Type: "TXT", Value: "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@" + domain},
 		Record{Name: "autoconfig." + domain, Type: "CNAME", Value: host},
 		Record{Name: "autodiscover." + domain, Type: "CNAME", Value: host},
 	)
@@ -111,7 +111,7 @@ func MTASTS(domain, host, mode string) []Record {
 	return []Record{
 		{Name: "_mta-sts." + domain, Type: "TXT", Value: mtasts.For(mode, host).TXT()},
 		{Name: "mta-sts." + domain, Type: "CNAME", Value: host},
-		{Name: "_smtp._tls." + domain, Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:postmaster@" + domain},
+		{Name: "_smtp._tls." + domain, Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:tls-reports@" + domain},
 	}
 }
 

@@ -69,6 +69,16 @@ func (s *session) deliver(data *smtpd.Data) error {
 		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "rejected by the DMARC policy of %s: the message is not authenticated (SPF/DKIM)", v.fromDomain)
 	}
 	junk := v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyQuarantine
+	if len(s.reports) > 0 {
+		refused := s.takeReports(msg)
+		if len(rcpts) == 0 {
+			if refused != nil {
+				return refused
+			}
+			return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: report received"}
+		}
+	}
+	s.recordPostmasterTLSRPT(msg, h)
 
 	// X-Spam-* fields from outside go before anything else looks: only our
 	// junk filter and the operator's milters may write there. Either

@@ -34,6 +34,7 @@ type session struct {
 	from    string
 	size    int64           // SIZE= from MAIL, 0 if not given
 	d       *store.Delivery // from MAIL to the end of the transaction
+	reports []reportRcpt    // report addresses among the recipients (reports.go)
 	unknown int
 	lists   *dnsListVerdict // looked up at the first RCPT
 	// refusedCounted: this connection's blocklist refusal is in the stats.
@@ -65,7 +66,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) (err error) {
 	if s.d != nil {
 		s.d.Abort()
 	}
-	s.from, s.size = from, 0
+	s.from, s.size, s.reports = from, 0, nil
 	if opts != nil && opts.Size <= s.s.cfg.MaxSize {
 		s.size = opts.Size
 	}
@@ -97,6 +98,9 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) (err error) {
 			}
 		}
 		return smtpErr(554, gosmtp.EnhancedCode{5, 7, 1}, "service unavailable: client host [%s] is listed by %s", s.ip, zone)
+	}
+	if s.addReportRcpt(addr, domain) {
+		return nil
 	}
 	_, err = s.d.AddRecipient(addr)
 	switch {
@@ -145,7 +149,7 @@ func (s *session) Data(r io.Reader) (err error) {
 			err = errInternal
 		}
 	}()
-	if s.d == nil || len(s.d.Recipients()) == 0 {
+	if s.d == nil || len(s.d.Recipients())+len(s.reports) == 0 {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "need MAIL and RCPT first")
 	}
 	s.c.Conn().SetReadDeadline(time.Now().Add(s.s.cfg.DataTimeout))
@@ -181,7 +185,7 @@ func (s *session) Reset() {
 	if s.d != nil {
 		s.d.Abort()
 	}
-	s.from, s.size, s.d = "", 0, nil
+	s.from, s.size, s.d, s.reports = "", 0, nil, nil
 }
 
 func (s *session) Logout() error { return nil }
