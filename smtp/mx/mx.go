@@ -37,6 +37,7 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/reports"
 )
 
 // Config tunes the MX; zero fields get the defaults in parentheses.
@@ -80,6 +81,9 @@ type Config struct {
 	// NoJunkFilter turns the per-user junk filter off (it is on by
 	// default, and decides nothing for a user until trained).
 	NoJunkFilter bool
+	// Reports bounds the reading of DMARC and TLS reports (reports.go);
+	// zero fields take store/reports' defaults.
+	Reports reports.Limits
 	// Capture keeps forwarded and auto-reply mail instead of sending it.
 	Capture  bool
 	Resolver *dnsx.Resolver

@@ -57,7 +57,7 @@ func (s *session) takeReports(msg []byte) error {
 			continue
 		}
 		done[key] = true
-		found, err := reports.Extract(msg, r.kind, reports.Limits{})
+		found, err := reports.Extract(msg, r.kind, s.s.cfg.Reports)
 		if err != nil {
 			s.log.Info("mx report refused", "rcpt", r.addr, "err", store.SanitizeLog(err.Error()))
 			refusal = reportRefusal(r.kind, err)
@@ -114,7 +114,7 @@ func (s *session) recordPostmasterTLSRPT(msg []byte, h *mailmsg.Header) {
 	if len(domains) == 0 {
 		return
 	}
-	found, err := reports.Extract(msg, reports.KindTLSRPT, reports.Limits{})
+	found, err := reports.Extract(msg, reports.KindTLSRPT, s.s.cfg.Reports)
 	if err != nil {
 		s.log.Info("mx TLS report to postmaster not read", "err", store.SanitizeLog(err.Error()))
 		return

@@ -23,7 +23,7 @@ func reportSample(t *testing.T, name string) string {
 // the domain, none lands in a mailbox; a zip bomb and malformed XML are
 // refused; a report to the address and a user in one mail reaches both.
 func TestReportsReceived(t *testing.T) {
-	e := newMX(t, nil)
+	e := newMX(t, func(c *Config) { c.Reports.MaxDecompressed = 1 << 20 })
 	send := func(from, to string, msg []byte) error {
 		return e.send(t, from, []string{to}, msg)
 	}
@@ -40,7 +40,7 @@ func TestReportsReceived(t *testing.T) {
 	if err := send("noreply-dmarc-support@google.com", "dmarc-reports@a.test", mailtest.GoogleDMARCMail("dmarc-reports@a.test", "a.test", reportSample(t, "google.xml"))); err != nil {
 		t.Fatalf("google again: %v", err)
 	}
-	err := send("bomb@reporter.test", "dmarc-reports@a.test", mailtest.ZipBombDMARCMail("dmarc-reports@a.test", "a.test", 64<<20))
+	err := send("bomb@reporter.test", "dmarc-reports@a.test", mailtest.ZipBombDMARCMail("dmarc-reports@a.test", "a.test", 4<<20))
 	if codeOf(err) != 552 {
 		t.Fatalf("zip bomb: %v", err)
 	}
