@@ -187,7 +187,9 @@ func (sub *Submission) Commit(ctx context.Context, msg *smtpd.Data) (*store.Acce
 		if errors.As(err, &ce) {
 			return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "%s", ce.Error())
 		}
-		return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "send limit reached")
+		// The counters live in a shared database that did not answer.
+		p.Log.Error("counting the send caps", "login", who.Login(), "err", err)
+		return nil, smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary server error: try again later")
 	}
 	msg.Prepend(p.fixups(ctx, env.header))
 	// Only mail that leaves this host is signed: a DKIM signature is for

@@ -237,8 +237,13 @@ func TestAuthTiming(t *testing.T) {
 
 // TestLoginThrottle: per IP and per login, a success does not reset
 // another IP's counter, blocked logins get ErrThrottled.
+// It runs with the counters in memory and in the database (Shared).
 func TestLoginThrottle(t *testing.T) {
-	st := authTestStore(t)
+	t.Run("memory", func(t *testing.T) { testLoginThrottle(t, authTestStore(t)) })
+	t.Run("shared", func(t *testing.T) { testLoginThrottle(t, sharedTestStore(t)) })
+}
+
+func testLoginThrottle(t *testing.T, st *Store) {
 	st.AddDomain("doe.com")
 	st.SetDomainSwitch("doe.com", "smtp", true)
 	st.AddUser("john@doe.com", "Usr-pass-k9W!q")

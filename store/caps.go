@@ -29,10 +29,16 @@ func (e *CapError) Error() string {
 // buckets, whatever the day's volume. A bucket counts for a window while
 // its first message is inside it, so a limit can hold up to a minute
 // longer than exact, never shorter.
+//
+// When several nodes share the database (Options.Shared), the counts live
+// in the database instead (caps_shared.go), so a limit holds for the
+// cluster, not per node.
 type SendCaps struct {
 	mu       sync.Mutex
 	defaults SendLimits
 	sent     map[string]*sendLog
+	// shared, when set, keeps each login's log in the database.
+	shared *sharedCounters
 }
 
 // sendLog is one login's non-empty minute buckets, oldest first, with the
@@ -76,7 +82,6 @@ func (c *SendCaps) Take(login string, limits SendLimits, rcpts int) error {
 
 func (c *SendCaps) take(now time.Time, login string, limits SendLimits, rcpts int) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if limits.PerHour == 0 {
 		limits.PerHour = c.defaults.PerHour
 	}
@@ -86,19 +91,24 @@ func (c *SendCaps) take(now time.Time, login string, limits SendLimits, rcpts in
 	if limits.RcptsPerDay == 0 {
 		limits.RcptsPerDay = c.defaults.RcptsPerDay
 	}
+	if c.shared != nil {
+		c.mu.Unlock()
+		return c.shared.takeSend(now, login, limits, rcpts)
+	}
+	defer c.mu.Unlock()
 	l := c.sent[login]
 	if l == nil {
 		l = &sendLog{}
 		c.sent[login] = l
 	}
+	return l.take(now, login, limits, rcpts)
+}
+
+// take checks one message against limits (all set) and counts it if
+// allowed.
+func (l *sendLog) take(now time.Time, login string, limits SendLimits, rcpts int) error {
 	l.expire(now)
-	// The hour's buckets are the newest: walk back from the end.
-	var hour int
-	var firstHour time.Time
-	for i := len(l.buckets) - 1; i >= 0 && now.Sub(l.buckets[i].first) < time.Hour; i-- {
-		hour += l.buckets[i].msgs
-		firstHour = l.buckets[i].first
-	}
+	hour, firstHour := l.lastHour(now)
 	switch {
 	case l.msgs >= limits.PerDay:
 		return &CapError{login, "messages per day", limits.PerDay, l.buckets[0].first.Add(24 * time.Hour)}
@@ -113,6 +123,17 @@ func (c *SendCaps) take(now time.Time, login string, limits SendLimits, rcpts in
 	}
 	l.add(now, rcpts)
 	return nil
+}
+
+// lastHour counts the messages of the buckets that began in the last hour,
+// and returns the first one's time.
+func (l *sendLog) lastHour(now time.Time) (n int, first time.Time) {
+	// The hour's buckets are the newest: walk back from the end.
+	for i := len(l.buckets) - 1; i >= 0 && now.Sub(l.buckets[i].first) < time.Hour; i-- {
+		n += l.buckets[i].msgs
+		first = l.buckets[i].first
+	}
+	return n, first
 }
 
 // expire drops the buckets that left the 24-hour window.

@@ -10,7 +10,12 @@ import (
 )
 
 func TestSendCaps(t *testing.T) {
-	c := newSendCaps()
+	for _, mode := range counterModes(t) {
+		t.Run(mode.name, func(t *testing.T) { testSendCaps(t, mode.caps()) })
+	}
+}
+
+func testSendCaps(t *testing.T, c *SendCaps) {
 	c.SetDefaults(SendLimits{PerHour: 3, PerDay: 5, RcptsPerDay: 10})
 	for i := 0; i < 3; i++ {
 		if err := c.Take("doe.com", SendLimits{}, 1); err != nil {

@@ -37,8 +37,15 @@ func TestCanonicalLogin(t *testing.T) {
 
 // TestThrottleKeys: a block on one spelling blocks every spelling; IPv6
 // is keyed per /64; a success clears only its own (IP, login) pair.
+// It runs on the in-memory counters and on the database's (Shared).
 func TestThrottleKeys(t *testing.T) {
-	th := NewThrottle(ThrottleConfig{BlockAfter: 3, BaseDelay: time.Millisecond})
+	for _, mode := range counterModes(t) {
+		t.Run(mode.name, func(t *testing.T) { testThrottleKeys(t, mode.throttle) })
+	}
+}
+
+func testThrottleKeys(t *testing.T, newThrottle func(ThrottleConfig) *Throttle) {
+	th := newThrottle(ThrottleConfig{BlockAfter: 3, BaseDelay: time.Millisecond})
 	for i := 0; i < 3; i++ {
 		th.Fail("smtp", "192.0.2.1", "vb5@demo.test")
 	}
@@ -61,7 +68,7 @@ func TestThrottleKeys(t *testing.T) {
 	}
 	// Two guesses against alice, a good login to one's own account: the
 	// IP keeps its two failures, the third guess blocks.
-	th = NewThrottle(ThrottleConfig{BlockAfter: 3, BaseDelay: time.Millisecond})
+	th = newThrottle(ThrottleConfig{BlockAfter: 3, BaseDelay: time.Millisecond})
 	th.Fail("smtp", "192.0.2.5", "alice@demo.test")
 	th.Fail("smtp", "192.0.2.5", "alice@demo.test")
 	th.Succeed("192.0.2.5", "mallory@demo.test")

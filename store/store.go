@@ -28,6 +28,8 @@
 //	junk        the junk filter's models (layout in store/junk/bolt.go)
 //	reports     DMARC and TLS reports received per hosted domain, and
 //	reportmail  the mails they came in (layout in reportsin.go)
+//	limits      send-cap and throttle counters when the database is shared
+//	            by several nodes (counters_shared.go)
 //
 // # Why bodies live in the database
 //
@@ -86,7 +88,8 @@ var (
 	bucketSessions  = []byte("sessions")
 
 	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketUsers, bucketMailboxes,
-		bucketMessages, bucketBodies, bucketQueue, bucketCerts, bucketBodyRefs, bucketSessions}
+		bucketMessages, bucketBodies, bucketQueue, bucketCerts, bucketBodyRefs, bucketSessions,
+		bucketLimits}
 )
 
 // ErrLocked is returned by Open when another process holds the database.
@@ -105,6 +108,10 @@ type Options struct {
 	// MaxFileSize caps the database file, in bytes: a commit that would
 	// grow it further fails (0: no cap).
 	MaxFileSize int
+	// Shared says several nodes use the database at once: the throttle
+	// and send-cap counters then live in it (counters_shared.go), not in
+	// this process's memory.
+	Shared bool
 }
 
 // Store is the one handle on the database. It is safe for concurrent use.
@@ -181,6 +188,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.Events = newNotifier()
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()
+	if opts.Shared {
+		sc := &sharedCounters{db: db}
+		s.Throttle.shared, s.Caps.shared = sc, sc
+	}
 	s.credentialHooks = append(s.credentialHooks, s.endSessionsOf)
 	s.registerMailflowHooks()
 	s.registerReportHooks()

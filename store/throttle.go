@@ -36,7 +36,10 @@ type Throttle struct {
 	// pairs are keyed by the two together.
 	state  map[string]*throttleState
 	pairs  map[pairKey]*throttleState
-	recent []Failure // ring of the last failures, newest last
+	recent []Failure // ring of the last failures, newest last (this node's)
+	// shared, when set, keeps state and pairs in the database
+	// (counters_shared.go); recent stays per node.
+	shared *sharedCounters
 }
 
 type pairKey struct{ ip, login string }
@@ -110,9 +113,32 @@ func throttleKeys(ip, login string) (ipKey, loginKey string) {
 	return ThrottleIP(ip), l
 }
 
+// expired says whether a key's failures are forgotten: the last is older
+// than the window and no block holds.
+func (st *throttleState) expired(cfg ThrottleConfig, now time.Time) bool {
+	return now.Sub(st.last) > cfg.Window && now.After(st.blockedUntil)
+}
+
+// fail counts one failure, blocking the key once it has BlockAfter.
+func (st *throttleState) fail(cfg ThrottleConfig, now time.Time) {
+	st.failures++
+	st.last = now
+	if st.failures >= cfg.BlockAfter {
+		st.blockedUntil = now.Add(cfg.BlockFor)
+	}
+}
+
+// sharedMode returns the database counters (nil: in memory) and the
+// configuration, so the shared path holds no lock over a round trip.
+func (t *Throttle) sharedMode() (*sharedCounters, ThrottleConfig) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.shared, t.cfg
+}
+
 func (t *Throttle) get(key string, now time.Time) *throttleState {
 	st := t.state[key]
-	if st != nil && now.Sub(st.last) > t.cfg.Window && now.After(st.blockedUntil) {
+	if st != nil && st.expired(t.cfg, now) {
 		delete(t.state, key)
 		st = nil
 	}
@@ -123,6 +149,12 @@ func (t *Throttle) get(key string, now time.Time) *throttleState {
 func (t *Throttle) Check(ip, login string) (blocked bool, until time.Time) {
 	ipKey, loginKey := throttleKeys(ip, login)
 	now := time.Now()
+	if sh, cfg := t.sharedMode(); sh != nil {
+		// A database that does not answer blocks nobody: the password
+		// check that follows cannot succeed without it either.
+		blocked, until, _ = sh.check(cfg, []string{"ip:" + ipKey, "login:" + loginKey}, now)
+		return blocked, until
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range []string{"ip:" + ipKey, "login:" + loginKey} {
@@ -141,6 +173,9 @@ func (t *Throttle) Check(ip, login string) (blocked bool, until time.Time) {
 func (t *Throttle) Failures(ip string) int {
 	k := "ip:" + ThrottleIP(ip)
 	now := time.Now()
+	if sh, cfg := t.sharedMode(); sh != nil {
+		return sh.failures(cfg, k, now)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if st := t.get(k, now); st != nil {
@@ -160,6 +195,15 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 	if len(t.recent) > recentFailures {
 		t.recent = append([]Failure(nil), t.recent[len(t.recent)-recentFailures:]...)
 	}
+	if sh, cfg := t.shared, t.cfg; sh != nil {
+		t.mu.Unlock() // no lock over a database round trip
+		worst, err := sh.fail(cfg, ipKey, loginKey, now)
+		t.mu.Lock()
+		if err != nil {
+			return cfg.MaxDelay // the database failed: be slow, count nothing
+		}
+		return t.delay(worst)
+	}
 	pk := pairKey{ipKey, loginKey}
 	pair := t.pairs[pk]
 	if pair == nil || now.Sub(pair.last) > t.cfg.Window {
@@ -175,11 +219,7 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 			st = &throttleState{}
 			t.state[k] = st
 		}
-		st.failures++
-		st.last = now
-		if st.failures >= t.cfg.BlockAfter {
-			st.blockedUntil = now.Add(t.cfg.BlockFor)
-		}
+		st.fail(t.cfg, now)
 		worst = max(worst, st.failures)
 	}
 	if len(t.state)+len(t.pairs) > 100000 { // bound memory under a wide scan
@@ -194,6 +234,11 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 			}
 		}
 	}
+	return t.delay(worst)
+}
+
+// delay is how long to wait after a failure when a key has worst failures.
+func (t *Throttle) delay(worst int) time.Duration {
 	over := worst - t.cfg.FreeFailures
 	if over <= 0 {
 		return t.cfg.BaseDelay
@@ -208,6 +253,10 @@ func (t *Throttle) Fail(protocol, ip, login string) time.Duration {
 // success elsewhere must not help an attacker.
 func (t *Throttle) Succeed(ip, login string) {
 	ipKey, loginKey := throttleKeys(ip, login)
+	if sh, _ := t.sharedMode(); sh != nil {
+		sh.succeed(ipKey, loginKey, time.Now())
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pk := pairKey{ipKey, loginKey}
@@ -240,6 +289,10 @@ func (t *Throttle) Recent() []Failure {
 // BlockedNow lists the keys refused right now.
 func (t *Throttle) BlockedNow() []Blocked {
 	now := time.Now()
+	if sh, _ := t.sharedMode(); sh != nil {
+		out, _ := sh.blocked(now)
+		return out
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Blocked
@@ -254,6 +307,10 @@ func (t *Throttle) BlockedNow() []Blocked {
 
 // Unblock forgets a key ("ip:1.2.3.4" or "login:doe.com").
 func (t *Throttle) Unblock(key string) bool {
+	if sh, _ := t.sharedMode(); sh != nil {
+		ok, _ := sh.unblock(key)
+		return ok
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_, ok := t.state[key]
