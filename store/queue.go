@@ -53,6 +53,17 @@ type QueueEntry struct {
 	// Service and CID: the session that accepted it, as in its log lines.
 	Service string `json:"service,omitempty"`
 	CID     string `json:"cid,omitempty"`
+	// LeaseOwner is the node delivering the entry now and LeaseUntil when
+	// its claim lapses, after which another node may take it over
+	// (queue_lease.go).
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+}
+
+// LeasedElsewhere reports whether a node other than node holds an
+// unexpired lease on the entry at now.
+func (q *QueueEntry) LeasedElsewhere(node string, now time.Time) bool {
+	return q.LeaseOwner != "" && q.LeaseOwner != node && now.Before(q.LeaseUntil)
 }
 
 // Pending returns the recipients still to deliver.

@@ -200,6 +200,12 @@ func (r *Runner) sendAll(j *job, c *client, host string, items []item) []item {
 		if err != nil {
 			continue // deleted meanwhile
 		}
+		if q.LeaseOwner != r.cfg.Node {
+			// This node stalled past its lease and another took the entry
+			// over: it delivers, not us.
+			r.log.Info("queue entry taken over by another node", "id", it.id, "owner", q.LeaseOwner)
+			continue
+		}
 		var rcpts []string
 		pending := map[string]bool{}
 		for _, p := range q.Pending() {

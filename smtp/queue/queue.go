@@ -9,6 +9,11 @@
 // side said 250 and before that commit sends the message again on restart:
 // a duplicate, never a loss.
 //
+// Several nodes on one database: a node claims an entry with a lease
+// before delivering it, renews the lease while it works and releases it
+// when done (lease.go); entries another node holds are skipped, and taken
+// over when that node's lease lapses.
+//
 // Scheduling: due entries are grouped by destination (the recipient's
 // domain, or the relay). Each destination gets at most PerDest connections
 // at once, and each connection carries up to Batch messages, so a burst to
@@ -53,6 +58,9 @@ type Store interface {
 	Route(rcpt string) (store.Route, error)
 	GetUser(address string) (store.User, error)
 	OnQueued(fn func())
+	ClaimQueue(node string, ids []string, until time.Time) ([]string, error)
+	RenewQueueLeases(node string, ids []string, until time.Time) ([]string, error)
+	ReleaseQueue(node string, ids []string) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -97,6 +105,14 @@ type Config struct {
 	// Timeout is per SMTP command (default 2 minutes).
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// Node names this process in queue leases; every node on one database
+	// needs its own (default "local", for a database only this process
+	// opens).
+	Node string
+	// Lease is how long a claim on an entry holds without renewal: how
+	// long other nodes wait to take over the entries of a node that died
+	// (default 1 minute; renewed every third of it while delivering).
+	Lease time.Duration
 	// Metrics counts delivery attempts by result (nil: off).
 	Metrics *metrics.Metrics
 }
@@ -140,6 +156,7 @@ type Runner struct {
 	mu       sync.Mutex
 	inflight map[string]bool // entry id NUL destination
 	perDest  map[string]int
+	leases   map[string]int // entry id → inflight keys holding its lease
 }
 
 // New checks cfg and builds a Runner; Start runs it.
@@ -171,18 +188,30 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Node == "" {
+		cfg.Node = "local"
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("service", "queue"),
 		kick: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers),
-		ctx: ctx, cancel: cancel, inflight: map[string]bool{}, perDest: map[string]int{}}, nil
+		ctx: ctx, cancel: cancel, inflight: map[string]bool{}, perDest: map[string]int{}, leases: map[string]int{}}, nil
 }
 
 // Start runs the scheduler until Stop, and makes the store wake it after
 // every commit that queues mail.
 func (r *Runner) Start() {
+	// Leases left by this node's previous run (a crash) hold nothing back:
+	// nothing is in flight at start.
+	if err := r.st.ReleaseQueue(r.cfg.Node, nil); err != nil {
+		r.log.Warn("releasing old queue leases", "node", r.cfg.Node, "err", err)
+	}
 	r.st.OnQueued(r.Kick)
-	r.loopWG.Add(1)
+	r.loopWG.Add(2)
 	go r.loop()
+	go r.renewLoop()
 }
 
 // Kick wakes the scheduler; it never blocks.
@@ -255,16 +284,25 @@ func (r *Runner) destOf(rcpt string) string {
 }
 
 // dispatch starts jobs for due entries and returns when to look again.
+// It plans the jobs, claims their entries in one transaction (no lock held
+// over it), then starts the jobs with what it claimed.
 func (r *Runner) dispatch() time.Time {
-	entries, next, err := r.st.DueQueue(time.Now(), 0)
+	now := time.Now()
+	entries, next, err := r.st.DueQueue(now, 0)
 	if err != nil {
 		r.log.Error("reading the queue", "err", err)
-		return time.Now().Add(time.Minute)
+		return now.Add(time.Minute)
 	}
 	groups := map[string][]item{}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, q := range entries {
+		if q.LeasedElsewhere(r.cfg.Node, now) {
+			// Another node delivers it; look again when its lease lapses.
+			if next.IsZero() || q.LeaseUntil.Before(next) {
+				next = q.LeaseUntil
+			}
+			continue
+		}
 		byDest := map[string][]string{}
 		var order []string
 		for _, rc := range q.Pending() {
@@ -286,20 +324,52 @@ func (r *Runner) dispatch() time.Time {
 		dests = append(dests, d)
 	}
 	sort.Strings(dests)
+	type plannedJob struct {
+		dest  string
+		items []item
+	}
+	var plan []plannedJob
+	var ids []string
 	for _, d := range dests {
 		items := groups[d]
-		for len(items) > 0 && r.perDest[d] < r.cfg.PerDest {
-			n := min(len(items), r.cfg.Batch)
-			job := items[:n]
-			items = items[n:]
-			for _, it := range job {
-				r.inflight[it.id+"\x00"+d] = true
+		for n := r.perDest[d]; len(items) > 0 && n < r.cfg.PerDest; n++ {
+			k := min(len(items), r.cfg.Batch)
+			plan = append(plan, plannedJob{d, items[:k]})
+			for _, it := range items[:k] {
+				ids = append(ids, it.id)
 			}
-			r.perDest[d]++
-			r.wg.Add(1)
-			go r.runJob(d, job)
+			items = items[k:]
 		}
 	}
+	r.mu.Unlock()
+	if len(plan) == 0 {
+		return next
+	}
+	claimed, err := r.claim(ids)
+	if err != nil {
+		r.log.Error("claiming queue entries", "err", err)
+		return now.Add(10 * time.Second)
+	}
+	r.mu.Lock()
+	for _, p := range plan {
+		// Only the loop dispatches, so perDest can only have gone down
+		// meanwhile; a job's more() may have taken an item: skip those.
+		var job []item
+		for _, it := range p.items {
+			if claimed[it.id] && r.hold(it.id, p.dest) {
+				job = append(job, it)
+			}
+		}
+		if len(job) == 0 {
+			continue
+		}
+		r.perDest[p.dest]++
+		r.wg.Add(1)
+		go r.runJob(p.dest, job)
+	}
+	unused := r.unheld(claimed)
+	r.mu.Unlock()
+	r.release(unused)
 	return next
 }
 
@@ -310,11 +380,15 @@ func (r *Runner) runJob(dest string, items []item) {
 	j := &job{dest: dest, items: items}
 	defer func() {
 		r.mu.Lock()
+		var done []string
 		for _, it := range j.all {
-			delete(r.inflight, it.id+"\x00"+dest)
+			if r.drop(it.id, dest) {
+				done = append(done, it.id)
+			}
 		}
 		r.perDest[dest]--
 		r.mu.Unlock()
+		r.release(done)
 		r.Kick()
 	}()
 	select {
@@ -344,13 +418,14 @@ func (r *Runner) more(j *job) []item {
 	if j.sent >= 4*r.cfg.Batch || r.ctx.Err() != nil {
 		return nil
 	}
-	entries, _, err := r.st.DueQueue(time.Now(), 0)
+	now := time.Now()
+	entries, _, err := r.st.DueQueue(now, 0)
 	if err != nil {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []item
+	var cand []item
+	var ids []string
 	for _, q := range entries {
 		var rcpts []string
 		for _, rc := range q.Pending() {
@@ -358,16 +433,34 @@ func (r *Runner) more(j *job) []item {
 				rcpts = append(rcpts, rc)
 			}
 		}
-		if len(rcpts) == 0 || r.inflight[q.ID+"\x00"+j.dest] {
+		if len(rcpts) == 0 || r.inflight[q.ID+"\x00"+j.dest] || q.LeasedElsewhere(r.cfg.Node, now) {
 			continue
 		}
-		r.inflight[q.ID+"\x00"+j.dest] = true
-		it := item{id: q.ID, rcpts: rcpts}
-		out = append(out, it)
-		j.all = append(j.all, it)
-		if len(out) == r.cfg.Batch {
+		cand = append(cand, item{id: q.ID, rcpts: rcpts})
+		ids = append(ids, q.ID)
+		if len(cand) == r.cfg.Batch {
 			break
 		}
 	}
+	r.mu.Unlock()
+	if len(cand) == 0 {
+		return nil
+	}
+	claimed, err := r.claim(ids)
+	if err != nil {
+		r.log.Error("claiming queue entries", "err", err)
+		return nil
+	}
+	r.mu.Lock()
+	var out []item
+	for _, it := range cand {
+		if claimed[it.id] && r.hold(it.id, j.dest) {
+			out = append(out, it)
+			j.all = append(j.all, it)
+		}
+	}
+	unused := r.unheld(claimed)
+	r.mu.Unlock()
+	r.release(unused)
 	return out
 }
