@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"AcceptAndQueue", testAcceptQueue},
 		{"QueueTimeline", testQueueTimeline},
 		{"QueueCaptured", testCaptured},
+		{"QueueLeases", testQueueLeases},
 		{"DeliveryContract", testDelivery},
 		{"DedupMarkers", testDedup},
 		{"WebSessions", testSessions},
