@@ -50,12 +50,22 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 
 func startEnv(t testing.TB, st *store.Store, mod func(*Config)) *env {
 	t.Helper()
+	return startEnvPipeline(t, st, mod, nil)
+}
+
+// startEnvPipeline is startEnv with pmod changing the pipeline before
+// the server starts.
+func startEnvPipeline(t testing.TB, st *store.Store, mod func(*Config), pmod func(*Pipeline)) *env {
+	t.Helper()
 	srvTLS, cliTLS := testutil.TLS(t)
 	cfg := Config{Hostname: "mail.test", Logger: testutil.Logger(t)}
 	if mod != nil {
 		mod(&cfg)
 	}
 	pipe := NewPipeline(st, "mail.test", cfg.Logger)
+	if pmod != nil {
+		pmod(pipe)
+	}
 	srv := NewServer(cfg, st, pipe, srvTLS)
 	ln1, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

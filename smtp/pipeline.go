@@ -33,6 +33,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
+	"github.com/authsmtp/authsmtp/smtp/milters"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/mailparse"
@@ -51,6 +52,10 @@ type Pipeline struct {
 	// Capture keeps mail for remote recipients instead of delivering it
 	// (demo mode): the queue entry is marked Captured.
 	Capture bool
+	// Milters, when set with at least one milter, see every submitted
+	// message after the send rule and before the send caps, signing and
+	// the commit (--submission-milter; see runMilters).
+	Milters *milters.Chain
 }
 
 // NewPipeline returns a pipeline over st.
@@ -103,10 +108,11 @@ func (p *Pipeline) CheckSender(who store.Principal, from string) error {
 // stamps, signs and stores the message; Abort drops it. It wraps the
 // store's delivery contract (store.Delivery).
 type Submission struct {
-	p   *Pipeline
-	who store.Principal
-	d   *store.Delivery
-	n   int // recipients given, for the send caps
+	p    *Pipeline
+	who  store.Principal
+	d    *store.Delivery
+	n    int    // recipients given, for the send caps
+	from string // the envelope sender, for the milters
 }
 
 // Begin starts a submission from who with envelope sender from. size is
@@ -121,7 +127,7 @@ func (p *Pipeline) Begin(who store.Principal, from string, size int64) (*Submiss
 	}
 	norm, _ := store.NormalizeAddress(from)
 	d := p.Store.BeginDelivery(store.Envelope{From: norm, Login: who.Login(), Captured: p.Capture, Size: size})
-	return &Submission{p: p, who: who, d: d}, nil
+	return &Submission{p: p, who: who, d: d, from: norm}, nil
 }
 
 // AddRecipient routes one recipient: a hosted user is local, a hosted
@@ -180,6 +186,23 @@ func (sub *Submission) Commit(ctx context.Context, msg *smtpd.Data) (*store.Acce
 	if err != nil {
 		sub.Abort()
 		return nil, err
+	}
+	if p.Milters != nil && len(p.Milters.Milters) > 0 {
+		changed, err := sub.runMilters(ctx, msg)
+		if err != nil {
+			sub.Abort()
+			if err == errDiscarded {
+				return &store.Accepted{}, nil
+			}
+			return nil, err
+		}
+		// A milter's header changes pass the send rule like the client's.
+		if changed {
+			if env, err = p.checkMessage(who, msg.Bytes()); err != nil {
+				sub.Abort()
+				return nil, err
+			}
+		}
 	}
 	if err := p.Store.Caps.Take(who.Login(), p.Store.LimitsFor(who), sub.n); err != nil {
 		sub.Abort()

@@ -248,6 +248,9 @@ func (s *session) Data(r io.Reader) (err error) {
 	if id == "" && len(acc.Local) > 0 {
 		id = fmt.Sprintf("local uid %d", acc.Local[0].UID)
 	}
+	if id == "" {
+		return errDiscarded // a milter discarded it: nothing was stored
+	}
 	// A 250 reply that names what was stored.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: accepted as " + id}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/authsmtp/authsmtp/smtp/dkim"
+	"github.com/authsmtp/authsmtp/smtp/milters"
 	"github.com/authsmtp/authsmtp/smtp/mx"
 )
 
@@ -27,16 +28,16 @@ func (srv *server) startMX(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--dnswl: %w", err)
 	}
-	milters, err := mx.ParseMilters(cfg.Milter)
+	mxMilters, err := milters.Parse(cfg.Milter)
 	if err != nil {
 		return err
 	}
-	if cfg.MilterDefault != "tempfail" && cfg.MilterDefault != "accept" {
-		return fmt.Errorf("--milter-default %q: want tempfail or accept", cfg.MilterDefault)
+	if err := checkMilterDefault(cfg.MilterDefault); err != nil {
+		return err
 	}
 	m, err := mx.New(mx.Config{
 		NoJunkFilter: !cfg.JunkFilter, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
-		Milters: milters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
+		Milters: mxMilters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
 		Hostname: cfg.Hostname, Limits: mxLimits(cfg), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
 		Logger: srv.log, Metrics: srv.metrics, IDs: &srv.ids, Health: &srv.health,

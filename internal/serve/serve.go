@@ -247,7 +247,9 @@ func (srv *server) start(ctx context.Context) error {
 			return err
 		}
 	}
-	srv.pipeline = srv.newPipeline()
+	if srv.pipeline, err = srv.newPipeline(); err != nil {
+		return err
+	}
 	for _, step := range []struct {
 		name string
 		fn   func(context.Context) error

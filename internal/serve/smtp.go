@@ -2,21 +2,41 @@ package serve
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dkim"
+	"github.com/authsmtp/authsmtp/smtp/milters"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 )
 
 // newPipeline builds the one submission pipeline, used by the submission
 // listeners and by webmail; start builds it before any service, so no
 // service depends on another having started first.
-func (srv *server) newPipeline() *smtp.Pipeline {
+func (srv *server) newPipeline() (*smtp.Pipeline, error) {
 	p := smtp.NewPipeline(srv.st, srv.cfg.Hostname, srv.log.With("service", "submission"))
 	p.Capture = srv.cfg.Capture
 	p.Signer = dkim.New(srv.st)
-	return p
+	ms, err := milters.Parse(srv.cfg.SubmissionMilter)
+	if err != nil {
+		return nil, fmt.Errorf("--submission-milter: %w", err)
+	}
+	if len(ms) > 0 {
+		if err := checkMilterDefault(srv.cfg.MilterDefault); err != nil {
+			return nil, err
+		}
+		p.Milters = &milters.Chain{Milters: ms, Timeout: srv.cfg.MilterTimeout,
+			DefaultAccept: srv.cfg.MilterDefault == "accept", Hostname: srv.cfg.Hostname, Daemon: "submission"}
+	}
+	return p, nil
+}
+
+func checkMilterDefault(d string) error {
+	if d != "tempfail" && d != "accept" {
+		return fmt.Errorf("--milter-default %q: want tempfail or accept", d)
+	}
+	return nil
 }
 
 // startSMTP starts the submission listeners: --submission with STARTTLS

@@ -95,20 +95,20 @@ func (s *session) deliver(data *smtpd.Data) error {
 	if len(s.s.cfg.Milters) > 0 {
 		mr := s.runMilters(msg)
 		switch {
-		case mr.reply != nil:
-			return mr.reply
-		case mr.discard:
+		case mr.Reply != nil:
+			return mr.Reply
+		case mr.Discard:
 			if err := s.s.st.MarkSeen(key); err != nil {
 				s.log.Error("mx marking a discarded message seen", "err", err)
 			}
 			return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK"}
 		}
-		if quarantine = mr.quarantine; quarantine != "" {
+		if quarantine = mr.Quarantine; quarantine != "" {
 			s.log.Info("mx message quarantined by milter", "reason", store.SanitizeLog(quarantine))
 			junk = true
 		}
-		if len(mr.msg) > 0 {
-			msg = mr.msg
+		if mr.Header != nil {
+			msg = append(mr.Header, msg[h.Body:]...)
 			if h, err = mailmsg.Scan(msg); err != nil {
 				return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "%v", err)
 			}

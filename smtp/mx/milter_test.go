@@ -1,74 +1,16 @@
 package mx
 
 import (
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-milter"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/authsmtp/authsmtp/internal/testutil/miltertest"
+	"github.com/authsmtp/authsmtp/smtp/milters"
 )
-
-// testMilter is a go-milter server whose end-of-message answer the test
-// chooses; it records what it was shown.
-type testMilter struct {
-	milter.NoOpMilter
-	body func(m *milter.Modifier) (milter.Response, error)
-	mu   *sync.Mutex
-	seen *[]string
-}
-
-func (t testMilter) note(s string) {
-	t.mu.Lock()
-	*t.seen = append(*t.seen, s)
-	t.mu.Unlock()
-}
-
-func (t testMilter) MailFrom(from string, m *milter.Modifier) (milter.Response, error) {
-	t.note("from " + from)
-	return milter.RespContinue, nil
-}
-
-func (t testMilter) RcptTo(rcpt string, m *milter.Modifier) (milter.Response, error) {
-	t.note("rcpt " + rcpt)
-	return milter.RespContinue, nil
-}
-
-func (t testMilter) Header(name, value string, m *milter.Modifier) (milter.Response, error) {
-	t.note("header " + name + ": " + value)
-	return milter.RespContinue, nil
-}
-
-func (t testMilter) BodyChunk(chunk []byte, m *milter.Modifier) (milter.Response, error) {
-	t.note("body " + string(chunk))
-	return milter.RespContinue, nil
-}
-
-func (t testMilter) Body(m *milter.Modifier) (milter.Response, error) { return t.body(m) }
-
-// startMilter serves a test milter on loopback; it returns its address
-// and what it saw.
-func startMilter(t *testing.T, body func(m *milter.Modifier) (milter.Response, error)) (string, func() []string) {
-	var mu sync.Mutex
-	var seen []string
-	srv := &milter.Server{
-		NewMilter: func() milter.Milter { return testMilter{body: body, mu: &mu, seen: &seen} },
-		Actions:   milter.OptAddHeader | milter.OptChangeHeader | milter.OptQuarantine,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), seen...)
-	}
-}
 
 func TestMilterActions(t *testing.T) {
 	msg := []byte("From: <someone@sender.test>\r\nTo: <alice@a.test>\r\nSubject: Hello\r\nX-Remove-Me: yes\r\nX-Spam-Flag: YES-forged\r\nMessage-ID: <m1@sender.test>\r\n\r\nthe body text\r\n")
@@ -111,8 +53,8 @@ func TestMilterActions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			addr, seen := startMilter(t, c.body)
-			ms, _ := ParseMilters(addr)
+			srv := miltertest.Start(t, c.body)
+			ms, _ := milters.Parse(srv.Addr)
 			e := newMX(t, func(cfg *Config) { cfg.Milters = ms; cfg.MilterTimeout = 5 * time.Second })
 			err := e.send(t, "someone@sender.test", []string{"alice@a.test"}, msg)
 			if c.code != 0 {
@@ -123,11 +65,16 @@ func TestMilterActions(t *testing.T) {
 			} else if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			all := strings.Join(seen(), "\n")
+			all := strings.Join(srv.Seen(), "\n")
 			for _, want := range []string{"from someone@sender.test", "rcpt alice@a.test", "header Subject: Hello", "body the body text"} {
 				if !strings.Contains(all, want) {
 					t.Errorf("the milter did not see %q:\n%s", want, all)
 				}
+			}
+			// The connection's macros reach the milter (they were once
+			// overwritten by the next stage's before it read them).
+			if srv.Macro("{daemon_name}") != "authsmtp" || srv.Macro("j") == "" || srv.Macro("i") == "" {
+				t.Errorf("macros daemon_name=%q j=%q i=%q", srv.Macro("{daemon_name}"), srv.Macro("j"), srv.Macro("i"))
 			}
 			if strings.Contains(all, "YES-forged") {
 				t.Error("the milter was shown the X-Spam field from outside")
@@ -160,43 +107,15 @@ func TestMilterActions(t *testing.T) {
 // A milter that accepts the connection and never answers, and one that
 // is down: the default decides, within the timeout, never a hang.
 func TestMilterHangsOrDown(t *testing.T) {
-	hang, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hang.Close()
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := hang.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
-	down, _ := net.Listen("tcp", "127.0.0.1:0")
-	downAddr := down.Addr().String()
-	down.Close()
-
+	hang, down := miltertest.Hang(t), miltertest.Down(t)
 	for _, c := range []struct {
 		name   string
 		addr   string
 		accept bool
-	}{{"hangs, tempfail", hang.Addr().String(), false}, {"hangs, accept", hang.Addr().String(), true},
-		{"down, tempfail", downAddr, false}, {"down, accept", downAddr, true}} {
+	}{{"hangs, tempfail", hang, false}, {"hangs, accept", hang, true},
+		{"down, tempfail", down, false}, {"down, accept", down, true}} {
 		t.Run(c.name, func(t *testing.T) {
-			ms, _ := ParseMilters(c.addr)
+			ms, _ := milters.Parse(c.addr)
 			e := newMX(t, func(cfg *Config) {
 				cfg.Milters, cfg.MilterTimeout, cfg.MilterDefaultAccept = ms, 500*time.Millisecond, c.accept
 			})
@@ -217,16 +136,5 @@ func TestMilterHangsOrDown(t *testing.T) {
 				t.Fatalf("default tempfail: %v, INBOX %d", err, n)
 			}
 		})
-	}
-}
-
-func TestParseMilters(t *testing.T) {
-	ms, err := ParseMilters("127.0.0.1:11332, inet:8891@milter.host,unix:/run/m.sock,/run/x.sock")
-	if err != nil || len(ms) != 4 || ms[0] != (Milter{"tcp", "127.0.0.1:11332"}) || ms[1] != (Milter{"tcp", "milter.host:8891"}) ||
-		ms[2] != (Milter{"unix", "/run/m.sock"}) || ms[3] != (Milter{"unix", "/run/x.sock"}) {
-		t.Errorf("%+v %v", ms, err)
-	}
-	if _, err := ParseMilters("nohostport"); err == nil {
-		t.Error("bad address accepted")
 	}
 }

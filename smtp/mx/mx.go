@@ -35,6 +35,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/milters"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/reports"
@@ -75,7 +76,7 @@ type Config struct {
 	// header fields. MilterTimeout bounds one milter's whole conversation
 	// (30s); a milter that fails or runs out of time tempfails the
 	// message (451), or with MilterDefaultAccept is passed over.
-	Milters             []Milter
+	Milters             []milters.Milter
 	MilterTimeout       time.Duration
 	MilterDefaultAccept bool
 	// NoJunkFilter turns the per-user junk filter off (it is on by
