@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // corpusMessage is one message of the SpamAssassin public corpus.
@@ -148,7 +150,7 @@ func corpusConfig() Config {
 }
 
 func subjectOf(raw []byte) string {
-	for _, l := range strings.Split(string(raw[:headerEnd(raw)]), "\r\n") {
+	for _, l := range strings.Split(string(raw[:mailparse.HeaderLen(raw)]), "\r\n") {
 		if strings.HasPrefix(strings.ToLower(l), "subject:") {
 			return l
 		}

@@ -26,6 +26,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // Class is what a message was trained as.
@@ -245,7 +247,7 @@ func (f *Filter) Known(address, sender, dkimDomain string) (bool, error) {
 // on the way in do not make a new message of it.
 func Key(msg []byte) [32]byte {
 	h := sha256.New()
-	end := headerEnd(msg)
+	end := mailparse.HeaderLen(msg)
 	for _, line := range bytes.Split(msg[:end], []byte("\n")) {
 		if len(line) > 11 && strings.EqualFold(string(line[:11]), "message-id:") {
 			h.Write(bytes.TrimSpace(line[11:]))

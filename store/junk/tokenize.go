@@ -1,7 +1,6 @@
 package junk
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"io"
@@ -13,11 +12,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/charset" // also makes go-message decode charsets
-	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-message/charset"
 	"golang.org/x/net/html"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // Bounds on what tokenizing one message may cost. The MIME walk is
@@ -79,51 +78,60 @@ func (t *tokenizer) add(tok string) {
 	t.out = append(t.out, tok)
 }
 
+// limits bound the MIME walk: the store's one bounded parser
+// (store/mailparse), held tighter for the filter than for IMAP.
+var limits = mailparse.Limits{MaxDepth: maxDepth, MaxParts: maxParts, MaxHeaderBytes: maxHeader}
+
 func (t *tokenizer) message(msg []byte) {
-	br := bufio.NewReader(bytes.NewReader(msg))
-	h, err := textproto.ReadHeader(bufio.NewReader(io.LimitReader(br, maxHeader)))
-	if err != nil {
+	m := mailparse.Parse(msg, limits)
+	if badHeaderLine(m.HeaderBytes(m.Root)) {
 		t.add("bad:header")
-		t.words("", msg[:min(len(msg), maxText)])
-		return
 	}
-	t.header(h)
-	body := msg[headerEnd(msg):]
-	e, err := message.New(message.Header{Header: h}, bytes.NewReader(body))
-	if err != nil {
-		t.add("bad:charset")
+	t.header(&m.Root.Header)
+	if m.Truncated {
+		switch m.Reason {
+		case "nested too deep":
+			t.add("bad:depth")
+		case "too many parts":
+			t.add("bad:parts")
+		default:
+			t.add("bad:mime")
+		}
 	}
-	if e != nil {
-		t.entity(e, 0)
-	}
+	m.Walk(func(_ []int, p *mailparse.Part) bool { return t.part(m, p) })
 }
 
-// headerEnd is the offset of the body: after the first empty line.
-func headerEnd(msg []byte) int {
-	for off := 0; off < len(msg); {
-		i := bytes.IndexByte(msg[off:], '\n')
-		if i < 0 {
-			return len(msg)
+// badHeaderLine tells whether a header section has a line that is
+// neither a field nor a continuation (mailparse skips those; they mark
+// hand-made mail).
+func badHeaderLine(h []byte) bool {
+	for len(h) > 0 {
+		line := h
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i], h[i+1:]
+		} else {
+			h = nil
 		}
-		line := msg[off : off+i]
-		off += i + 1
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return off
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		if i := bytes.IndexByte(line, ':'); i <= 0 || bytes.ContainsAny(line[:i], " \t") {
+			return true
 		}
 	}
-	return len(msg)
+	return false
 }
 
 // header adds the features of the top-level header.
-func (t *tokenizer) header(h textproto.Header) {
-	fields := h.Fields()
+func (t *tokenizer) header(h *mailparse.Header) {
 	received, authres := 0, false
-	for fields.Next() {
-		name := strings.ToLower(fields.Key())
+	for _, f := range h.Fields {
+		name := strings.ToLower(f.Name)
 		if strings.HasPrefix(name, "x-spam-") {
 			continue
 		}
-		v := fields.Value()
+		v := f.Value()
 		switch name {
 		case "subject":
 			s := decodeWords(v)
@@ -238,78 +246,90 @@ func (t *tokenizer) authResults(v string) {
 	}
 }
 
-// entity walks one MIME entity (its body already transfer- and
-// charset-decoded by go-message); depth counts the levels above it,
-// multipart and message/rfc822 alike.
-func (t *tokenizer) entity(e *message.Entity, depth int) {
-	t.parts++
-	if t.parts > maxParts {
-		t.add("bad:parts")
-		return
-	}
-	if depth > maxDepth {
-		t.add("bad:depth")
-		return
-	}
-	mt, params, err := e.Header.ContentType()
-	if err != nil || mt == "" {
-		mt = "text/plain"
-	}
-	if depth > 0 {
+// part adds the features of one MIME part of the walk: its type,
+// transfer encoding and attachment name, and the words of a text part
+// (transfer- and charset-decoded). Multipart and message/rfc822 parts
+// are walked into by mailparse; Depth counts both kinds of level.
+func (t *tokenizer) part(m *mailparse.Message, p *mailparse.Part) bool {
+	mt := p.MediaType()
+	if p.Depth > 0 {
 		t.add("pt:" + mt)
-		if cte := strings.ToLower(strings.TrimSpace(e.Header.Get("Content-Transfer-Encoding"))); cte != "" {
-			t.add("cte:" + cte)
+		if cte := p.Encoding(); cte != "" {
+			t.add("cte:" + strings.TrimSpace(cte))
 		}
 	}
-	disp, dp, _ := e.Header.ContentDisposition()
-	if name := cmp.Or(dp["filename"], params["name"]); disp == "attachment" || name != "" {
+	disp, dp, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	name := cmp.Or(dp["filename"], p.Params["name"])
+	if strings.Contains(name, "=?") {
+		name = mailparse.DecodeText(name, limits)
+	}
+	if disp == "attachment" || name != "" {
 		if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 6 {
 			t.add("ext:" + strings.ToLower(name[i+1:]))
 		}
 		t.add("att:" + mt)
 	}
 	switch {
-	case strings.HasPrefix(mt, "multipart/"):
-		mr := e.MultipartReader()
-		if mr == nil {
-			t.add("bad:multipart")
-			return
+	case p.Type == "multipart":
+		if p.Opaque || !closed(m.Body(p), p.Params["boundary"]) {
+			t.add("bad:part") // no delimiter or no close delimiter: cut short or hand-made
 		}
-		for t.parts <= maxParts {
-			p, err := mr.NextPart()
-			if p == nil {
-				if err != io.EOF {
-					t.add("bad:part")
-				}
-				return
-			}
-			if err != nil {
-				t.add("bad:charset")
-			}
-			t.entity(p, depth+1)
-		}
-	case mt == "message/rfc822":
-		inner, err := message.Read(io.LimitReader(e.Body, maxText))
-		if inner == nil {
-			t.add("bad:rfc822")
-			return
-		}
-		if err != nil {
-			t.add("bad:charset")
-		}
-		t.entity(inner, depth+1)
-	case strings.HasPrefix(mt, "text/"):
+	case p.Type == "text":
 		if t.text >= maxText {
-			return
+			return true
 		}
-		text, _ := io.ReadAll(io.LimitReader(e.Body, int64(maxText-t.text)))
+		text, _ := io.ReadAll(io.LimitReader(t.decoded(m, p), int64(maxText-t.text)))
 		t.text += len(text)
-		if mt == "text/html" {
+		if p.Subtype == "html" {
 			t.html(text)
 		} else {
 			t.words("", text)
 		}
 	}
+	return true
+}
+
+// closed tells whether a multipart body has its close delimiter: a line
+// of "--boundary--" and nothing but white space after it.
+func closed(body []byte, boundary string) bool {
+	delim := []byte("\n--" + boundary + "--")
+	for off := 0; ; {
+		i := bytes.Index(body[off:], delim)
+		if i < 0 {
+			return false
+		}
+		rest := body[off+i+len(delim):]
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			rest = rest[:j]
+		}
+		if len(bytes.TrimSpace(rest)) == 0 {
+			return true
+		}
+		off += i + 1
+	}
+}
+
+// decoded is a text part's body with its transfer encoding undone and
+// converted to UTF-8; an encoding or charset no one knows is read as
+// written and noted.
+func (t *tokenizer) decoded(m *mailparse.Message, p *mailparse.Part) io.Reader {
+	switch enc := strings.TrimSpace(p.Encoding()); enc {
+	case "", "7bit", "8bit", "binary", "base64", "quoted-printable":
+	default:
+		t.add("bad:encoding")
+	}
+	r := m.Decoded(p)
+	cs := strings.ToLower(p.Params["charset"])
+	switch cs {
+	case "", "utf-8", "us-ascii", "ascii":
+		return r // read as written (8-bit bytes show as bad:utf8)
+	}
+	cr, err := charset.Reader(cs, r)
+	if err != nil {
+		t.add("bad:charset")
+		return r
+	}
+	return cr
 }
 
 // html adds the words of an HTML body's text, the hosts of its links and

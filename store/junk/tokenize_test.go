@@ -103,3 +103,43 @@ func TestKeyIgnoresTraceFields(t *testing.T) {
 		t.Error("different Message-IDs, same key")
 	}
 }
+
+// The walk is store/mailparse's: the signs of hand-made mail that
+// go-message's reader used to report are kept (a multipart without its
+// close delimiter, a header line that is no field, 8-bit bytes in a
+// us-ascii part), and an encoded attachment name still gives its type.
+func TestTokenizeMailparseWalk(t *testing.T) {
+	cases := []struct {
+		name, msg string
+		want      []string
+		not       []string
+	}{
+		{"no close delimiter", "Subject: offer\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\ncheap pills\n",
+			[]string{"bad:part", "cheap", "s:offer"}, nil},
+		{"close delimiter with text after it", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nwords here\n--b--</BODY>\n",
+			[]string{"bad:part"}, nil},
+		{"closed", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nwords here\n--b--\n",
+			[]string{"words"}, []string{"bad:part"}},
+		{"header line that is no field", "Subject: hello there\nthis is not a field\nFrom: A <a@spam.example>\n\nbody text\n",
+			[]string{"bad:header", "s:hello", "from:spam.example", "body"}, nil},
+		{"8-bit in us-ascii", "Content-Type: text/plain; charset=us-ascii\n\nprix r\xe9duit\n",
+			[]string{"bad:utf8"}, nil},
+		{"encoded attachment name", "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"=?utf-8?q?rechnung.zip?=\"\n\nPK\n--b--\n",
+			[]string{"ext:zip", "att:application/octet-stream"}, nil},
+		{"latin-1 decoded", "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nsch=F6ne Gr=FC=DFe\n",
+			[]string{"schöne", "grüße"}, []string{"bad:utf8", "bad:charset"}},
+	}
+	for _, c := range cases {
+		toks := Tokenize(crlf(c.msg))
+		for _, w := range c.want {
+			if !slices.Contains(toks, w) {
+				t.Errorf("%s: missing %q in %q", c.name, w, toks)
+			}
+		}
+		for _, w := range c.not {
+			if slices.Contains(toks, w) {
+				t.Errorf("%s: unexpected %q in %q", c.name, w, toks)
+			}
+		}
+	}
+}
