@@ -30,6 +30,10 @@
 //	reportmail  the mails they came in (layout in reportsin.go)
 //	limits      send-cap and throttle counters when the database is shared
 //	            by several nodes (counters_shared.go)
+//	tlsrptout   YYYY-MM-DD NUL recipient domain → TLSDay: outbound TLS
+//	            sessions per policy (successes, failures by TLSRPT result
+//	            type) for the daily TLS reports (tlsrpt.go); a day is
+//	            deleted once its report is queued
 //
 // # Why bodies live in the database
 //

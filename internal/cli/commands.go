@@ -34,6 +34,9 @@ type Live interface {
 	TLSStatus() []acme.CertStatus
 	// ServedPorts are the ports the listeners really got (0: off).
 	ServedPorts() dnsrecords.Ports
+	// FlushTLSResults saves the outbound TLS results counted in memory;
+	// false when the server does not count them (capture mode, relay).
+	FlushTLSResults() (bool, error)
 }
 
 // Command is one admin command: its words ("domain add"), usage, whether

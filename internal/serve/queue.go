@@ -6,8 +6,10 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/smtp/queue"
+	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 )
 
 // newResolver returns the resolver every lookup goes through (--dns),
@@ -58,16 +60,58 @@ func (srv *server) startQueue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := queue.New(queue.Config{
+	qc := queue.Config{
 		Store: srv.st, Resolver: res, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Schedule: sched, MaxAge: cfg.QueueMaxAge, Port: port,
 		Relay: cfg.Relay, RelayUser: cfg.RelayUser, RelayPassword: cfg.RelayPassword,
 		NoDelivery: cfg.Capture, Logger: srv.log, Metrics: srv.metrics,
-	})
+	}
+	if !cfg.Capture && cfg.Relay == "" {
+		// TLS reports are about our own connections to MX hosts: none in
+		// capture/demo mode, none through a smarthost.
+		rep, err := tlsrpt.New(tlsrpt.Config{Store: srv.st, Resolver: res, Signer: dkim.New(srv.st), Hostname: cfg.Hostname, Logger: srv.log})
+		if err != nil {
+			return err
+		}
+		qc.TLSResults = rep.Record
+		srv.mu.Lock()
+		srv.tlsReports = rep
+		srv.mu.Unlock()
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rep.Run(rctx)
+		}()
+		// Registered before the queue, so stopped after it: the queue's
+		// last results are counted, then saved.
+		srv.onStop("tls reports", func(ctx context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}
+	r, err := queue.New(qc)
 	if err != nil {
 		return err
 	}
 	r.Start()
 	srv.onStop("queue", r.Stop)
 	return nil
+}
+
+// FlushTLSResults saves the TLS results counted so far, for `authsmtp tls
+// report-send`; it makes *server a cli.Live.
+func (srv *server) FlushTLSResults() (bool, error) {
+	srv.mu.Lock()
+	rep := srv.tlsReports
+	srv.mu.Unlock()
+	if rep == nil {
+		return false, nil
+	}
+	return true, rep.Flush()
 }

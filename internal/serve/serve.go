@@ -29,6 +29,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/junk"
@@ -85,6 +86,9 @@ type server struct {
 
 	// resolver is the one DNS resolver (--dns), made by newResolver.
 	resolver *dnsx.Resolver
+	// tlsReports counts outbound TLS results and sends the daily TLS
+	// reports (nil in capture/demo mode), made by startQueue.
+	tlsReports *tlsrpt.Reporter
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse

@@ -72,12 +72,17 @@ func (o dialOpts) tlsConf() *tls.Config {
 
 // dial connects to addr (ip:port), reads the greeting and says EHLO,
 // starting TLS when asked and offered.
-func dial(ctx context.Context, addr string, o dialOpts) (*client, error) {
+func dial(ctx context.Context, addr string, o dialOpts) (_ *client, err error) {
 	d := net.Dialer{Timeout: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			err = &connError{local: conn.LocalAddr().String(), err: err}
+		}
+	}()
 	if o.implicitTLS {
 		tc := tls.Client(conn, o.tlsConf())
 		tc.SetDeadline(time.Now().Add(o.timeout))
@@ -132,6 +137,16 @@ func dial(ctx context.Context, addr string, o dialOpts) (*client, error) {
 	}
 	return c, nil
 }
+
+// connError is a failure once connected; it keeps our address for TLS
+// reports (sending-mta-ip).
+type connError struct {
+	local string
+	err   error
+}
+
+func (e *connError) Error() string { return e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
 
 // ReplyError is a reply that ends a connection-level step.
 type ReplyError struct {

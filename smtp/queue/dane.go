@@ -8,6 +8,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/dane"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // DANE (RFC 7672): when the MX RRset of the destination and the address of
@@ -32,6 +33,7 @@ var _ DANEResolver = (*dnsx.Resolver)(nil)
 type daneState struct {
 	applies bool        // authenticated TLSA records exist: TLS is mandatory
 	usable  []dnsx.TLSA // the records a certificate must match (none: unauthenticated TLS)
+	all     []dnsx.TLSA // every record, for the TLS report's policy-string
 	err     error       // the TLSA lookup failed: skip the host (temporary)
 }
 
@@ -48,7 +50,7 @@ func (r *Runner) daneMX(ctx context.Context, dest string) bool {
 
 // daneFor looks up the TLSA records of an MX host whose MX answer was
 // authenticated.
-func (r *Runner) daneFor(ctx context.Context, host string) daneState {
+func (r *Runner) daneFor(ctx context.Context, dest, host string) daneState {
 	dr := r.cfg.Resolver.(DANEResolver)
 	sec, err := dr.SecureHost(ctx, host)
 	if err != nil || !sec {
@@ -58,12 +60,13 @@ func (r *Runner) daneFor(ctx context.Context, host string) daneState {
 	if err != nil {
 		// A validating resolver failing here may be an attacker hiding
 		// the records: never downgrade, try later (§2.2).
+		r.reportTLS(store.TLSResult{Domain: dest, PolicyType: "tlsa", PolicyMX: []string{host}, MXHost: host, Result: "dnssec-invalid"})
 		return daneState{err: fmt.Errorf("DANE: the TLSA lookup of _25._tcp.%s failed: %v", host, err)}
 	}
 	if !sec || len(recs) == 0 {
 		return daneState{}
 	}
-	return daneState{applies: true, usable: dane.Usable(recs)}
+	return daneState{applies: true, usable: dane.Usable(recs), all: recs}
 }
 
 // daneTLS is the TLS configuration of a DANE connection: SNI is the MX

@@ -34,7 +34,8 @@ type target struct {
 	relay       bool
 	verify      bool // MTA-STS enforce: verified TLS or nothing
 	dest        string
-	dane        daneState // DANE applies: mandatory TLS, certificate per TLSA
+	dane        daneState  // DANE applies: mandatory TLS, certificate per TLSA
+	sts         *stsPolicy // the MTA-STS policy (testing or enforce) for the host, when DANE does not apply
 }
 
 // targets returns where to connect for dest, best first. A permanent
@@ -74,7 +75,7 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 		}
 		t := target{name: h.Name, dest: dest}
 		if mxSecure {
-			t.dane = r.daneFor(r.ctx, h.Name)
+			t.dane = r.daneFor(r.ctx, dest, h.Name)
 		}
 		switch {
 		case t.dane.err != nil:
@@ -87,6 +88,9 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 			continue
 		default:
 			t.verify = enforce
+			if policy != nil && policy.Mode != mtasts.ModeNone {
+				t.sts = policy
+			}
 		}
 		for j, a := range h.Addrs {
 			if j == maxAddrsHost {
@@ -159,6 +163,7 @@ func (r *Runner) deliver(j *job) {
 // STARTTLS handshake fails (opportunistic TLS); the relay never falls back
 // when it has a login to send.
 func (r *Runner) connect(t target, addr string) (*client, error) {
+	var stsTest error // what an MTA-STS policy in testing mode would have refused
 	o := dialOpts{helo: r.cfg.Hostname, host: t.name, implicitTLS: t.implicitTLS, startTLS: true, timeout: r.cfg.Timeout}
 	if t.relay {
 		o.tlsConfig = r.cfg.RelayTLS
@@ -174,12 +179,16 @@ func (r *Runner) connect(t target, addr string) (*client, error) {
 	case t.verify:
 		o.tlsConfig = &tls.Config{ServerName: t.name, RootCAs: r.cfg.RootCAs, MinVersion: tls.VersionTLS12}
 		o.requireTLS = "the MTA-STS policy of " + t.dest + " requires TLS"
+	case t.sts != nil:
+		o.tlsConfig = stsTestingTLS(t, r.cfg.RootCAs, &stsTest)
 	}
 	c, err := dial(r.ctx, addr, o)
+	firstErr := err
 	if errors.Is(err, errTLS) && !t.implicitTLS && o.requireTLS == "" && !(t.relay && r.cfg.RelayUser != "") {
 		o.startTLS = false
 		c, err = dial(r.ctx, addr, o)
 	}
+	r.sessionResult(t, addr, c, firstErr, stsTest)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"context"
 	"crypto/tls"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/smtp/mtasts"
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // MTA-STS (RFC 8461): a domain that publishes _mta-sts TXT and a policy
@@ -37,7 +39,8 @@ type stsCache struct {
 
 // stsPolicyFor returns the domain's policy, or nil when it has none (or
 // it cannot be fetched: RFC 8461 §5 then falls back to opportunistic TLS,
-// unless a cached policy is still valid).
+// unless a cached policy is still valid). A policy announced in DNS that
+// could not be fetched or parsed is also reported as a TLSRPT failure.
 func (r *Runner) stsPolicyFor(ctx context.Context, domain string) *stsPolicy {
 	if r.cfg.NoMTASTS {
 		return nil
@@ -70,6 +73,12 @@ func (r *Runner) stsPolicyFor(ctx context.Context, domain string) *stsPolicy {
 	p, err := r.fetchSTS(ctx, domain)
 	if err != nil {
 		r.log.Info("MTA-STS policy not fetched", "domain", domain, "err", err)
+		result := "sts-policy-fetch-error"
+		var inv *mtasts.InvalidError
+		if errors.As(err, &inv) {
+			result = "sts-policy-invalid"
+		}
+		r.reportTLS(store.TLSResult{Domain: domain, PolicyType: "sts", Result: result})
 		if cached != nil && time.Now().Before(cached.exp) {
 			return cached
 		}

@@ -113,6 +113,9 @@ type Config struct {
 	// long other nodes wait to take over the entries of a node that died
 	// (default 1 minute; renewed every third of it while delivering).
 	Lease time.Duration
+	// TLSResults receives the outcome of every TLS session with an MX,
+	// for TLS reporting (nil: off; see tlsreport.go). It must not block.
+	TLSResults func(store.TLSResult)
 	// Metrics counts delivery attempts by result (nil: off).
 	Metrics *metrics.Metrics
 }

@@ -1,0 +1,132 @@
+// Package tlsrpt sends SMTP TLS reports (RFC 8460) about outbound mail:
+// the queue hands every TLS session's result to a Reporter, which adds
+// them up per recipient domain and UTC day in the store (bucket
+// tlsrptout), and once a day mails each domain that publishes a
+// _smtp._tls record with a mailto: rua its report of the day before —
+// JSON, gzipped, DKIM-signed with a hosted domain's key, through the
+// normal queue.
+package tlsrpt
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/authsmtp/authsmtp/store"
+)
+
+// Report is the JSON report (RFC 8460 §4.4).
+type Report struct {
+	OrganizationName string         `json:"organization-name"`
+	DateRange        DateRange      `json:"date-range"`
+	ContactInfo      string         `json:"contact-info"`
+	ReportID         string         `json:"report-id"`
+	Policies         []PolicyResult `json:"policies"`
+}
+
+// DateRange is the day the report covers.
+type DateRange struct {
+	Start time.Time `json:"start-datetime"`
+	End   time.Time `json:"end-datetime"`
+}
+
+// PolicyResult counts the sessions under one policy.
+type PolicyResult struct {
+	Policy         Policy          `json:"policy"`
+	Summary        Summary         `json:"summary"`
+	FailureDetails []FailureDetail `json:"failure-details,omitempty"`
+}
+
+// Policy says which policy applied: "sts", "tlsa" or "no-policy-found".
+type Policy struct {
+	Type   string   `json:"policy-type"`
+	String []string `json:"policy-string,omitempty"`
+	Domain string   `json:"policy-domain"`
+	MXHost []string `json:"mx-host,omitempty"`
+}
+
+// Summary is the total of sessions.
+type Summary struct {
+	Successful int64 `json:"total-successful-session-count"`
+	Failed     int64 `json:"total-failure-session-count"`
+}
+
+// FailureDetail counts failed sessions of one kind to one MX address.
+type FailureDetail struct {
+	ResultType          string `json:"result-type"`
+	SendingMTAIP        string `json:"sending-mta-ip,omitempty"`
+	ReceivingMXHostname string `json:"receiving-mx-hostname,omitempty"`
+	ReceivingIP         string `json:"receiving-ip,omitempty"`
+	FailedSessionCount  int64  `json:"failed-session-count"`
+}
+
+// Build makes the report of one day of one domain, submitted by
+// organization (our host name) with contact as the contact-info.
+func Build(d store.TLSDay, organization, contact string) (Report, error) {
+	start, err := time.Parse(time.DateOnly, d.Day)
+	if err != nil {
+		return Report{}, err
+	}
+	r := Report{
+		OrganizationName: organization,
+		DateRange:        DateRange{Start: start.UTC(), End: start.Add(24*time.Hour - time.Second).UTC()},
+		ContactInfo:      contact,
+		ReportID:         d.Day + "_" + d.Domain + "@" + organization,
+	}
+	for _, p := range d.Policies {
+		pr := PolicyResult{
+			Policy:  Policy{Type: p.Type, String: p.Strings, Domain: d.Domain, MXHost: p.MX},
+			Summary: Summary{Successful: p.Success, Failed: p.Failed()},
+		}
+		for _, f := range p.Failures {
+			pr.FailureDetails = append(pr.FailureDetails, FailureDetail{ResultType: f.Result, SendingMTAIP: f.SendingIP,
+				ReceivingMXHostname: f.MXHost, ReceivingIP: f.ReceivingIP, FailedSessionCount: f.Count})
+		}
+		r.Policies = append(r.Policies, pr)
+	}
+	return r, nil
+}
+
+// Gzip is the report as the attachment carries it.
+func (r Report) Gzip() ([]byte, error) {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(js)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// RUA reads the mailto: addresses of a _smtp._tls TXT record
+// (RFC 8460 §3): "v=TLSRPTv1; rua=mailto:a@b.example,https://...". https
+// destinations are not supported and left out.
+func RUA(txts []string) []string {
+	var out []string
+	for _, t := range txts {
+		fields := strings.Split(t, ";")
+		if strings.TrimSpace(fields[0]) != "v=TLSRPTv1" {
+			continue
+		}
+		for _, f := range fields[1:] {
+			k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+			if !ok || strings.TrimSpace(k) != "rua" {
+				continue
+			}
+			for _, u := range strings.Split(v, ",") {
+				u = strings.TrimSpace(u)
+				if addr, ok := strings.CutPrefix(u, "mailto:"); ok && strings.Count(addr, "@") == 1 && !strings.ContainsAny(addr, " <>\r\n\"") {
+					out = append(out, addr)
+				}
+			}
+		}
+		break // one record only; several are an error (§3), the first wins
+	}
+	return out
+}
