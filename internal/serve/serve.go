@@ -29,8 +29,8 @@ import (
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
-	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
+	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/junk"
 )

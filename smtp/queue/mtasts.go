@@ -1,9 +1,9 @@
 package queue
 
 import (
-	"errors"
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
