@@ -29,9 +29,14 @@ type Event struct {
 // blocks: a subscriber that does not keep up loses events. Subscribe's
 // channel says nothing about losses; a Watcher does (Lost), so an IMAP
 // session can reload its state from the store instead.
+//
+// With several nodes on one database, Publish also hands the events to the
+// other nodes (feed.go), which fan them out to their own subscribers.
 type Notifier struct {
 	mu   sync.Mutex
 	subs map[string]map[chan Event]*atomic.Bool
+	// remote, when set, sends published events to the other nodes.
+	remote func([]Event)
 }
 
 func newNotifier() *Notifier { return &Notifier{subs: map[string]map[chan Event]*atomic.Bool{}} }
@@ -83,11 +88,19 @@ func (n *Notifier) Watch(address string) *Watcher {
 	}}
 }
 
-// Publish sends events to their subscribers.
+// Publish sends events to their subscribers, on every node.
 func (n *Notifier) Publish(events ...Event) {
 	if len(events) == 0 {
 		return
 	}
+	n.publishLocal(events)
+	if n.remote != nil {
+		n.remote(events)
+	}
+}
+
+// publishLocal sends events to this process's subscribers.
+func (n *Notifier) publishLocal(events []Event) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, e := range events {
@@ -96,6 +109,24 @@ func (n *Notifier) Publish(events ...Event) {
 			case ch <- e:
 			default:
 				lost.Store(true)
+			}
+		}
+	}
+}
+
+// loseAll marks every watcher as having lost events and wakes it with an
+// EventMailbox for no mailbox in particular, so IMAP sessions reload their
+// state and web pages their lists: used after a gap in the feed from the
+// other nodes.
+func (n *Notifier) loseAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for addr, subs := range n.subs {
+		for ch, lost := range subs {
+			lost.Store(true)
+			select {
+			case ch <- Event{Kind: EventMailbox, Address: addr}:
+			default:
 			}
 		}
 	}

@@ -17,16 +17,19 @@ import (
 // Keys: "login:<canonical login>" (password changed, account removed) and
 // "smtp:<domain>" (the domain's SMTP switch turned off, domain removed).
 //
-// A clustered backend (PostgreSQL) would keep the same keys: bump the
-// generation in the transaction that makes the change and NOTIFY the other
-// nodes, which call revoke on their own table; sessions keep asking the
-// same cheap question.
+// With several nodes on one database the same keys cross nodes (feed.go):
+// after the change is committed, revoke sends its keys to the other nodes,
+// which apply them to their own table; sessions keep asking the same
+// cheap question.
 type revocations struct {
 	gen atomic.Uint64 // bumped by every revoke
 
 	mu      sync.RWMutex
 	at      map[string]uint64 // key → generation of its last revocation
 	changed chan struct{}     // closed and replaced at every revoke
+
+	// remote, when set, sends revoked keys to the other nodes.
+	remote func(keys []string)
 }
 
 func newRevocations() *revocations {
@@ -36,7 +39,16 @@ func newRevocations() *revocations {
 // current is the generation to give a login that is about to be checked.
 func (r *revocations) current() uint64 { return r.gen.Load() }
 
+// revoke revokes keys here and on every other node.
 func (r *revocations) revoke(keys ...string) {
+	r.apply(keys)
+	if r.remote != nil {
+		r.remote(keys)
+	}
+}
+
+// apply revokes keys in this process.
+func (r *revocations) apply(keys []string) {
 	r.mu.Lock()
 	n := r.gen.Add(1)
 	for _, k := range keys {

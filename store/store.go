@@ -116,6 +116,9 @@ type Options struct {
 	// and send-cap counters then live in it (counters_shared.go), not in
 	// this process's memory.
 	Shared bool
+	// Feed, when set, carries events and revocations to and from the
+	// other nodes on the database (feed.go).
+	Feed Feed
 }
 
 // Store is the one handle on the database. It is safe for concurrent use.
@@ -154,6 +157,9 @@ type Store struct {
 	domainRemoveHooks []func(tx *bolt.Tx, domain string) error
 	userRemoveHooks   []func(tx *bolt.Tx, address string) error
 	credentialHooks   []func(login string)
+
+	// feed joins the other nodes on a shared database (nil: none).
+	feed *feedState
 
 	// commits shares fsynced commits among concurrent acceptances.
 	commits *groupCommit
@@ -217,6 +223,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.junkWork, s.junkDone = make(chan func(), 256), make(chan struct{})
 	s.sentLearning = newSentLearning()
 	go s.junkWorker()
+	if opts.Feed != nil {
+		s.startFeed(opts.Feed)
+	}
 	return s, nil
 }
 
@@ -251,6 +260,7 @@ func (s *Store) init() error {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.stopFeed()
 		close(s.junkDone)
 		err = s.db.Close()
 	})
