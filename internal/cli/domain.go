@@ -23,6 +23,7 @@ func domainCommands() []Command {
 		{Words: "domain postmaster", Usage: "DOMAIN [USER|off]", NArgs: [2]int{1, 2}, Run: cmdPostmaster},
 		{Words: "domain dkim-rotate", Usage: "DOMAIN", NArgs: [2]int{1, 1}, Run: cmdDKIMRotate},
 		{Words: "domain mta-sts", Usage: "DOMAIN none|testing|enforce", NArgs: [2]int{2, 2}, Run: cmdMTASTS},
+		{Words: "domain reports", Usage: "DOMAIN [--days N] [--json] [--no-dns]", NArgs: [2]int{1, 1}, Extras: []string{"days=", "json", "no-dns"}, Run: cmdDomainReports},
 		{Words: "domain dns", Usage: "DOMAIN [--check]", NArgs: [2]int{1, 1}, Extras: []string{"check"}, Run: cmdDomainDNS},
 	}
 }

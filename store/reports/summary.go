@@ -1,9 +1,11 @@
 package reports
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // SourceRow is what the reports say about one sending source on one day:
@@ -168,4 +170,37 @@ func SummarizeTLS(rs []*TLSReport) []TLSRow {
 		return rows[i].Failed > rows[j].Failed
 	})
 	return rows
+}
+
+// FillNames sets the Name of each row from a reverse DNS lookup of its
+// IP, at most max distinct addresses, a few at a time, within ctx; a
+// failed lookup leaves the name empty.
+func FillNames(ctx context.Context, rows []SourceRow, lookup func(ctx context.Context, ip string) ([]string, error), max int) {
+	names := map[string]string{}
+	var ips []string
+	for _, r := range rows {
+		if _, ok := names[r.IP]; !ok && len(ips) < max {
+			names[r.IP] = ""
+			ips = append(ips, r.IP)
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, ip := range ips {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if got, err := lookup(ctx, ip); err == nil && len(got) > 0 {
+				mu.Lock()
+				names[ip] = strings.TrimSuffix(got[0], ".")
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range rows {
+		rows[i].Name = names[rows[i].IP]
+	}
 }
