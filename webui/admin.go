@@ -33,6 +33,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/domains/:domain/aliases/remove", s.aliasRemove)
 	g.GET("/domains/:domain/dns", s.dnsPage)
 	g.GET("/domains/:domain/spam", s.spamPage)
+	g.GET("/domains/:domain/reports", s.reportsPage)
+	g.GET("/domains/:domain/reports/:id/mail", s.reportMail)
 	g.GET("/queue", s.queuePage)
 	g.GET("/queue/:id", s.queueShow)
 	g.POST("/queue/:id/retry", s.queueRetry)
@@ -53,12 +55,14 @@ type dashData struct {
 	SentDay, RecvDay   int
 	SentWeek, RecvWeek int
 	DomainList         []store.Domain
+	Reports            []reportTile // domains with DMARC/TLS reports in the last 7 days
 }
 
 func (s *Server) dashboard(c *gin.Context) {
 	var d dashData
 	doms, _ := s.st.ListDomains()
 	d.Domains, d.DomainList = len(doms), doms
+	d.Reports = s.reportTiles(doms)
 	users, _ := s.st.ListUsers("")
 	d.Users = len(users)
 	q, _ := s.st.ListQueue()

@@ -85,6 +85,9 @@ type Config struct {
 	Certs func() []CertInfo
 	// DNS lists the records a domain should publish; check does live lookups.
 	DNS func(ctx context.Context, domain string, check bool) ([]DNSRecord, error)
+	// ReverseName looks up the names of an IP address (the shared
+	// resolver's LookupAddr) for the reports page; nil: no names shown.
+	ReverseName func(ctx context.Context, ip string) ([]string, error)
 	// MailPorts returns the submission and IMAP ports really listened on
 	// (0 for a listener that is off), shown on the domain page; nil: the
 	// page names none.

@@ -6,7 +6,13 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"testing"
+	"time"
 )
 
 // Report mails shaped as the big senders send them (RFC 7489 §7.2.1.1,
@@ -116,3 +122,19 @@ func ZipBombDMARCMail(to, domain string, size int) []byte {
 
 // Base64Lines is b base64-encoded in 76-character CRLF lines.
 func Base64Lines(b []byte) string { return b64Lines(b) }
+
+// ReportSample is a sample report of store/reports/testdata for domain
+// (instead of example.com), its period moved to the given UTC day.
+func ReportSample(t testing.TB, name, domain string, day time.Time) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "store", "reports", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day = day.UTC().Truncate(24 * time.Hour)
+	begin := strconv.FormatInt(day.Unix(), 10)
+	return strings.NewReplacer("example.com", domain,
+		"1795651200", begin, "1795737599", strconv.FormatInt(day.Unix()+86399, 10), "1795737600", strconv.FormatInt(day.Unix()+86400, 10),
+		"2026-11-27", day.Format("2006-01-02")).Replace(string(b))
+}

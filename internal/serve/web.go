@@ -100,13 +100,14 @@ func (srv *server) startWeb(ctx context.Context) error {
 // webConfig wires the web UI to the rest of the server.
 func (srv *server) webConfig() webui.Config {
 	wc := webui.Config{
-		Store:    srv.st,
-		Hostname: srv.cfg.Hostname,
-		Logger:   srv.log.With("service", "web"),
-		MaxSize:  srv.cfg.MaxSize,
-		Capture:  srv.cfg.Capture,
-		Certs:    srv.webCerts,
-		DNS:      srv.webDNS,
+		Store:       srv.st,
+		Hostname:    srv.cfg.Hostname,
+		Logger:      srv.log.With("service", "web"),
+		MaxSize:     srv.cfg.MaxSize,
+		Capture:     srv.cfg.Capture,
+		Certs:       srv.webCerts,
+		DNS:         srv.webDNS,
+		ReverseName: srv.reverseName,
 		// /healthz turns red when a listener stopped for good.
 		Listeners: srv.health.Err,
 		Metrics:   srv.metrics,
@@ -177,4 +178,14 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 		out = append(out, w)
 	}
 	return out, nil
+}
+
+// reverseName looks an IP address up through the one resolver (the
+// reports page names sending sources).
+func (srv *server) reverseName(ctx context.Context, ip string) ([]string, error) {
+	res, err := srv.newResolver()
+	if err != nil {
+		return nil, err
+	}
+	return res.LookupAddr(ctx, ip)
 }
