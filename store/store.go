@@ -28,6 +28,8 @@
 //	junk        the junk filter's models (layout in store/junk/bolt.go)
 //	reports     DMARC and TLS reports received per hosted domain, and
 //	reportmail  the mails they came in (layout in reportsin.go)
+//	dmarcout    DMARC evaluations of inbound mail for the aggregate
+//	            reports we send (layout in dmarcout.go)
 //	limits      send-cap and throttle counters when the database is shared
 //	            by several nodes (counters_shared.go)
 //	tlsrptout   YYYY-MM-DD NUL recipient domain → TLSDay: outbound TLS

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/authsmtp/authsmtp/smtp/mailmsg"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/reports"
 )
 
 // verdict is what the authentication checks concluded.
@@ -24,6 +26,9 @@ type verdict struct {
 	fromDomain string
 	dmarc      authres.ResultValue
 	policy     dmarc.Policy // of the From: domain, when DMARC failed
+	// evals are the evaluations of author domains that ask for
+	// aggregate reports (rua=), their disposition set by deliver.
+	evals []store.DMARCEval
 }
 
 // orgDomain is the organizational domain (RFC 7489 §3.2) by the public
@@ -64,6 +69,7 @@ func (s *session) authenticate(msg []byte, h *mailmsg.Header) verdict {
 
 	// DKIM (RFC 6376): every signature, a few at most.
 	var dkimPass []string
+	var dkimAll []reports.DKIMAuthResult
 	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(msg), &msgdkim.VerifyOptions{LookupTXT: res.LookupTXTSimple, MaxVerifications: 5})
 	if err != nil && !errors.Is(err, msgdkim.ErrTooManySignatures) {
 		v.results = append(v.results, &authres.DKIMResult{Value: authres.ResultPermError, Reason: "malformed signature"})
@@ -81,6 +87,7 @@ func (s *session) authenticate(msg []byte, h *mailmsg.Header) verdict {
 			r.Value = authres.ResultFail
 		}
 		v.results = append(v.results, r)
+		dkimAll = append(dkimAll, reports.DKIMAuthResult{Domain: strings.ToLower(d.Domain), Result: dkimReportResult(r.Value)})
 	}
 	if len(vs) == 0 && err == nil {
 		v.results = append(v.results, &authres.DKIMResult{Value: authres.ResultNone})
@@ -99,7 +106,11 @@ func (s *session) authenticate(msg []byte, h *mailmsg.Header) verdict {
 		return v
 	}
 	for _, from := range domains {
-		r, p := s.dmarcOne(from, spfRes, spfDomain, dkimPass)
+		r, p, ev := s.dmarcOne(from, spfRes, spfDomain, dkimPass)
+		if ev != nil {
+			ev.DKIM = dkimAll
+			v.evals = append(v.evals, *ev)
+		}
 		v.results = append(v.results, &authres.DMARCResult{Value: r, From: from})
 		if v.fromDomain == "" || dmarcRank(r, p) > dmarcRank(v.dmarc, v.policy) {
 			v.fromDomain, v.dmarc, v.policy = from, r, p
@@ -109,26 +120,72 @@ func (s *session) authenticate(msg []byte, h *mailmsg.Header) verdict {
 }
 
 // dmarcOne evaluates DMARC for one author domain; the policy is set only
-// when the result is fail.
-func (s *session) dmarcOne(from string, spfRes spf.Result, spfDomain string, dkimPass []string) (authres.ResultValue, dmarc.Policy) {
-	rec, policy, err := lookupDMARC(s.s.res.LookupTXTSimple, from)
+// when the result is fail. When the domain's record asks for aggregate
+// reports (rua=), the evaluation to report is returned too.
+func (s *session) dmarcOne(from string, spfRes spf.Result, spfDomain string, dkimPass []string) (authres.ResultValue, dmarc.Policy, *store.DMARCEval) {
+	rec, policyDomain, policy, err := lookupDMARC(s.s.res.LookupTXTSimple, from)
 	switch {
 	case errors.Is(err, dmarc.ErrNoPolicy):
-		return authres.ResultNone, ""
+		return authres.ResultNone, "", nil
 	case err != nil && dmarc.IsTempFail(err):
-		return authres.ResultTempError, ""
+		return authres.ResultTempError, "", nil
 	case err != nil:
-		return authres.ResultPermError, ""
+		return authres.ResultPermError, "", nil
 	}
-	if spfRes == spf.Pass && aligned(spfDomain, from, rec.SPFAlignment) {
-		return authres.ResultPass, ""
-	}
+	spfAligned := spfRes == spf.Pass && aligned(spfDomain, from, rec.SPFAlignment)
+	dkimAligned := false
 	for _, d := range dkimPass {
 		if aligned(d, from, rec.DKIMAlignment) {
-			return authres.ResultPass, ""
+			dkimAligned = true
 		}
 	}
-	return authres.ResultFail, policy
+	var ev *store.DMARCEval
+	if len(rec.ReportURIAggregate) > 0 && s.s.cfg.DMARCEvals != nil {
+		ev = &store.DMARCEval{PolicyDomain: policyDomain, Policy: publishedOf(policyDomain, rec), RUA: rec.ReportURIAggregate,
+			SourceIP: s.ip, HeaderFrom: strings.ToLower(from), EnvelopeFrom: strings.ToLower(spfDomain),
+			SPFAligned: spfAligned, DKIMAligned: dkimAligned,
+			SPF: reports.SPFAuthResult{Domain: strings.ToLower(spfDomain), Scope: "mfrom", Result: spfReportResult(spfRes)}}
+		if s.from == "" {
+			ev.SPF.Scope = "helo"
+		}
+	}
+	if spfAligned || dkimAligned {
+		return authres.ResultPass, "", ev
+	}
+	return authres.ResultFail, policy, ev
+}
+
+// publishedOf is a DMARC record as a report's policy_published.
+func publishedOf(domain string, rec *dmarc.Record) reports.PolicyPublished {
+	p := reports.PolicyPublished{Domain: domain, ADKIM: "r", ASPF: "r", P: string(rec.Policy), SP: string(rec.SubdomainPolicy), Pct: "100"}
+	if rec.DKIMAlignment == dmarc.AlignmentStrict {
+		p.ADKIM = "s"
+	}
+	if rec.SPFAlignment == dmarc.AlignmentStrict {
+		p.ASPF = "s"
+	}
+	if rec.Percent != nil {
+		p.Pct = strconv.Itoa(*rec.Percent)
+	}
+	return p
+}
+
+// spfReportResult and dkimReportResult are results in the report
+// schema's words (RFC 7489 Appendix C).
+func spfReportResult(r spf.Result) string {
+	switch r {
+	case spf.Pass, spf.Fail, spf.SoftFail, spf.Neutral, spf.TempError, spf.PermError:
+		return string(r)
+	}
+	return "none"
+}
+
+func dkimReportResult(r authres.ResultValue) string {
+	switch r {
+	case authres.ResultPass, authres.ResultFail, authres.ResultNeutral, authres.ResultTempError, authres.ResultPermError, authres.ResultPolicy:
+		return string(r)
+	}
+	return "none"
 }
 
 // dmarcRank orders outcomes from best to worst, for several author domains.
@@ -152,22 +209,23 @@ func dmarcRank(r authres.ResultValue, p dmarc.Policy) int {
 
 // lookupDMARC finds the record of domain or of its organizational domain
 // (whose sp= then applies), and the policy that applies to domain.
-func lookupDMARC(lookup func(string) ([]string, error), domain string) (*dmarc.Record, dmarc.Policy, error) {
+func lookupDMARC(lookup func(string) ([]string, error), domain string) (*dmarc.Record, string, dmarc.Policy, error) {
 	opts := &dmarc.LookupOptions{LookupTXT: lookup}
+	domain = strings.ToLower(domain)
 	rec, err := dmarc.LookupWithOptions(domain, opts)
 	if err == nil {
-		return rec, rec.Policy, nil
+		return rec, domain, rec.Policy, nil
 	}
 	org := orgDomain(domain)
 	if !errors.Is(err, dmarc.ErrNoPolicy) || org == domain {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	rec, err = dmarc.LookupWithOptions(org, opts)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	if rec.SubdomainPolicy != "" {
-		return rec, rec.SubdomainPolicy, nil
+		return rec, org, rec.SubdomainPolicy, nil
 	}
-	return rec, rec.Policy, nil
+	return rec, org, rec.Policy, nil
 }

@@ -64,6 +64,7 @@ func (s *session) deliver(data *smtpd.Data) error {
 	// refused for that alone: authenticate records it (dmarc=none, or the
 	// strictest result of every author domain), and spam scoring may weigh it.
 	v := s.authenticate(msg, h)
+	s.reportDMARC(v)
 	if v.dmarc == authres.ResultFail && v.policy == dmarc.PolicyReject {
 		s.log.Info("mx message refused: DMARC reject", "from_domain", v.fromDomain, "mail_from", s.from)
 		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "rejected by the DMARC policy of %s: the message is not authenticated (SPF/DKIM)", v.fromDomain)
@@ -260,4 +261,33 @@ func withoutXSpam(msg []byte, h *mailmsg.Header) []byte {
 	}
 	out = append(out, "\r\n"...)
 	return append(out, msg[h.Body:]...)
+}
+
+// reportDMARC hands the evaluations of author domains that want
+// aggregate reports to Config.DMARCEvals, with the disposition the
+// message gets: reject or quarantine when that domain's DMARC failed
+// under such a policy (the strictest one decides the message), else none.
+func (s *session) reportDMARC(v verdict) {
+	if s.s.cfg.DMARCEvals == nil {
+		return
+	}
+	to := ""
+	if rc := s.d.Recipients(); len(rc) > 0 {
+		to = store.DomainOf(rc[0].Address)
+	} else if len(s.reports) > 0 {
+		to = s.reports[0].domain
+	}
+	for _, ev := range v.evals {
+		ev.EnvelopeTo = to
+		ev.Disposition = "none"
+		if !ev.SPFAligned && !ev.DKIMAligned && v.dmarc == authres.ResultFail {
+			switch v.policy {
+			case dmarc.PolicyReject:
+				ev.Disposition = "reject"
+			case dmarc.PolicyQuarantine:
+				ev.Disposition = "quarantine"
+			}
+		}
+		s.s.cfg.DMARCEvals(ev)
+	}
 }

@@ -82,6 +82,10 @@ type Config struct {
 	// NoJunkFilter turns the per-user junk filter off (it is on by
 	// default, and decides nothing for a user until trained).
 	NoJunkFilter bool
+	// DMARCEvals, when set, receives the DMARC evaluation of each
+	// message whose author domain asks for aggregate reports (rua=), for
+	// the reports we send (smtp/dmarcrpt); nil: none are kept.
+	DMARCEvals func(store.DMARCEval)
 	// Reports bounds the reading of DMARC and TLS reports (reports.go);
 	// zero fields take store/reports' defaults.
 	Reports reports.Limits

@@ -2,11 +2,14 @@ package mx
 
 import (
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/authsmtp/authsmtp/internal/mailtest"
+	"github.com/authsmtp/authsmtp/store"
 )
 
 func reportSample(t *testing.T, name string) string {
@@ -95,5 +98,46 @@ func TestReportsReceived(t *testing.T) {
 	// Not at an unhosted domain.
 	if err := send("x@reporter.test", "dmarc-reports@other.test", []byte("Subject: x\r\n\r\nx\r\n")); codeOf(err) != 554 {
 		t.Fatalf("report address of another domain: %v", err)
+	}
+}
+
+// TestDMARCEvaluationsKept: mail whose author domain publishes rua= is
+// handed to Config.DMARCEvals with the source, the results, the
+// alignment and the disposition; mail from a domain without rua= is not.
+func TestDMARCEvaluationsKept(t *testing.T) {
+	var mu sync.Mutex
+	var evs []store.DMARCEval
+	e := newMX(t, func(c *Config) {
+		c.DMARCEvals = func(ev store.DMARCEval) { mu.Lock(); evs = append(evs, ev); mu.Unlock() }
+	})
+	e.dns.AddTXT("watch.test", "v=spf1 ip4:127.0.0.1 -all")
+	e.dns.AddTXT("_dmarc.watch.test", "v=DMARC1; p=quarantine; adkim=s; rua=mailto:agg@rua.test")
+	msg := func(from string) []byte {
+		return []byte("From: <" + from + ">\r\nTo: <alice@a.test>\r\nSubject: watched\r\nMessage-ID: <" + strconv.FormatInt(time.Now().UnixNano(), 10) + "@watch.test>\r\n\r\nhi\r\n")
+	}
+	if err := e.send(t, "news@watch.test", []string{"alice@a.test"}, msg("news@watch.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.send(t, "spoof@elsewhere.test", []string{"alice@a.test"}, msg("ceo@mail.watch.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.send(t, "someone@sender.test", []string{"bob@a.test"}, e.signed(t, "someone@sender.test", "bob@a.test", "no rua", "")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(evs) != 2 {
+		t.Fatalf("%d evaluations: %+v", len(evs), evs)
+	}
+	good, bad := evs[0], evs[1]
+	if good.PolicyDomain != "watch.test" || good.SourceIP != "127.0.0.1" || !good.SPFAligned || good.DKIMAligned || good.Disposition != "none" ||
+		good.SPF.Result != "pass" || good.RUA[0] != "mailto:agg@rua.test" || good.Policy.ADKIM != "s" || good.Policy.P != "quarantine" || good.EnvelopeTo != "a.test" {
+		t.Fatalf("passing evaluation %+v", good)
+	}
+	if bad.PolicyDomain != "watch.test" || bad.HeaderFrom != "mail.watch.test" || bad.SPFAligned || bad.Disposition != "quarantine" || bad.EnvelopeFrom != "elsewhere.test" {
+		t.Fatalf("failing evaluation %+v", bad)
+	}
+	if got := e.mailbox(t, "alice@a.test", "Junk"); len(got) != 1 {
+		t.Fatalf("the quarantined message is not in Junk: %d", len(got))
 	}
 }

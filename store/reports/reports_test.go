@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,26 @@ func TestSummaries(t *testing.T) {
 	rows := SummarizeTLS([]*TLSReport{g, r})
 	if len(rows) != 2 || rows[0].Org != "Microsoft Corporation" || rows[0].Mode != "testing" || len(rows[0].Failures) != 2 || rows[0].Failures[1].Type != "starttls-not-supported" {
 		t.Fatalf("tls rows %+v", rows)
+	}
+}
+
+// TestMarshalDMARCRoundTrip: what we write parses back to the same report.
+func TestMarshalDMARCRoundTrip(t *testing.T) {
+	f, err := ParseDMARC([]byte(sample(t, "google.xml")), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Version = "1.0"
+	gz, err := GzipDMARC(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := Extract([]byte("Content-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n"+mailtest.Base64Lines(gz)), KindDMARC, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := found.DMARC
+	if !reflect.DeepEqual(g.Metadata, f.Metadata) || g.Policy != f.Policy || len(g.Records) != 3 || g.Records[2].Row.PolicyEvaluated.Reasons[0].Type != "forwarded" || g.Messages() != f.Messages() {
+		t.Fatalf("round trip:\n%+v\n%+v", g, f)
 	}
 }
