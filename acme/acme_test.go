@@ -257,11 +257,11 @@ func TestACMEHostedDomainsAndReload(t *testing.T) {
 		return slices.Clone(domains), nil
 	}
 	r.start(t, cfg, openStore(t, t.TempDir()), true, false)
-	for _, n := range []string{host, "mail.one.test", "autoconfig.one.test"} {
+	for _, n := range []string{host, "mail.one.test", "autoconfig.one.test", "mta-sts.one.test"} {
 		r.wait(t, "loaded", n, issueWait)
 	}
 	// SNI picks the name's own certificate.
-	for _, n := range []string{"mail.one.test", "autoconfig.one.test", "MAIL.ONE.TEST."} {
+	for _, n := range []string{"mail.one.test", "autoconfig.one.test", "mta-sts.one.test", "MAIL.ONE.TEST."} {
 		if _, err := handshake(r.httpsLn.Addr().String(), n, []string{"http/1.1"}, p.Roots, normName(n)); err != nil {
 			t.Errorf("SNI %s: %v", n, err)
 		}

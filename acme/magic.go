@@ -205,8 +205,8 @@ func (m *Manager) manageNames() error {
 	return nil
 }
 
-// wantedNames is the hostname and, with Domains, mail.<d> and
-// autoconfig.<d> of each hosted domain.
+// wantedNames is the hostname and, with Domains, mail.<d>,
+// autoconfig.<d> and mta-sts.<d> of each hosted domain.
 func (m *Manager) wantedNames() []string {
 	names := []string{m.cfg.Hostname}
 	if !m.cfg.Domains || m.cfg.HostedDomains == nil {
@@ -218,7 +218,9 @@ func (m *Manager) wantedNames() []string {
 		return names
 	}
 	for _, d := range ds {
-		for _, n := range []string{"mail." + normName(d), "autoconfig." + normName(d)} {
+		// mta-sts.<d> serves the domain's MTA-STS policy, which senders
+		// fetch only over HTTPS with a valid certificate (RFC 8461 §3.3).
+		for _, n := range []string{"mail." + normName(d), "autoconfig." + normName(d), "mta-sts." + normName(d)} {
 			// A public CA would refuse (and rate-limit) local-only names.
 			ok := certmagic.SubjectQualifiesForCert(n) && (!m.publicCA() || isPublicName(n))
 			if ok && !slices.Contains(names, n) {

@@ -57,7 +57,8 @@ func TestMailConfigALPN(t *testing.T) {
 	}
 }
 
-// TestWantedNames: hosted domains add mail.<d> and autoconfig.<d>, and
+// TestWantedNames: hosted domains add mail.<d>, autoconfig.<d> and
+// mta-sts.<d>, and
 // with Let's Encrypt names it would refuse are left out.
 func TestWantedNames(t *testing.T) {
 	t.Parallel()
@@ -68,12 +69,13 @@ func TestWantedNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"mx.example.com", "mail.example.com", "autoconfig.example.com", "mail.shop.example.org", "autoconfig.shop.example.org"}
+	want := []string{"mx.example.com", "mail.example.com", "autoconfig.example.com", "mta-sts.example.com",
+		"mail.shop.example.org", "autoconfig.shop.example.org", "mta-sts.shop.example.org"}
 	if got := m.wantedNames(); !slices.Equal(got, want) {
 		t.Errorf("with Let's Encrypt: %v, want %v", got, want)
 	}
 	m2, _ := New(Config{Mode: ModeACME, Hostname: "mx.example.com", CA: "https://ca.lab.test/dir", Domains: true, HostedDomains: hosted, Logger: testLogger(t)}, st)
-	if got := m2.wantedNames(); len(got) != 7 || !slices.Contains(got, "mail.lab.test") {
+	if got := m2.wantedNames(); len(got) != 10 || !slices.Contains(got, "mail.lab.test") || !slices.Contains(got, "mta-sts.lab.test") {
 		t.Errorf("with a private CA: %v, want lab.test names too", got)
 	}
 	m3, _ := New(Config{Mode: ModeACME, Hostname: "mx.example.com", HostedDomains: hosted, Logger: testLogger(t)}, st)

@@ -2,10 +2,12 @@ package serve
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/cli"
 	"github.com/authsmtp/authsmtp/internal/config"
 	"github.com/authsmtp/authsmtp/internal/testutil"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 )
 
 // acmeServer is a whole server in --tls acme mode against an in-process
@@ -166,11 +169,29 @@ func TestServerACMETLSALPN01(t *testing.T) {
 	if err := as.srv.tls.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"mail.hosted.authsmtp.test", "autoconfig.hosted.authsmtp.test"} {
+	for _, n := range []string{"mail.hosted.authsmtp.test", "autoconfig.hosted.authsmtp.test", "mta-sts.hosted.authsmtp.test"} {
 		as.wait(t, "loaded "+n, time.Minute)
 		testutil.ImplicitTLSLeaf(t, as.addr(t, "https"), n, p.Roots, "http/1.1")
 	}
 	testutil.ImplicitTLSLeaf(t, as.addr(t, "imaps"), "mail.hosted.authsmtp.test", p.Roots)
+
+	// The MTA-STS policy is fetched as a sender does: HTTPS verified with
+	// the CA's roots (Pebble's here) for mta-sts.<domain>, and read with
+	// the strict parser the queue uses for other domains' policies.
+	httpsAddr := as.addr(t, "https")
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: p.Roots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+		},
+	}}
+	pol, _, err := mtasts.Fetch(context.Background(), client, "hosted.authsmtp.test")
+	if err != nil {
+		t.Fatalf("fetching the MTA-STS policy: %v", err)
+	}
+	if pol.Mode != mtasts.ModeTesting || len(pol.MX) != 1 || pol.MX[0] != host {
+		t.Errorf("policy %+v, want testing with mx %s", pol, host)
+	}
 }
 
 // TestServerACMERenewal: 10-second certificates are renewed and the SMTP
