@@ -13,10 +13,10 @@ import (
 // opens (bbolt) has none, and changes stay in the process.
 //
 // What crosses nodes: the Notifier's events (new mail, flags, expunges,
-// mailbox changes) for IMAP IDLE and webmail on the other nodes, and the
+// mailbox changes) for IMAP IDLE and webmail on the other nodes, the
 // revocation keys of revoke.go (a password changed, an account removed, a
 // switch turned off), which end sessions there and drop cached password
-// checks. The decoded-record cache needs nothing: it checks the stored
+// checks, and a wake-up of the queue runners after `queue retry`. The decoded-record cache needs nothing: it checks the stored
 // bytes on every use (recordcache.go). Everything is published after the
 // change is committed, so a node that hears of it reads the new state.
 type Feed interface {
@@ -39,6 +39,8 @@ type feedMsg struct {
 	Node   string      `json:"n"`
 	Events []feedEvent `json:"e,omitempty"`
 	Revoke []string    `json:"r,omitempty"`
+	// Kick wakes the queue runners (an admin made entries due).
+	Kick bool `json:"q,omitempty"`
 }
 
 type feedEvent struct {
@@ -222,11 +224,25 @@ func (s *Store) onFeed(p []byte) {
 		s.auth.forgetAll()
 		s.revoked.apply(msg.Revoke)
 	}
+	if msg.Kick && s.queueKick != nil {
+		s.queueKick()
+	}
 	if len(msg.Events) > 0 {
 		evs := make([]Event, len(msg.Events))
 		for i, e := range msg.Events {
 			evs[i] = Event{Kind: e.Kind, Address: e.Address, Mailbox: e.Mailbox, UID: e.UID, Flags: e.Flags, ModSeq: e.ModSeq}
 		}
 		s.Events.publishLocal(evs)
+	}
+}
+
+// kickQueues wakes this node's queue runner and the other nodes'.
+func (s *Store) kickQueues() {
+	if s.queueKick != nil {
+		s.queueKick()
+	}
+	if s.feed != nil {
+		b, _ := json.Marshal(feedMsg{Node: s.feed.node, Kick: true})
+		s.publish(context.Background(), b)
 	}
 }

@@ -218,3 +218,22 @@ func TestPackEvents(t *testing.T) {
 		t.Fatalf("%d events arrived, want 500", next-1)
 	}
 }
+
+// TestFeedQueueKick: queue retry on one node wakes the queue runners of
+// the others.
+func TestFeedQueueKick(t *testing.T) {
+	_, nodes := feedNodes(t, 2)
+	kicked := make(chan struct{}, 1)
+	nodes[1].OnQueued(func() {
+		select {
+		case kicked <- struct{}{}:
+		default:
+		}
+	})
+	nodes[0].kickQueues()
+	select {
+	case <-kicked:
+	case <-time.After(time.Second):
+		t.Fatal("node B's queue was not woken")
+	}
+}

@@ -138,8 +138,8 @@ func (s *Store) RetryQueue(id string) (int, error) {
 		}
 		return nil
 	})
-	if err == nil && n > 0 && s.queueKick != nil {
-		s.queueKick()
+	if err == nil && n > 0 {
+		s.kickQueues()
 	}
 	return n, err
 }
