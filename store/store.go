@@ -269,6 +269,9 @@ func (s *Store) Close() error {
 	return err
 }
 
+// Shared reports whether several nodes use the database (Options.Shared).
+func (s *Store) Shared() bool { return s.Caps.shared != nil }
+
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 

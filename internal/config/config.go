@@ -70,6 +70,9 @@ type Config struct {
 	QueueMaxAge   time.Duration
 	RetrySchedule string
 	Workers       int
+	// QueueLease is how long a node's claim on a queue entry holds
+	// without renewal (several nodes on one database).
+	QueueLease time.Duration
 
 	// Inbound spam defence
 	JunkFilter       bool
@@ -118,6 +121,7 @@ func Default() Config {
 		MXMaxLine:      64 << 10,
 		QueueMaxAge:    5 * 24 * time.Hour,
 		RetrySchedule:  "1m,5m,15m,30m,1h",
+		QueueLease:     time.Minute,
 		Workers:        8,
 		JunkFilter:     true,
 		JunkMinTrained: 10,
@@ -185,6 +189,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&c.QueueMaxAge, "queue-max-age", c.QueueMaxAge, "give up and bounce after this long")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "delays between delivery attempts; the last repeats")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "outbound delivery workers")
+	fs.DurationVar(&c.QueueLease, "queue-lease", c.QueueLease, "with several nodes on one database: how long a node's claim on a queue entry holds unrenewed, so how soon another node takes over the deliveries of a node that died")
 
 	fs.BoolVar(&c.JunkFilter, "junk-filter", c.JunkFilter, "per-user Bayesian junk filter on the MX, trained by users moving mail into and out of Junk")
 	fs.IntVar(&c.JunkMinTrained, "junk-min-trained", c.JunkMinTrained, "messages a user (or domain) must have trained per class before the junk filter decides anything")

@@ -10,6 +10,7 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/smtp/queue"
 	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
+	"github.com/authsmtp/authsmtp/store"
 )
 
 // newResolver returns the resolver every lookup goes through (--dns),
@@ -65,6 +66,7 @@ func (srv *server) startQueue(ctx context.Context) error {
 		Schedule: sched, MaxAge: cfg.QueueMaxAge, Port: port,
 		Relay: cfg.Relay, RelayUser: cfg.RelayUser, RelayPassword: cfg.RelayPassword,
 		NoDelivery: cfg.Capture, Logger: srv.log, Metrics: srv.metrics,
+		Node: queueNode(srv.st.Shared(), cfg.Hostname), Lease: cfg.QueueLease,
 	}
 	if !cfg.Capture && cfg.Relay == "" {
 		// TLS reports are about our own connections to MX hosts: none in
@@ -114,4 +116,16 @@ func (srv *server) FlushTLSResults() (bool, error) {
 		return false, nil
 	}
 	return true, rep.Flush()
+}
+
+// queueNode names this process in queue leases. Alone on its database it
+// is always "local", so a restart takes its unfinished deliveries back at
+// once; on a shared database every process gets a name of its own (its
+// --hostname and a random part), and another node takes over what it held
+// after --queue-lease.
+func queueNode(shared bool, hostname string) string {
+	if !shared {
+		return "local"
+	}
+	return hostname + "-" + store.RandomToken(4)
 }
