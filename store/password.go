@@ -154,6 +154,7 @@ func (s *Store) verify(ctx context.Context, c checkFrom, login, hash, pw string)
 	if hash != "" && s.auth.check(login, hash, pw) {
 		return true, nil
 	}
+	s.auth.pool.hashing()
 	if CheckPassword(hash, pw) {
 		s.auth.add(login, hash, pw)
 		return true, nil

@@ -133,6 +133,9 @@ type Store struct {
 	revoked *revocations
 	// records caches decoded domain and user records (recordcache.go).
 	records *recordCache
+	// mapReads counts bytes scans read through bbolt's mapping since it
+	// was last trimmed (maptrim.go).
+	mapReads atomic.Int64
 
 	// Events fans out changes (new mail, flag changes, expunges) to IMAP
 	// sessions and the web UI after they are committed.
@@ -228,6 +231,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Feed != nil {
 		s.startFeed(opts.Feed)
 	}
+	s.startMapTrim()
 	return s, nil
 }
 
