@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // checkPool runs argon2 password checks a few at a time: each takes 19 MiB
@@ -27,8 +28,8 @@ type checkPool struct {
 
 	// hashed: an argon2 check ran since the pool was last idle.
 	hashed atomic.Bool
-	// freeing: returnMemory is running.
-	freeing atomic.Bool
+	// giveBack runs returnMemory once the pool has stayed idle a while.
+	giveBack *time.Timer
 }
 
 type poolWaiter struct {
@@ -90,7 +91,7 @@ func (p *checkPool) release(ipKey string) {
 	if len(p.waiting) == 0 {
 		p.free++
 		if p.free == p.size && p.hashed.Swap(false) {
-			go p.returnMemory()
+			p.returnMemorySoon()
 		}
 		return
 	}
@@ -116,15 +117,26 @@ func (p *checkPool) unbusy(ipKey string) {
 // hashing notes that the slot's holder runs argon2 (19 MiB of garbage).
 func (p *checkPool) hashing() { p.hashed.Store(true) }
 
-// returnMemory hands argon2's blocks back to the OS once no check runs.
-// The Go runtime would keep them, unused, for a long while: after one
-// login the server's RSS stayed 30 MiB higher until the next collection
-// (forced, it costs a collection of a heap of some 10 MiB, ~2 ms, once per
-// burst of logins; a steady stream of checks never leaves the pool idle).
-func (p *checkPool) returnMemory() {
-	if !p.freeing.CompareAndSwap(false, true) {
+// memoryIdle is how long the pool stays idle before argon2's memory is
+// handed back: a burst of logins (or of guesses) reuses it meanwhile.
+const memoryIdle = time.Second
+
+// returnMemorySoon hands argon2's blocks back to the OS once the pool has
+// been idle for memoryIdle. The Go runtime would keep them, unused, for a
+// long while: after one login the server's RSS stayed 30 MiB higher until
+// the next collection. Forcing one costs a collection of a heap of some
+// 10 MiB, ~2 ms, at most once a second. Called with p.mu held.
+func (p *checkPool) returnMemorySoon() {
+	if p.giveBack != nil {
+		p.giveBack.Reset(memoryIdle)
 		return
 	}
-	defer p.freeing.Store(false)
-	debug.FreeOSMemory()
+	p.giveBack = time.AfterFunc(memoryIdle, func() {
+		p.mu.Lock()
+		idle := p.free == p.size
+		p.mu.Unlock()
+		if idle {
+			debug.FreeOSMemory()
+		}
+	})
 }

@@ -87,9 +87,12 @@ type Config struct {
 	MilterTimeout    time.Duration
 
 	// Operations
-	LogFormat string
-	LogLevel  string
-	Grace     time.Duration
+	// MemoryLimit is the Go runtime's soft memory limit in MiB (0: 64 MiB
+	// above the in-flight budget; -1: none).
+	MemoryLimit int64
+	LogFormat   string
+	LogLevel    string
+	Grace       time.Duration
 	// ControlTimeout: an admin command gives up when the running server
 	// sends nothing on the control socket for this long.
 	ControlTimeout time.Duration
@@ -202,6 +205,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.MilterDefault, "milter-default", c.MilterDefault, "what happens to a message when a milter is down or too slow: tempfail or accept")
 	fs.DurationVar(&c.MilterTimeout, "milter-timeout", c.MilterTimeout, "time allowed for one milter to judge one message")
 
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit of the Go runtime's memory in MiB: near it garbage is collected more often and freed memory goes back to the OS sooner (0: 64 MiB more than --max-inflight; -1: none; GOMEMLIMIT, when set, wins)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "on SIGTERM, time given to open sessions to finish")

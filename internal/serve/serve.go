@@ -211,6 +211,7 @@ func serve(cfg config.Config, out io.Writer, version string) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	setMemoryLimit(cfg, logger)
 
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory %s: %w (choose one with --data)", cfg.Data, err)
