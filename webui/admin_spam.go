@@ -15,7 +15,9 @@ type spamData struct {
 	D          store.Domain
 	Days       []store.SpamDay
 	Users      []userJunk
+	Shared     userJunk // the domain's shared model
 	MinTrained int
+	Lists      DNSLists
 }
 
 type userJunk struct {
@@ -39,6 +41,12 @@ func (s *Server) spamPage(c *gin.Context) {
 	}
 	users, _ := s.st.ListUsers(d.Name)
 	data := spamData{D: d, Days: days, MinTrained: s.st.Junk.Config().MinTrained}
+	if t, err := s.st.Junk.DomainTotals(d.Name); err == nil {
+		data.Shared = userJunk{Address: d.Name, T: t, Active: s.st.Junk.Trained(t)}
+	}
+	if s.cfg.DNSLists != nil {
+		data.Lists = s.cfg.DNSLists()
+	}
 	for _, u := range users {
 		t, err := s.st.Junk.Totals(u.Address)
 		if err != nil {

@@ -68,6 +68,31 @@ type DNSRecord struct {
 	Found   string // what the lookup found
 }
 
+// DNSLists is the inbound DNS lists as the Spam tab shows them: hits per
+// zone since the server started, and whether this server's own outbound
+// address is on the blocklists (looked up periodically).
+type DNSLists struct {
+	Hits []DNSListHit
+	// OwnIP is the outbound address looked up ("" when unknown), OwnIPFrom
+	// where it came from or why it is unknown.
+	OwnIP, OwnIPFrom string
+	Own              []OwnListing
+	Checked          time.Time // zero: not looked up yet
+}
+
+// DNSListHit is one zone's count of listed connections.
+type DNSListHit struct {
+	Zone, Kind string // Kind: refuse, junk or allow
+	Hits       int64
+}
+
+// OwnListing is one blocklist's answer about our own address.
+type OwnListing struct {
+	Zone   string
+	Listed bool
+	Err    string // the lookup failed
+}
+
 // Config is what main passes in. Store is required; everything else may be
 // nil/zero and the page that needs it says so.
 type Config struct {
@@ -88,6 +113,9 @@ type Config struct {
 	// ReverseName looks up the names of an IP address (the shared
 	// resolver's LookupAddr) for the reports page; nil: no names shown.
 	ReverseName func(ctx context.Context, ip string) ([]string, error)
+	// DNSLists reports the MX's DNS lists for the Spam tab (nil: the MX
+	// is off or has none).
+	DNSLists func() DNSLists
 	// MailPorts returns the submission and IMAP ports really listened on
 	// (0 for a listener that is off), shown on the domain page; nil: the
 	// page names none.

@@ -83,6 +83,7 @@ type Config struct {
 	DNSListTimeout   time.Duration
 	Milter           string
 	SubmissionMilter string
+	OutboundIP       string
 	MilterDefault    string
 	MilterTimeout    time.Duration
 
@@ -201,6 +202,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.DNSWL, "dnswl", c.DNSWL, "DNS allowlist zones, comma-separated; a listed client skips the blocklists and is never junked on the filter's verdict alone")
 	fs.DurationVar(&c.DNSListTimeout, "dnsbl-timeout", c.DNSListTimeout, "time allowed per DNS list lookup (a failed lookup counts as not listed)")
 	fs.StringVar(&c.Milter, "milter", c.Milter, "milters for MX mail, comma-separated host:port, inet:port@host or unix:/path (rspamd, spamass-milter, clamav-milter)")
+	fs.StringVar(&c.OutboundIP, "outbound-ip", c.OutboundIP, "this server's public outbound IP address, looked up in the --dnsbl blocklists for the admin panel (default: the MX listener's address if public, else the system's source address toward the internet)")
 	fs.StringVar(&c.SubmissionMilter, "submission-milter", c.SubmissionMilter, "milters for submitted mail (SMTP submission and webmail), same form as --milter (e.g. clamav-milter, rspamd); --milter-default and --milter-timeout apply")
 	fs.StringVar(&c.MilterDefault, "milter-default", c.MilterDefault, "what happens to a message when a milter is down or too slow: tempfail or accept")
 	fs.DurationVar(&c.MilterTimeout, "milter-timeout", c.MilterTimeout, "time allowed for one milter to judge one message")

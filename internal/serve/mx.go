@@ -37,7 +37,7 @@ func (srv *server) startMX(ctx context.Context) error {
 	}
 	m, err := mx.New(mx.Config{
 		NoJunkFilter: !cfg.JunkFilter, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
-		Milters: mxMilters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
+		OutboundIP: cfg.OutboundIP, Milters: mxMilters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
 		Hostname: cfg.Hostname, Limits: mxLimits(cfg), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
 		Logger: srv.log, Metrics: srv.metrics, IDs: &srv.ids, Health: &srv.health,
@@ -45,6 +45,9 @@ func (srv *server) startMX(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	srv.mu.Lock()
+	srv.mx = m
+	srv.mu.Unlock()
 	srv.onStop("mx", m.Shutdown)
 	return srv.serveListeners("mx", []listener{{"mx", cfg.MX, m.Serve}})
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/mx"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 	"github.com/authsmtp/authsmtp/store"
@@ -89,6 +90,9 @@ type server struct {
 	// tlsReports counts outbound TLS results and sends the daily TLS
 	// reports (nil in capture/demo mode), made by startQueue.
 	tlsReports *tlsrpt.Reporter
+	// mx is the MX once started (nil: off or not yet), for the admin
+	// panel's DNS list status; guarded by mu.
+	mx *mx.Server
 
 	mu       sync.Mutex
 	stoppers []stopper // in start order; stopped in reverse

@@ -113,6 +113,7 @@ func (srv *server) webConfig() webui.Config {
 		Metrics:   srv.metrics,
 	}
 	wc.MailPorts = srv.mailPorts
+	wc.DNSLists = srv.webDNSLists
 	wc.Autoconfig = srv.autoconfigHandler()
 	// A nil *smtp.Pipeline must not become a non-nil interface.
 	if srv.pipeline != nil {
@@ -188,4 +189,24 @@ func (srv *server) reverseName(ctx context.Context, ip string) ([]string, error)
 		return nil, err
 	}
 	return res.LookupAddr(ctx, ip)
+}
+
+// webDNSLists is the MX's DNS list status for the Spam tab (empty while
+// the MX is off or not started yet).
+func (srv *server) webDNSLists() webui.DNSLists {
+	srv.mu.Lock()
+	m := srv.mx
+	srv.mu.Unlock()
+	if m == nil {
+		return webui.DNSLists{}
+	}
+	st := m.DNSListStatus()
+	out := webui.DNSLists{OwnIP: st.OwnIP, OwnIPFrom: st.OwnIPFrom, Checked: st.Checked}
+	for _, h := range st.Hits {
+		out.Hits = append(out.Hits, webui.DNSListHit{Zone: h.Zone, Kind: h.Kind, Hits: h.Hits})
+	}
+	for _, l := range st.Own {
+		out.Own = append(out.Own, webui.OwnListing{Zone: l.Zone, Listed: l.Listed, Err: l.Err})
+	}
+	return out
 }

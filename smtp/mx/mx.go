@@ -79,6 +79,12 @@ type Config struct {
 	Milters             []milters.Milter
 	MilterTimeout       time.Duration
 	MilterDefaultAccept bool
+	// OutboundIP is the address other servers see our mail come from,
+	// looked up in the DNSBL zones for the admin panel; "" finds it (the
+	// listener's address if public, else the system's source address
+	// toward the internet). OwnCheckEvery is how often (1h).
+	OutboundIP    string
+	OwnCheckEvery time.Duration
 	// NoJunkFilter turns the per-user junk filter off (it is on by
 	// default, and decides nothing for a user until trained).
 	NoJunkFilter bool
@@ -131,6 +137,9 @@ func (c *Config) defaults() {
 	if c.MilterTimeout <= 0 {
 		c.MilterTimeout = 30 * time.Second
 	}
+	if c.OwnCheckEvery <= 0 {
+		c.OwnCheckEvery = time.Hour
+	}
 	if c.DNSListTimeout <= 0 {
 		c.DNSListTimeout = 5 * time.Second
 	}
@@ -158,6 +167,8 @@ type Server struct {
 
 	listMu   sync.Mutex
 	listHits map[string]int64 // connections listed, per DNS list zone
+
+	own ownCheck // our own outbound address in the blocklists
 }
 
 // New builds the MX. tlsConfig nil means no STARTTLS (tests only).
@@ -183,6 +194,7 @@ func New(cfg Config, st *store.Store, tlsConfig *tls.Config) (*Server, error) {
 
 // Serve answers on ln until Close or Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startOwnCheck(ln)
 	err := s.g.Serve(listen.New(ln, listen.Options{
 		Name: "mx", Limit: s.limit, IDs: s.cfg.IDs, Health: s.cfg.Health, Logger: s.log,
 		Refusal:  []byte("421 4.7.0 too many connections from your address, try again later\r\n"),

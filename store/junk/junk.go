@@ -213,6 +213,10 @@ func (f *Filter) Train(address string, msg []byte, c Class, now time.Time) (bool
 // Totals returns the training state of the user at address.
 func (f *Filter) Totals(address string) (Totals, error) { return f.st.Totals(UserModel(address)) }
 
+// DomainTotals returns the state of a domain's shared model (what all its
+// users trained), which judges for users with too little training.
+func (f *Filter) DomainTotals(domain string) (Totals, error) { return f.st.Totals(DomainModel(domain)) }
+
 // Reset forgets the training of the user at address (the domain model
 // keeps what the user taught it).
 func (f *Filter) Reset(address string) error { return f.st.Reset(UserModel(address)) }
