@@ -3,7 +3,6 @@ package mx
 import (
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -165,7 +164,8 @@ func outboundIP(configured string, listenAddr net.Addr) (net.IP, string) {
 // public reports whether ip is a global unicast address outside the
 // private, loopback and link-local ranges.
 func public(ip net.IP) bool {
-	return ip != nil && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!strings.HasPrefix(ip.String(), "100.64.") // carrier-grade NAT's start; enough for a hint
+	return ip != nil && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !sharedNAT.Contains(ip)
 }
 
+// sharedNAT is carrier-grade NAT's shared address space (RFC 6598).
+var sharedNAT = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}

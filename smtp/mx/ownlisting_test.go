@@ -79,7 +79,7 @@ func TestOutboundIP(t *testing.T) {
 	if ip, from := outboundIP("", &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 25}); ip != nil && !public(ip) {
 		t.Errorf("private address looked up: %v (%s)", ip, from)
 	}
-	for _, a := range []string{"10.1.2.3", "192.168.1.1", "127.0.0.1", "fe80::1", "fd00::1", "100.64.1.1"} {
+	for _, a := range []string{"10.1.2.3", "192.168.1.1", "127.0.0.1", "fe80::1", "fd00::1", "100.64.1.1", "100.127.255.1"} {
 		if public(net.ParseIP(a)) {
 			t.Errorf("%s counted as public", a)
 		}
