@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // LocalRcpt is a hosted recipient and the mailbox the message goes to.
@@ -51,7 +51,7 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	}
 	now := time.Now().UTC()
 	var res *Accepted
-	err := s.commits.doSized(len(in.Body), func(tx *bolt.Tx) error {
+	err := s.commits.doSized(len(in.Body), func(tx kv.Tx) error {
 		// This may run more than once: only tx state and res here.
 		var err error
 		res, err = s.acceptTx(tx, in, now, true)
@@ -67,7 +67,7 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 // acceptTx stores in within tx: the body, the local deliveries and the
 // queue entry for the remote recipients; count adds it to the traffic
 // statistics. It has no effect outside tx.
-func (s *Store) acceptTx(tx *bolt.Tx, in *Incoming, now time.Time, count bool) (*Accepted, error) {
+func (s *Store) acceptTx(tx kv.Tx, in *Incoming, now time.Time, count bool) (*Accepted, error) {
 	res := &Accepted{}
 	if count {
 		recordTrafficTx(tx, in, now)
@@ -168,7 +168,7 @@ func (s *Store) QuotaLeft(address string, size int64) bool {
 		return false
 	}
 	ok := true
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		q := s.quotaTx(tx, addr)
 		ok = q <= 0 || usageTx(tx, addr)+size <= q
 		return nil

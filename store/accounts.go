@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Errors for account management; CLI and web show them as they are.
@@ -57,7 +57,7 @@ type User struct {
 	Vacation     string     `json:"vacation,omitempty"` // auto-reply text; empty is off
 }
 
-func getJSON(b *bolt.Bucket, key string, v any) bool {
+func getJSON(b kv.Bucket, key string, v any) bool {
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false
@@ -65,7 +65,7 @@ func getJSON(b *bolt.Bucket, key string, v any) bool {
 	return json.Unmarshal(raw, v) == nil
 }
 
-func putJSON(b *bolt.Bucket, key string, v any) error {
+func putJSON(b kv.Bucket, key string, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func (s *Store) AddDomain(name string) (Domain, error) {
 		return Domain{}, err
 	}
 	dom := Domain{Name: d, Created: time.Now().UTC()}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		if b.Get([]byte(d)) != nil {
 			return fmt.Errorf("domain %s %w", d, ErrExists)
@@ -102,7 +102,7 @@ func (s *Store) GetDomain(name string) (Domain, error) {
 		return Domain{}, err
 	}
 	var dom Domain
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if !getRecord(s.records, tx.Bucket(bucketDomains), d, &dom) {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, d)
 		}
@@ -114,7 +114,7 @@ func (s *Store) GetDomain(name string) (Domain, error) {
 // IsHosted reports whether domain (canonical) is hosted here.
 func (s *Store) IsHosted(domain string) bool {
 	ok := false
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		ok = tx.Bucket(bucketDomains).Get([]byte(domain)) != nil
 		return nil
 	})
@@ -124,7 +124,7 @@ func (s *Store) IsHosted(domain string) bool {
 // ListDomains returns every domain, sorted by name.
 func (s *Store) ListDomains() ([]Domain, error) {
 	var out []Domain
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketDomains).ForEach(func(k, v []byte) error {
 			var d Domain
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -143,7 +143,7 @@ func (s *Store) UpdateDomain(name string, fn func(*Domain) error) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		var dom Domain
 		if !getJSON(b, d, &dom) {
@@ -208,7 +208,7 @@ func (s *Store) RemoveDomain(name string) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		if b.Get([]byte(d)) == nil {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, d)
@@ -250,7 +250,7 @@ func (s *Store) AddUser(address, pw string) (User, error) {
 		return User{}, err
 	}
 	u := User{Address: addr, PasswordHash: h, Created: time.Now().UTC()}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		if tx.Bucket(bucketDomains).Get([]byte(DomainOf(addr))) == nil {
 			return fmt.Errorf("%w: %s (add it first with: authsmtp domain add %s)", ErrNoSuchDomain, DomainOf(addr), DomainOf(addr))
 		}
@@ -279,7 +279,7 @@ func (s *Store) GetUser(address string) (User, error) {
 		return User{}, err
 	}
 	var u User
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if !getRecord(s.records, tx.Bucket(bucketUsers), addr, &u) {
 			return fmt.Errorf("user %s %w", addr, ErrNotFound)
 		}
@@ -294,7 +294,7 @@ func (s *Store) UpdateUser(address string, fn func(*User) error) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		var u User
 		if !getJSON(b, addr, &u) {
@@ -346,7 +346,7 @@ func (s *Store) ListUsers(domain string) ([]User, error) {
 		suffix = "@" + d
 	}
 	var out []User
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			if !strings.HasSuffix(string(k), suffix) {
 				return nil
@@ -369,7 +369,7 @@ func (s *Store) RemoveUser(address string) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(addr)) == nil {
 			return fmt.Errorf("user %s %w", addr, ErrNotFound)
@@ -399,7 +399,7 @@ func (s *Store) SetAdminPassword(pw string) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte("admin"), []byte(h))
 	})
 	if err == nil {
@@ -411,7 +411,7 @@ func (s *Store) SetAdminPassword(pw string) error {
 // HasAdminPassword reports whether an admin password was ever set.
 func (s *Store) HasAdminPassword() bool {
 	ok := false
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		ok = tx.Bucket(bucketMeta).Get([]byte("admin")) != nil
 		return nil
 	})

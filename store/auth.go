@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // AdminLogin is the login name of the admin panel.
@@ -92,7 +92,7 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 	canon, kind, ok := CanonicalLogin(login)
 	var hash string
 	if ok {
-		s.db.View(func(tx *bolt.Tx) error {
+		s.db.View(func(tx kv.Tx) error {
 			switch kind {
 			case KindAdmin:
 				p.Kind = KindAdmin
@@ -149,7 +149,7 @@ func (s *Store) CheckWebmail(p Principal) error {
 func (s *Store) exactDomain(name string) (Domain, bool) {
 	var d Domain
 	ok := false
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		ok = getJSON(tx.Bucket(bucketDomains), name, &d)
 		return nil
 	})

@@ -9,7 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
+	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 )
 
 // Backups are whole copies of the database file taken inside one read
@@ -22,17 +23,19 @@ import (
 // Backup writes a consistent copy of the database to w and returns its
 // size in bytes.
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	f := s.file()
+	if f == nil {
+		return 0, ErrNoBackup
+	}
+	n, err := f.WriteTo(w)
 	if err != nil {
 		return n, fmt.Errorf("writing backup: %w", err)
 	}
 	return n, nil
 }
+
+// ErrNoBackup is Backup's answer on a backend without a local file.
+var ErrNoBackup = errors.New("backup and restore work on the bbolt store; on PostgreSQL use pg_dump (or `authsmtp store copy postgres://… FILE.db` for a bbolt file)")
 
 // BackupFile writes a consistent copy of the database to path: first to
 // a temporary file beside it, fsynced, checked, then renamed into place,
@@ -97,17 +100,15 @@ func CheckBackup(path string) (BackupInfo, error) {
 		return info, fmt.Errorf("checking backup %s: %w: not a regular file", path, ErrBadBackup)
 	}
 	info.Size = fi.Size()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	db, err := boltkv.Open(path, &boltkv.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return info, fmt.Errorf("checking backup %s: %w: %v", path, ErrBadBackup, err)
 	}
 	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		for cerr := range tx.Check() {
-			if cerr != nil {
-				return fmt.Errorf("%w: damaged file: %v", ErrBadBackup, cerr)
-			}
-		}
+	if err := db.Check(); err != nil {
+		return info, fmt.Errorf("checking backup %s: %w: damaged file: %v", path, ErrBadBackup, err)
+	}
+	err = db.View(func(tx kv.Tx) error {
 		// Schema 0 files have no schema key (see migrate.go); they are
 		// usable: Open upgrades them.
 		n, fresh, err := fileSchema(tx)
@@ -123,7 +124,7 @@ func CheckBackup(path string) (BackupInfo, error) {
 		info.Schema = n
 		count := func(name []byte) int {
 			if b := tx.Bucket(name); b != nil {
-				return b.Stats().KeyN
+				return b.KeyN()
 			}
 			return 0
 		}
@@ -133,7 +134,7 @@ func CheckBackup(path string) (BackupInfo, error) {
 		// Messages are counted per mailbox bucket (the nested buckets' keys).
 		if b := tx.Bucket(bucketMessages); b != nil {
 			b.ForEachBucket(func(k []byte) error {
-				info.Messages += b.Bucket(k).Stats().KeyN
+				info.Messages += b.Bucket(k).KeyN()
 				return nil
 			})
 		}
@@ -162,9 +163,9 @@ func Restore(dataDir, src string) (kept string, info BackupInfo, err error) {
 	dst := filepath.Join(dataDir, DBFile)
 	if _, err := os.Stat(dst); err == nil {
 		// Take the lock: if a server holds it, give up with a clear message.
-		db, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: time.Second})
+		db, err := boltkv.Open(dst, &boltkv.Options{Timeout: time.Second})
 		if err != nil {
-			if errors.Is(err, bolt.ErrTimeout) {
+			if errors.Is(err, boltkv.ErrTimeout) {
 				return "", info, fmt.Errorf("restoring: %w: stop authsmtp serve first", ErrLocked)
 			}
 			// A damaged current file is a good reason to restore: go on.

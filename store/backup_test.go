@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 func openTestStore(t *testing.T, dir string) *Store {
@@ -190,7 +190,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 // checkBodyRefs recounts body references and compares with bodyrefs.
 func checkBodyRefs(t *testing.T, st *Store) {
 	t.Helper()
-	err := st.db.Update(func(tx *bolt.Tx) error {
+	err := st.db.Update(func(tx kv.Tx) error {
 		want := map[string]string{}
 		tx.Bucket(bucketBodyRefs).ForEach(func(k, v []byte) error { want[string(k)] = string(v); return nil })
 		if err := migrateCountBodyRefs(tx); err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Named locks for the certificate storage (certmagic's Locker). A lock is
@@ -27,7 +27,7 @@ type certLock struct {
 // another owner holds an unexpired lock. It reports whether owner holds it.
 func (s *Store) CertTryLock(name, owner string, ttl time.Duration) (bool, error) {
 	got := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		k := []byte(certLockPrefix + name)
 		if v := b.Get(k); v != nil {
@@ -52,7 +52,7 @@ func (s *Store) CertTryLock(name, owner string, ttl time.Duration) (bool, error)
 // CertRefreshLock extends owner's lock on name to ttl from now. It fails
 // when owner no longer holds the lock (it expired and someone took it).
 func (s *Store) CertRefreshLock(name, owner string, ttl time.Duration) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		k := []byte(certLockPrefix + name)
 		var l certLock
@@ -71,7 +71,7 @@ func (s *Store) CertRefreshLock(name, owner string, ttl time.Duration) error {
 // CertUnlock releases owner's lock on name; a lock held by someone else
 // (after expiry) is left alone.
 func (s *Store) CertUnlock(name, owner string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		k := []byte(certLockPrefix + name)
 		var l certLock

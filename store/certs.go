@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // The certs bucket is a small key-value space for TLS material (the
@@ -17,7 +17,7 @@ const certMtimePrefix = "\x00mtime/"
 // CertGet returns the value stored under key, or ErrNotFound.
 func (s *Store) CertGet(key string) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		v := tx.Bucket(bucketCerts).Get([]byte(key))
 		if v == nil {
 			return fmt.Errorf("%s: %w", key, ErrNotFound)
@@ -30,7 +30,7 @@ func (s *Store) CertGet(key string) ([]byte, error) {
 
 // CertPut stores value under key.
 func (s *Store) CertPut(key string, value []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		if err := b.Put([]byte(key), value); err != nil {
 			return err
@@ -42,7 +42,7 @@ func (s *Store) CertPut(key string, value []byte) error {
 
 // CertDelete removes key and every key below key + "/".
 func (s *Store) CertDelete(key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		var dead [][]byte
 		c := b.Cursor()
@@ -65,7 +65,7 @@ func (s *Store) CertDelete(key string) error {
 // CertList returns the keys starting with prefix.
 func (s *Store) CertList(prefix string) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		c := tx.Bucket(bucketCerts).Cursor()
 		for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
 			out = append(out, string(k))
@@ -77,7 +77,7 @@ func (s *Store) CertList(prefix string) ([]string, error) {
 
 // CertStat returns the size and modification time of key.
 func (s *Store) CertStat(key string) (size int64, mtime time.Time, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		v := b.Get([]byte(key))
 		if v == nil {

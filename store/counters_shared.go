@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Counters in the database, for several nodes on one database
@@ -29,7 +29,7 @@ import (
 // serializable transaction), so each function only computes from what it
 // read and returns its result through variables it resets first.
 type sharedCounters struct {
-	db *bolt.DB
+	db kv.DB
 	// swept is the unix time of the last sweep of expired throttle keys.
 	swept atomic.Int64
 }
@@ -43,19 +43,19 @@ const (
 	sweepPeriod = 10 * time.Minute
 )
 
-func (c *sharedCounters) update(fn func(b *bolt.Bucket) error) error {
-	return c.db.Update(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketLimits)) })
+func (c *sharedCounters) update(fn func(b kv.Bucket) error) error {
+	return c.db.Update(func(tx kv.Tx) error { return fn(tx.Bucket(bucketLimits)) })
 }
 
-func (c *sharedCounters) view(fn func(b *bolt.Bucket) error) error {
-	return c.db.View(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketLimits)) })
+func (c *sharedCounters) view(fn func(b kv.Bucket) error) error {
+	return c.db.View(func(tx kv.Tx) error { return fn(tx.Bucket(bucketLimits)) })
 }
 
 // takeSend is SendCaps.take on the login's log in the database.
 func (c *sharedCounters) takeSend(now time.Time, login string, limits SendLimits, rcpts int) error {
 	k := []byte(sendPrefix + login)
 	var capErr error
-	err := c.update(func(b *bolt.Bucket) error {
+	err := c.update(func(b kv.Bucket) error {
 		capErr = nil
 		l := decodeSendLog(b.Get(k))
 		if err := l.take(now, login, limits, rcpts); err != nil {
@@ -168,7 +168,7 @@ func pairDBKey(ipKey, loginKey string) []byte {
 
 // throttleGet reads key's state as Throttle.get does: nil when missing or
 // expired.
-func throttleGet(b *bolt.Bucket, cfg ThrottleConfig, key string, now time.Time) *throttleState {
+func throttleGet(b kv.Bucket, cfg ThrottleConfig, key string, now time.Time) *throttleState {
 	st := decodeThrottleState(b.Get([]byte(thrPrefix + key)))
 	if st != nil && st.expired(cfg, now) {
 		return nil
@@ -178,7 +178,7 @@ func throttleGet(b *bolt.Bucket, cfg ThrottleConfig, key string, now time.Time) 
 
 // check is Throttle.Check in the database.
 func (c *sharedCounters) check(cfg ThrottleConfig, keys []string, now time.Time) (blocked bool, until time.Time, err error) {
-	err = c.view(func(b *bolt.Bucket) error {
+	err = c.view(func(b kv.Bucket) error {
 		blocked, until = false, time.Time{}
 		for _, k := range keys {
 			if st := throttleGet(b, cfg, k, now); st != nil && now.Before(st.blockedUntil) {
@@ -196,7 +196,7 @@ func (c *sharedCounters) check(cfg ThrottleConfig, keys []string, now time.Time)
 // failures is Throttle.Failures in the database.
 func (c *sharedCounters) failures(cfg ThrottleConfig, key string, now time.Time) int {
 	n := 0
-	c.view(func(b *bolt.Bucket) error {
+	c.view(func(b kv.Bucket) error {
 		if st := throttleGet(b, cfg, key, now); st != nil {
 			n = st.failures
 		}
@@ -209,7 +209,7 @@ func (c *sharedCounters) failures(cfg ThrottleConfig, key string, now time.Time)
 // count of the two keys.
 func (c *sharedCounters) fail(cfg ThrottleConfig, ipKey, loginKey string, now time.Time) (int, error) {
 	worst := 0
-	err := c.update(func(b *bolt.Bucket) error {
+	err := c.update(func(b kv.Bucket) error {
 		worst = 0
 		pk := pairDBKey(ipKey, loginKey)
 		pair := decodeThrottleState(b.Get(pk))
@@ -245,10 +245,10 @@ func (c *sharedCounters) fail(cfg ThrottleConfig, ipKey, loginKey string, now ti
 func (c *sharedCounters) succeed(ipKey, loginKey string, now time.Time) error {
 	pk := pairDBKey(ipKey, loginKey)
 	var found bool
-	if err := c.view(func(b *bolt.Bucket) error { found = b.Get(pk) != nil; return nil }); err != nil || !found {
+	if err := c.view(func(b kv.Bucket) error { found = b.Get(pk) != nil; return nil }); err != nil || !found {
 		return err // the common case: a login with no failures reads one key
 	}
-	return c.update(func(b *bolt.Bucket) error {
+	return c.update(func(b kv.Bucket) error {
 		pair := decodeThrottleState(b.Get(pk))
 		if pair == nil {
 			return nil
@@ -280,7 +280,7 @@ func (c *sharedCounters) succeed(ipKey, loginKey string, now time.Time) error {
 // blocked lists the keys refused now, sorted.
 func (c *sharedCounters) blocked(now time.Time) ([]Blocked, error) {
 	var out []Blocked
-	err := c.view(func(b *bolt.Bucket) error {
+	err := c.view(func(b kv.Bucket) error {
 		out = nil
 		cur := b.Cursor()
 		p := []byte(thrPrefix)
@@ -298,7 +298,7 @@ func (c *sharedCounters) blocked(now time.Time) ([]Blocked, error) {
 // unblock forgets key.
 func (c *sharedCounters) unblock(key string) (bool, error) {
 	found := false
-	err := c.update(func(b *bolt.Bucket) error {
+	err := c.update(func(b kv.Bucket) error {
 		k := []byte(thrPrefix + key)
 		found = b.Get(k) != nil
 		if !found {
@@ -330,7 +330,7 @@ func (c *sharedCounters) sweep(cfg ThrottleConfig, now time.Time) error {
 		return false
 	}
 	var keys [][]byte
-	err := c.view(func(b *bolt.Bucket) error {
+	err := c.view(func(b kv.Bucket) error {
 		keys = nil
 		return b.ForEach(func(k, v []byte) error {
 			if dead(k, v) {
@@ -342,7 +342,7 @@ func (c *sharedCounters) sweep(cfg ThrottleConfig, now time.Time) error {
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	return c.update(func(b *bolt.Bucket) error {
+	return c.update(func(b kv.Bucket) error {
 		var errs []error
 		for _, k := range keys {
 			if v := b.Get(k); v != nil && dead(k, v) {

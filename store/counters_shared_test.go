@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // sharedTestStore opens a store whose throttle and send caps count in the
@@ -155,7 +155,7 @@ func TestSharedSendLogCompact(t *testing.T) {
 	}
 	stored := func() (*sendLog, int) {
 		var raw []byte
-		c.shared.view(func(b *bolt.Bucket) error { raw = append(raw, b.Get([]byte(sendPrefix+"a@x.test"))...); return nil })
+		c.shared.view(func(b kv.Bucket) error { raw = append(raw, b.Get([]byte(sendPrefix+"a@x.test"))...); return nil })
 		return decodeSendLog(raw), len(raw)
 	}
 	l, size := stored()

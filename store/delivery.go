@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // The delivery contract, used by submission, webmail and the MX (in the
@@ -148,7 +148,7 @@ func (d *Delivery) Commit(m Content) (*Accepted, error) {
 	for _, in := range parts {
 		size += len(in.Body)
 	}
-	err := d.s.commits.doSized(size, func(tx *bolt.Tx) error {
+	err := d.s.commits.doSized(size, func(tx kv.Tx) error {
 		// This may run more than once: only tx state and res here.
 		res = &Accepted{}
 		if m.DedupKey != nil {
@@ -240,7 +240,7 @@ func prepend(field string, body []byte) []byte {
 // checks again).
 func (s *Store) Seen(key []byte) bool {
 	seen := false
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		seen = seenTx(tx, key, time.Now())
 		return nil
 	})
@@ -250,10 +250,10 @@ func (s *Store) Seen(key []byte) bool {
 // MarkSeen commits key as seen without a message (a message the MX
 // dropped on a milter's word: a retry is dropped too).
 func (s *Store) MarkSeen(key []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return markSeenTx(tx, key, time.Now()) })
+	return s.db.Update(func(tx kv.Tx) error { return markSeenTx(tx, key, time.Now()) })
 }
 
-func seenTx(tx *bolt.Tx, key []byte, now time.Time) bool {
+func seenTx(tx kv.Tx, key []byte, now time.Time) bool {
 	b := tx.Bucket(bucketDedup)
 	if b == nil {
 		return false
@@ -262,7 +262,7 @@ func seenTx(tx *bolt.Tx, key []byte, now time.Time) bool {
 	return len(v) == 8 && now.Sub(time.Unix(int64(binary.BigEndian.Uint64(v)), 0)) < DedupWindow
 }
 
-func markSeenTx(tx *bolt.Tx, key []byte, now time.Time) error {
+func markSeenTx(tx kv.Tx, key []byte, now time.Time) error {
 	b, err := tx.CreateBucketIfNotExists(bucketDedup)
 	if err != nil {
 		return err
@@ -277,7 +277,7 @@ func (s *Store) pruneDedupSoon(now time.Time) {
 	if now.Unix()-last < 3600 || !s.dedupPruned.CompareAndSwap(last, now.Unix()) {
 		return
 	}
-	s.db.Update(func(tx *bolt.Tx) error {
+	s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDedup)
 		if b == nil {
 			return nil

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // DKIM keys live in their own bucket, "dkim": domain → DKIMKeySet (JSON).
@@ -117,7 +117,7 @@ func newDKIMKeys(existing []DKIMKey, now time.Time) ([]DKIMKey, error) {
 // registerDKIMHooks makes keys for every new domain and drops them with
 // the domain.
 func (s *Store) registerDKIMHooks() {
-	s.domainAddHooks = append(s.domainAddHooks, func(tx *bolt.Tx, d *Domain) error {
+	s.domainAddHooks = append(s.domainAddHooks, func(tx kv.Tx, d *Domain) error {
 		keys, err := newDKIMKeys(nil, time.Now())
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (s *Store) registerDKIMHooks() {
 		}
 		return putJSON(b, d.Name, DKIMKeySet{Keys: keys})
 	})
-	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx *bolt.Tx, domain string) error {
+	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx kv.Tx, domain string) error {
 		if b := tx.Bucket(bucketDKIM); b != nil {
 			return b.Delete([]byte(domain))
 		}
@@ -144,7 +144,7 @@ func (s *Store) DKIMKeys(domain string) (DKIMKeySet, error) {
 		return DKIMKeySet{}, err
 	}
 	var set DKIMKeySet
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if tx.Bucket(bucketDomains).Get([]byte(d)) == nil {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, d)
 		}
@@ -176,7 +176,7 @@ func (s *Store) RotateDKIM(domain string) (DKIMKeySet, error) {
 		return DKIMKeySet{}, err
 	}
 	var set DKIMKeySet
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		if tx.Bucket(bucketDomains).Get([]byte(d)) == nil {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, d)
 		}
@@ -202,7 +202,7 @@ func (s *Store) RemoveDKIMSelector(domain, selector string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDKIM)
 		var cur DKIMKeySet
 		if b == nil || !getJSON(b, d, &cur) {

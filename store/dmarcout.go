@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 
 	"github.com/authsmtp/authsmtp/store/reports"
 )
@@ -64,7 +64,7 @@ func (s *Store) AddDMARCEval(t time.Time, ev DMARCEval) error {
 		return err
 	}
 	prefix := dmarcDayPrefix(t.UTC().Format(time.DateOnly), ev.PolicyDomain)
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx kv.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDMARCOut)
 		if err != nil {
 			return err
@@ -82,7 +82,7 @@ func (s *Store) AddDMARCEval(t time.Time, ev DMARCEval) error {
 func (s *Store) DMARCDays(before time.Time) ([]DMARCDay, error) {
 	limit := before.UTC().Format(time.DateOnly)
 	var out []DMARCDay
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDMARCOut)
 		if b == nil {
 			return nil
@@ -111,7 +111,7 @@ func (s *Store) DMARCDays(before time.Time) ([]DMARCDay, error) {
 // DeleteDMARCDay forgets one policy domain's evaluations of one day.
 func (s *Store) DeleteDMARCDay(day, domain string) error {
 	prefix := dmarcDayPrefix(day, domain)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDMARCOut)
 		if b == nil {
 			return nil

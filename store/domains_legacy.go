@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Older versions stored `domain add www.shop.test` as "www.shop.test",
@@ -23,7 +23,7 @@ import (
 // returns one line per domain left as it was.
 func (s *Store) fixWWWDomains() ([]string, error) {
 	any := false
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		k, _ := tx.Bucket(bucketDomains).Cursor().Seek([]byte("www."))
 		any = k != nil && strings.HasPrefix(string(k), "www.")
 		return nil
@@ -32,7 +32,8 @@ func (s *Store) fixWWWDomains() ([]string, error) {
 		return nil, nil
 	}
 	var report []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
+		report = nil // this may run more than once
 		domains := tx.Bucket(bucketDomains)
 		var legacy []string
 		domains.ForEach(func(k, _ []byte) error {
@@ -92,7 +93,7 @@ func (s *Store) fixWWWDomains() ([]string, error) {
 }
 
 // addressesAt counts the users and aliases at domain.
-func addressesAt(tx *bolt.Tx, domain string) int {
+func addressesAt(tx kv.Tx, domain string) int {
 	n := 0
 	suffix := "@" + domain
 	for _, name := range [][]byte{bucketUsers, bucketAliases} {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // TestCanonicalDomain: one function for every entry point.
@@ -49,7 +49,7 @@ func TestWWWDomainsOfOlderFile(t *testing.T) {
 	st.AddDomain("dup.test")
 	st.AddDomain("keep.test")
 	st.SetDomainSwitch("keep.test", "smtp", true)
-	st.db.Update(func(tx *bolt.Tx) error {
+	st.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		putJSON(b, "www.shop.test", Domain{Name: "www.shop.test", SMTP: true, Limits: SendLimits{PerHour: 7}})
 		putJSON(b, "www.dup.test", Domain{Name: "www.dup.test"})

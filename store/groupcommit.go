@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // groupCommit shares one bbolt commit (and its fsyncs) among concurrent
@@ -21,7 +21,8 @@ import (
 // in its group fails, the group is retried without it, and it is re-run on
 // its own), so it must have no side effects outside the transaction.
 type groupCommit struct {
-	db      *bolt.DB
+	db      kv.DB
+	solo    bool // every call commits alone (a database server)
 	mu      sync.Mutex
 	pending []groupCall
 	running bool
@@ -46,12 +47,12 @@ const (
 	maxLinger    = time.Millisecond
 )
 
-func newGroupCommit(db *bolt.DB, max int) *groupCommit {
-	return &groupCommit{db: db, max: max, arrived: make(chan struct{}, 1)}
+func newGroupCommit(db kv.DB, max int, solo bool) *groupCommit {
+	return &groupCommit{db: db, max: max, solo: solo, arrived: make(chan struct{}, 1)}
 }
 
 type groupCall struct {
-	fn   func(*bolt.Tx) error
+	fn   func(kv.Tx) error
 	size int // bytes the call writes, roughly (its message bodies)
 	err  chan error
 }
@@ -66,10 +67,13 @@ const maxGroupBytes = 16 << 20
 var errRunSolo = errors.New("group commit: re-run alone")
 
 // do runs fn in a shared write transaction and returns after the commit.
-func (g *groupCommit) do(fn func(*bolt.Tx) error) error { return g.doSized(0, fn) }
+func (g *groupCommit) do(fn func(kv.Tx) error) error { return g.doSized(0, fn) }
 
 // doSized is do for a call that writes about size bytes.
-func (g *groupCommit) doSized(size int, fn func(*bolt.Tx) error) error {
+func (g *groupCommit) doSized(size int, fn func(kv.Tx) error) error {
+	if g.solo {
+		return g.db.Update(fn)
+	}
 	c := groupCall{fn: fn, size: size, err: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
@@ -165,7 +169,7 @@ func (g *groupCommit) commit(calls []groupCall) {
 	}()
 	for len(calls) > 0 {
 		failed := -1
-		err := g.db.Update(func(tx *bolt.Tx) error {
+		err := g.db.Update(func(tx kv.Tx) error {
 			for i, c := range calls {
 				if err := safeCall(c.fn, tx); err != nil {
 					failed = i
@@ -186,7 +190,7 @@ func (g *groupCommit) commit(calls []groupCall) {
 	}
 }
 
-func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safeCall(fn func(kv.Tx) error, tx kv.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in a write transaction: %v", p)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // TestGroupCommit: concurrent functions commit together; a failing one
@@ -23,7 +23,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = g.do(func(tx *bolt.Tx) error {
+			errs[i] = g.do(func(tx kv.Tx) error {
 				if i == 7 {
 					return bad
 				}
@@ -37,7 +37,7 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	st.db.View(func(tx *bolt.Tx) error {
+	st.db.View(func(tx kv.Tx) error {
 		for i := range errs {
 			if got := tx.Bucket(bucketMeta).Get([]byte(fmt.Sprintf("gc-%d", i))); (got != nil) == (i == 7) {
 				t.Errorf("key %d stored=%v", i, got != nil)
@@ -47,15 +47,15 @@ func TestGroupCommit(t *testing.T) {
 	})
 	func() {
 		defer func() { recover() }() // the solo re-run panics in the caller, like bbolt's Batch
-		g.do(func(tx *bolt.Tx) error { panic("boom") })
+		g.do(func(tx kv.Tx) error { panic("boom") })
 	}()
-	if err := g.do(func(tx *bolt.Tx) error { return nil }); err != nil {
+	if err := g.do(func(tx kv.Tx) error { return nil }); err != nil {
 		t.Fatalf("committer broken after a panic: %v", err)
 	}
 	// After a burst of 40 writers, a lone writer lingers at most briefly.
 	for i := 0; i < 5; i++ {
 		start := time.Now()
-		if err := g.do(func(tx *bolt.Tx) error { return nil }); err != nil {
+		if err := g.do(func(tx kv.Tx) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d > time.Second {

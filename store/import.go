@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // EnsureMailbox creates a user's mailbox unless it exists (mail import).
@@ -19,7 +19,7 @@ func (s *Store) EnsureMailbox(address, name string) (bool, error) {
 		return false, err
 	}
 	created := false
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		if tx.Bucket(bucketUsers).Get([]byte(addr)) == nil {
 			return ErrNoSuchUser
 		}
@@ -62,7 +62,7 @@ func (s *Store) AppendBatch(address, mailbox string, msgs []ImportMessage) ([]*M
 		return nil, err
 	}
 	var out []*Message
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		out = out[:0]
 		quota := s.quotaTx(tx, addr)
 		for _, m := range msgs {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 
 	"github.com/authsmtp/authsmtp/store/junk"
 )
@@ -194,7 +194,7 @@ func (s *Store) junkWorker() {
 }
 
 // removeJunkModel forgets a removed user's filter (inside the removal's tx).
-func removeJunkModel(tx *bolt.Tx, address string) error {
+func removeJunkModel(tx kv.Tx, address string) error {
 	return junk.DeleteModelTx(tx, junk.UserModel(address))
 }
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // DefaultMailboxes are created for every user, with their SPECIAL-USE
@@ -61,7 +61,7 @@ func (m *Message) HasFlag(f string) bool {
 	return false
 }
 
-func userMailboxes(tx *bolt.Tx, addr string, create bool) (*bolt.Bucket, error) {
+func userMailboxes(tx kv.Tx, addr string, create bool) (kv.Bucket, error) {
 	root := tx.Bucket(bucketMailboxes)
 	if create {
 		return root.CreateBucketIfNotExists([]byte(addr))
@@ -75,7 +75,7 @@ func userMailboxes(tx *bolt.Tx, addr string, create bool) (*bolt.Bucket, error) 
 
 // createMailboxTx creates one mailbox; UIDVALIDITY is taken from the
 // global sequence, so a mailbox deleted and created again gets a new one.
-func createMailboxTx(tx *bolt.Tx, addr, name, specialUse string) (*Mailbox, error) {
+func createMailboxTx(tx kv.Tx, addr, name, specialUse string) (*Mailbox, error) {
 	ub, err := userMailboxes(tx, addr, true)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func createMailboxTx(tx *bolt.Tx, addr, name, specialUse string) (*Mailbox, erro
 	return mb, putJSON(ub, name, mb)
 }
 
-func ensureDefaultMailboxes(tx *bolt.Tx, addr string) error {
+func ensureDefaultMailboxes(tx kv.Tx, addr string) error {
 	ub, err := userMailboxes(tx, addr, true)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func ensureDefaultMailboxes(tx *bolt.Tx, addr string) error {
 	return nil
 }
 
-func deleteAllMailboxes(tx *bolt.Tx, addr string) error {
+func deleteAllMailboxes(tx kv.Tx, addr string) error {
 	ub := tx.Bucket(bucketMailboxes).Bucket([]byte(addr))
 	if ub == nil {
 		return nil
@@ -121,7 +121,7 @@ func deleteAllMailboxes(tx *bolt.Tx, addr string) error {
 	return tx.Bucket(bucketMailboxes).DeleteBucket([]byte(addr))
 }
 
-func deleteMailboxTx(tx *bolt.Tx, addr, name string) error {
+func deleteMailboxTx(tx kv.Tx, addr, name string) error {
 	ub, err := userMailboxes(tx, addr, false)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func deleteMailboxTx(tx *bolt.Tx, addr, name string) error {
 	return ub.Delete([]byte(name))
 }
 
-func getMailboxTx(tx *bolt.Tx, addr, name string) (*Mailbox, *bolt.Bucket, error) {
+func getMailboxTx(tx kv.Tx, addr, name string) (*Mailbox, kv.Bucket, error) {
 	ub, err := userMailboxes(tx, addr, false)
 	if err != nil {
 		return nil, nil, err
@@ -161,7 +161,7 @@ func getMailboxTx(tx *bolt.Tx, addr, name string) (*Mailbox, *bolt.Bucket, error
 }
 
 // usageTx sums the sizes of all of a user's mailboxes.
-func usageTx(tx *bolt.Tx, addr string) int64 {
+func usageTx(tx kv.Tx, addr string) int64 {
 	ub := tx.Bucket(bucketMailboxes).Bucket([]byte(addr))
 	if ub == nil {
 		return 0
@@ -180,7 +180,7 @@ func usageTx(tx *bolt.Tx, addr string) int64 {
 // appendTx adds a message with an existing body (whose reference the
 // caller has counted) to a mailbox and returns its record. quota is the
 // user's limit in bytes (0: none).
-func appendTx(tx *bolt.Tx, addr, name string, bodyID uint64, size int64, flags []string, date time.Time, quota int64) (*Message, error) {
+func appendTx(tx kv.Tx, addr, name string, bodyID uint64, size int64, flags []string, date time.Time, quota int64) (*Message, error) {
 	mb, ub, err := getMailboxTx(tx, addr, name)
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func (s *Store) ListMailboxes(address string) ([]Mailbox, error) {
 		return nil, err
 	}
 	var out []Mailbox
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		ub, err := userMailboxes(tx, addr, false)
 		if err != nil {
 			return err
@@ -240,7 +240,7 @@ func (s *Store) ListMessages(address, mailbox string) ([]Message, error) {
 		return nil, err
 	}
 	var out []Message
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		mb, _, err := getMailboxTx(tx, addr, mailbox)
 		if err != nil {
 			return err
@@ -260,7 +260,7 @@ func (s *Store) ListMessages(address, mailbox string) ([]Message, error) {
 // Body returns a copy of a stored body.
 func (s *Store) Body(id uint64) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		v := tx.Bucket(bucketBodies).Get(u64(id))
 		if v == nil {
 			return fmt.Errorf("body %d %w", id, ErrNotFound)
@@ -290,7 +290,7 @@ func (s *Store) AppendMeta(address, mailbox string, body []byte, flags []string,
 		date = time.Now()
 	}
 	var m *Message
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		quota := s.quotaTx(tx, addr)
 		id := putBody(tx, body, 1)
 		if meta != nil {
@@ -312,7 +312,7 @@ func (s *Store) AppendMeta(address, mailbox string, body []byte, flags []string,
 // Set from serve's flag.
 func (s *Store) SetDefaultQuota(n int64) { s.defaultQuota.Store(n) }
 
-func (s *Store) quotaTx(tx *bolt.Tx, addr string) int64 {
+func (s *Store) quotaTx(tx kv.Tx, addr string) int64 {
 	var u User
 	if getRecord(s.records, tx.Bucket(bucketUsers), addr, &u) && u.Quota > 0 {
 		return u.Quota
@@ -321,7 +321,7 @@ func (s *Store) quotaTx(tx *bolt.Tx, addr string) int64 {
 }
 
 // putBody stores a body with refs references and returns its id.
-func putBody(tx *bolt.Tx, body []byte, refs uint32) uint64 {
+func putBody(tx kv.Tx, body []byte, refs uint32) uint64 {
 	id := nextSeq(tx)
 	tx.Bucket(bucketBodies).Put(u64(id), body)
 	tx.Bucket(bucketBodyRefs).Put(u64(id), u32(refs))
@@ -329,7 +329,7 @@ func putBody(tx *bolt.Tx, body []byte, refs uint32) uint64 {
 }
 
 // refBody adds one reference to a body (COPY).
-func refBody(tx *bolt.Tx, id uint64) error {
+func refBody(tx kv.Tx, id uint64) error {
 	b := tx.Bucket(bucketBodyRefs)
 	v := b.Get(u64(id))
 	if len(v) != 4 {
@@ -340,7 +340,7 @@ func refBody(tx *bolt.Tx, id uint64) error {
 
 // unrefBody drops one reference and deletes the body (and its cached
 // parse) at zero.
-func unrefBody(tx *bolt.Tx, id uint64) error {
+func unrefBody(tx kv.Tx, id uint64) error {
 	b := tx.Bucket(bucketBodyRefs)
 	v := b.Get(u64(id))
 	if len(v) != 4 || binary.BigEndian.Uint32(v) <= 1 {

@@ -3,7 +3,7 @@ package store
 import (
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 
 	"github.com/authsmtp/authsmtp/store/junk"
 )
@@ -39,7 +39,7 @@ func (s *Store) copyMove(address, mailbox string, uids []uint32, dest string, mo
 	var evs []Event
 	var class junk.Class
 	var bodyIDs []uint64
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		res, evs, bodyIDs = &CopyResult{}, nil, nil
 		src, _, err := getMailboxTx(tx, addr, mailbox)
 		if err != nil {
@@ -124,7 +124,7 @@ func (s *Store) expunge(address, mailbox string, uids []uint32, onlyDeleted bool
 		return nil, err
 	}
 	var evs []Event
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		evs, err = expungeTx(tx, addr, mailbox, uids, onlyDeleted)
 		return err
 	})
@@ -140,7 +140,7 @@ func (s *Store) expunge(address, mailbox string, uids []uint32, onlyDeleted bool
 }
 
 // expungeTx deletes messages (uids nil: all) and returns their events.
-func expungeTx(tx *bolt.Tx, addr, mailbox string, uids []uint32, onlyDeleted bool) ([]Event, error) {
+func expungeTx(tx kv.Tx, addr, mailbox string, uids []uint32, onlyDeleted bool) ([]Event, error) {
 	mb, ub, err := getMailboxTx(tx, addr, mailbox)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 package store
 
 import (
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // bucketBodyMeta maps a body id to an opaque cached parse of the body
@@ -10,7 +10,7 @@ import (
 // first use and deleted with the body.
 var bucketBodyMeta = []byte("bodymeta")
 
-func putBodyMeta(tx *bolt.Tx, id uint64, meta []byte) error {
+func putBodyMeta(tx kv.Tx, id uint64, meta []byte) error {
 	b, err := tx.CreateBucketIfNotExists(bucketBodyMeta)
 	if err != nil {
 		return err
@@ -24,7 +24,7 @@ func (s *Store) SetBodyMeta(metas map[uint64][]byte) error {
 	if len(metas) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		bodies := tx.Bucket(bucketBodies)
 		for id, m := range metas {
 			if bodies.Get(u64(id)) == nil {
@@ -38,7 +38,7 @@ func (s *Store) SetBodyMeta(metas map[uint64][]byte) error {
 	})
 }
 
-func bodyMetaTx(tx *bolt.Tx, id uint64) []byte {
+func bodyMetaTx(tx kv.Tx, id uint64) []byte {
 	b := tx.Bucket(bucketBodyMeta)
 	if b == nil {
 		return nil

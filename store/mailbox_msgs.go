@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 
 	"github.com/authsmtp/authsmtp/store/junk"
 )
@@ -43,7 +43,7 @@ func (s *Store) MessagesAfter(address, mailbox string, after uint32) (*Mailbox, 
 	}
 	var mb *Mailbox
 	var out []MsgState
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if mb, _, err = getMailboxTx(tx, addr, mailbox); err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody b
 		var items []FetchItem
 		var bytes int
 		n := 0
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.db.View(func(tx kv.Tx) error {
 			mb, _, err := getMailboxTx(tx, addr, mailbox)
 			if err != nil {
 				return err
@@ -191,7 +191,7 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 	items := make([]SearchItem, 0, searchChunk)
 	for {
 		done := false
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.db.View(func(tx kv.Tx) error {
 			items = items[:0]
 			mb, _, err := getMailboxTx(tx, addr, mailbox)
 			if err != nil {
@@ -311,7 +311,7 @@ func (s *Store) SetFlags(address, mailbox string, uids []uint32, op FlagOp, flag
 	var out []Message
 	var evs []Event
 	var learnSpam, learnHam []uint64
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		out, evs, learnSpam, learnHam = nil, nil, nil, nil
 		mb, ub, err := getMailboxTx(tx, addr, mailbox)
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Mailbox operations shared by IMAP and webmail. Each runs in one
@@ -47,7 +47,7 @@ func (s *Store) GetMailbox(address, name string) (*Mailbox, error) {
 		return nil, err
 	}
 	var mb *Mailbox
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		mb, _, err = getMailboxTx(tx, addr, name)
 		return err
 	})
@@ -75,7 +75,7 @@ func (s *Store) CreateMailbox(address, name, specialUse string) (*Mailbox, error
 	}
 	var mb *Mailbox
 	var created []string
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		created = nil
 		ub, err := userMailboxes(tx, addr, true)
 		if err != nil {
@@ -87,7 +87,7 @@ func (s *Store) CreateMailbox(address, name, specialUse string) (*Mailbox, error
 		if err := CheckNewMailboxName(name, mailboxNamesTx(ub)); err != nil {
 			return err
 		}
-		if ub.Stats().KeyN >= MaxMailboxes {
+		if ub.KeyN() >= MaxMailboxes {
 			return fmt.Errorf("%w (at most %d)", ErrTooManyMailboxes, MaxMailboxes)
 		}
 		parts := strings.Split(name, string(MailboxDelim))
@@ -114,13 +114,13 @@ func (s *Store) CreateMailbox(address, name, specialUse string) (*Mailbox, error
 }
 
 // mailboxNamesTx lists a user's folder names.
-func mailboxNamesTx(ub *bolt.Bucket) []string {
+func mailboxNamesTx(ub kv.Bucket) []string {
 	var out []string
 	ub.ForEach(func(k, _ []byte) error { out = append(out, string(k)); return nil })
 	return out
 }
 
-func hasChildrenTx(ub *bolt.Bucket, name string) bool {
+func hasChildrenTx(ub kv.Bucket, name string) bool {
 	prefix := []byte(name + string(MailboxDelim))
 	k, _ := ub.Cursor().Seek(prefix)
 	return k != nil && strings.HasPrefix(string(k), string(prefix))
@@ -136,7 +136,7 @@ func (s *Store) DeleteMailbox(address, name string) error {
 	if name == "INBOX" {
 		return ErrInboxProtected
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		ub, err := userMailboxes(tx, addr, false)
 		if err != nil {
 			return err
@@ -173,7 +173,7 @@ func (s *Store) RenameMailbox(address, oldName, newName string) error {
 		return fmt.Errorf("renaming mailbox: %w: cannot move %s into itself", ErrBadMailboxName, oldName)
 	}
 	var evs []Event
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		evs = nil
 		ub, err := userMailboxes(tx, addr, false)
 		if err != nil {
@@ -245,7 +245,7 @@ func (s *Store) RenameMailbox(address, oldName, newName string) error {
 // new mailbox, and INBOX stays, empty.
 func (s *Store) renameInbox(addr, newName string) error {
 	var evs []Event
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		evs = nil
 		ub, err := userMailboxes(tx, addr, false)
 		if err != nil {
@@ -308,7 +308,7 @@ func (s *Store) Subscribe(address, name string, on bool) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		mb, ub, err := getMailboxTx(tx, addr, name)
 		if err != nil {
 			return err
@@ -329,7 +329,7 @@ func (s *Store) Usage(address string) (used, quota int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if tx.Bucket(bucketUsers).Get([]byte(addr)) == nil {
 			return fmt.Errorf("user %s %w", addr, ErrNotFound)
 		}
@@ -355,7 +355,7 @@ func (s *Store) GetMessage(address, mailbox string, uid uint32) (*Message, []byt
 	}
 	var m *Message
 	var body []byte
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		mb, _, err := getMailboxTx(tx, addr, mailbox)
 		if err != nil {
 			return err
@@ -400,7 +400,7 @@ func (s *Store) EnsureDefaultMailboxes(address string) error {
 		return err
 	}
 	missing := false
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		ub := tx.Bucket(bucketMailboxes).Bucket([]byte(addr))
 		for _, d := range DefaultMailboxes {
 			if ub == nil || ub.Get([]byte(d.Name)) == nil {
@@ -412,5 +412,5 @@ func (s *Store) EnsureDefaultMailboxes(address string) error {
 	if !missing {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return ensureDefaultMailboxes(tx, addr) })
+	return s.db.Update(func(tx kv.Tx) error { return ensureDefaultMailboxes(tx, addr) })
 }

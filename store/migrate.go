@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Schema versions and migrations.
@@ -30,7 +30,7 @@ import (
 type migration struct {
 	To   int
 	What string
-	Run  func(tx *bolt.Tx) error
+	Run  func(tx kv.Tx) error
 }
 
 // migrations lists every step in order. It is a constant table, never
@@ -41,7 +41,7 @@ var migrations = []migration{
 
 // fileSchema reads the schema version of an open file. fresh is true for
 // a new, empty file.
-func fileSchema(tx *bolt.Tx) (n int, fresh bool, err error) {
+func fileSchema(tx kv.Tx) (n int, fresh bool, err error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		return 0, true, nil
@@ -63,7 +63,7 @@ func fileSchema(tx *bolt.Tx) (n int, fresh bool, err error) {
 func (s *Store) migrate() error {
 	var from int
 	var fresh bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.db.View(func(tx kv.Tx) error {
 		var err error
 		from, fresh, err = fileSchema(tx)
 		return err
@@ -73,12 +73,15 @@ func (s *Store) migrate() error {
 	if fresh || from >= SchemaVersion {
 		return nil
 	}
-	backup := fmt.Sprintf("%s.schema-%d-backup-%s", s.Path(), from, time.Now().UTC().Format("20060102T150405Z"))
-	if _, err := s.backupFile(backup, false); err != nil {
-		return fmt.Errorf("backing up before upgrading the database from schema %d: %w", from, err)
+	backup := "(none: no local file)"
+	if s.file() != nil {
+		backup = fmt.Sprintf("%s.schema-%d-backup-%s", s.Path(), from, time.Now().UTC().Format("20060102T150405Z"))
+		if _, err := s.backupFile(backup, false); err != nil {
+			return fmt.Errorf("backing up before upgrading the database from schema %d: %w", from, err)
+		}
 	}
 	s.log.Info("upgrading the database", "from_schema", from, "to_schema", SchemaVersion, "backup", backup)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		for _, m := range migrations {
 			if m.To <= from {
 				continue
@@ -102,7 +105,7 @@ func (s *Store) migrate() error {
 // migrateCountBodyRefs (0 → 1) builds bodyrefs from the mailbox messages
 // and queue entries that point at each body, and drops bodies nothing
 // points at.
-func migrateCountBodyRefs(tx *bolt.Tx) error {
+func migrateCountBodyRefs(tx kv.Tx) error {
 	for _, name := range [][]byte{bucketBodies, bucketBodyRefs, bucketSessions, bucketMessages, bucketQueue} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err

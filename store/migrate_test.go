@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
+	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 )
 
 // writeSchema0 writes a database the way the first layout did: a meta
@@ -19,7 +20,7 @@ import (
 // entry; body 101 belongs to nothing.
 func writeSchema0(t *testing.T, dir string, badMessage bool) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	db, err := boltkv.Open(filepath.Join(dir, DBFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,8 +29,8 @@ func writeSchema0(t *testing.T, dir string, badMessage bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		mk := func(name []byte) *bolt.Bucket {
+	err = db.Update(func(tx kv.Tx) error {
+		mk := func(name []byte) kv.Bucket {
 			b, err := tx.CreateBucket(name)
 			if err != nil {
 				t.Fatal(err)
@@ -75,11 +76,11 @@ func TestOpenMigratesSchema0(t *testing.T) {
 	if len(backups) != 1 {
 		t.Fatalf("pre-migration backups: %v", backups)
 	}
-	old, err := bolt.Open(backups[0], 0o600, &bolt.Options{ReadOnly: true})
+	old, err := boltkv.Open(backups[0], &boltkv.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.View(func(tx *bolt.Tx) error {
+	old.View(func(tx kv.Tx) error {
 		if tx.Bucket(bucketMeta).Get([]byte("schema")) != nil || tx.Bucket(bucketBodyRefs) != nil {
 			t.Error("the backup is not the old layout")
 		}
@@ -87,7 +88,7 @@ func TestOpenMigratesSchema0(t *testing.T) {
 	})
 	old.Close()
 
-	st.db.View(func(tx *bolt.Tx) error {
+	st.db.View(func(tx kv.Tx) error {
 		if v := string(tx.Bucket(bucketMeta).Get([]byte("schema"))); v != strconv.Itoa(SchemaVersion) {
 			t.Errorf("schema after migration %q", v)
 		}
@@ -134,12 +135,12 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "migrating to schema 1") || !strings.Contains(err.Error(), "unchanged") {
 		t.Fatalf("error does not say what happened: %v", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{ReadOnly: true})
+	db, err := boltkv.Open(filepath.Join(dir, DBFile), &boltkv.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	db.View(func(tx *bolt.Tx) error {
+	db.View(func(tx kv.Tx) error {
 		if tx.Bucket(bucketMeta).Get([]byte("schema")) != nil || tx.Bucket(bucketBodyRefs) != nil {
 			t.Error("the failed migration left changes")
 		}
@@ -151,7 +152,7 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 func TestNewerSchemaRefused(t *testing.T) {
 	dir := t.TempDir()
 	st := openTestStore(t, dir)
-	st.db.Update(func(tx *bolt.Tx) error {
+	st.db.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte(strconv.Itoa(SchemaVersion+1)))
 	})
 	st.Close()

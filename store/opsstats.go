@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Stats is a cheap summary of the store for metrics and dashboards.
@@ -19,11 +19,11 @@ type Stats struct {
 // transaction. Queue ids grow with time, so the oldest entry is the first.
 func (s *Store) Stats() Stats {
 	var out Stats
-	s.db.View(func(tx *bolt.Tx) error {
-		out.Domains = tx.Bucket(bucketDomains).Stats().KeyN
-		out.Users = tx.Bucket(bucketUsers).Stats().KeyN
+	s.db.View(func(tx kv.Tx) error {
+		out.Domains = tx.Bucket(bucketDomains).KeyN()
+		out.Users = tx.Bucket(bucketUsers).KeyN()
 		q := tx.Bucket(bucketQueue)
-		out.Queue = q.Stats().KeyN
+		out.Queue = q.KeyN()
 		if _, v := q.Cursor().First(); v != nil {
 			var e QueueEntry
 			if json.Unmarshal(v, &e) == nil {

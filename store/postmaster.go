@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Every hosted domain has postmaster@ (RFC 5321 §4.5.1: a server must
@@ -55,7 +55,7 @@ func (s *Store) SetPostmaster(domain, user string) error {
 		}
 	}
 	var evs []Event
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		evs = nil
 		if u != "" {
 			if tx.Bucket(bucketUsers).Get([]byte(u)) == nil {
@@ -106,7 +106,7 @@ func (s *Store) HeldPostmasterMail(domain string) int {
 		return 0
 	}
 	n := 0
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		for _, l := range ReservedLocalParts {
 			held := l + "@" + dn
 			if tx.Bucket(bucketUsers).Get([]byte(held)) != nil {
@@ -123,7 +123,7 @@ func (s *Store) HeldPostmasterMail(domain string) int {
 
 // moveHeldTx moves the messages held at a reserved address into the
 // INBOX of user, and removes the held mailbox.
-func moveHeldTx(tx *bolt.Tx, held, user string) ([]Event, error) {
+func moveHeldTx(tx kv.Tx, held, user string) ([]Event, error) {
 	mb, _, err := getMailboxTx(tx, held, "INBOX")
 	if errors.Is(err, ErrNoSuchMailbox) {
 		return nil, nil
@@ -158,7 +158,7 @@ func moveHeldTx(tx *bolt.Tx, held, user string) ([]Event, error) {
 
 // ensureHeldInboxTx gives a reserved address without a user the INBOX
 // its mail is held in.
-func ensureHeldInboxTx(tx *bolt.Tx, addr string) error {
+func ensureHeldInboxTx(tx kv.Tx, addr string) error {
 	if !IsReservedLocal(addr) || tx.Bucket(bucketUsers).Get([]byte(addr)) != nil {
 		return ErrNoSuchMailbox
 	}
@@ -167,7 +167,7 @@ func ensureHeldInboxTx(tx *bolt.Tx, addr string) error {
 }
 
 // deleteHeldTx removes the mail held for a domain being removed.
-func deleteHeldTx(tx *bolt.Tx, domain string) error {
+func deleteHeldTx(tx kv.Tx, domain string) error {
 	for _, l := range ReservedLocalParts {
 		held := l + "@" + domain
 		if tx.Bucket(bucketUsers).Get([]byte(held)) != nil {

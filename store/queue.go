@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Recipient states in a queue entry.
@@ -80,7 +80,7 @@ func (q *QueueEntry) Pending() []string {
 func queueKey(id string) []byte { return []byte(id) }
 
 // newQueueID makes a sortable id from the global sequence.
-func newQueueID(tx *bolt.Tx) string {
+func newQueueID(tx kv.Tx) string {
 	return fmt.Sprintf("%016x", nextSeq(tx))
 }
 
@@ -95,7 +95,7 @@ func ParseQueueID(id string) (string, error) {
 // ListQueue returns all queue entries, oldest first.
 func (s *Store) ListQueue() ([]QueueEntry, error) {
 	var out []QueueEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
 			var q QueueEntry
 			if err := json.Unmarshal(v, &q); err != nil {
@@ -112,7 +112,7 @@ func (s *Store) ListQueue() ([]QueueEntry, error) {
 // GetQueue returns one entry.
 func (s *Store) GetQueue(id string) (QueueEntry, error) {
 	var q QueueEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		if !getJSON(tx.Bucket(bucketQueue), id, &q) {
 			return fmt.Errorf("queue entry %s %w", id, ErrNotFound)
 		}
@@ -125,12 +125,12 @@ func (s *Store) GetQueue(id string) (QueueEntry, error) {
 // pending recipient and the entry is not captured, the entry and its body
 // reference are removed.
 func (s *Store) UpdateQueue(id string, fn func(*QueueEntry) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return updateQueueTx(tx, id, fn) })
+	return s.db.Update(func(tx kv.Tx) error { return updateQueueTx(tx, id, fn) })
 }
 
 // updateQueueTx is UpdateQueue inside tx: load the entry, apply fn, then
 // save it, or delete it with its body reference once nothing is pending.
-func updateQueueTx(tx *bolt.Tx, id string, fn func(*QueueEntry) error) error {
+func updateQueueTx(tx kv.Tx, id string, fn func(*QueueEntry) error) error {
 	b := tx.Bucket(bucketQueue)
 	var q QueueEntry
 	if !getJSON(b, id, &q) {
@@ -150,7 +150,7 @@ func updateQueueTx(tx *bolt.Tx, id string, fn func(*QueueEntry) error) error {
 
 // DeleteQueue removes an entry and its body.
 func (s *Store) DeleteQueue(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketQueue)
 		var q QueueEntry
 		if !getJSON(b, id, &q) {

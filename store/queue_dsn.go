@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // DSNDelivery says what RecordDeliveryDSN committed.
@@ -37,7 +37,7 @@ func (s *Store) RecordDeliveryDSN(id string, fn func(q *QueueEntry) (dsn *Incomi
 	var res DSNDelivery
 	var dsn *Incoming
 	run := func(withDSN bool) error {
-		return s.commits.do(func(tx *bolt.Tx) error {
+		return s.commits.do(func(tx kv.Tx) error {
 			res.DSN, dsn = nil, nil
 			now := time.Now().UTC()
 			return updateQueueTx(tx, id, func(q *QueueEntry) error {

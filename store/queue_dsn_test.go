@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // TestRecordDeliveryDSN: the failure and its DSN commit together; a DSN
@@ -37,7 +37,7 @@ func TestRecordDeliveryDSN(t *testing.T) {
 	// state says whether the entry is queued and how many messages alice has.
 	state := func(id string) (entry bool, inbox int) {
 		t.Helper()
-		st.db.View(func(tx *bolt.Tx) error {
+		st.db.View(func(tx kv.Tx) error {
 			entry = tx.Bucket(bucketQueue).Get(queueKey(id)) != nil
 			return nil
 		})

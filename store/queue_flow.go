@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Queue operations used by the delivery workers and the queue commands.
@@ -21,7 +21,7 @@ import (
 func (s *Store) DueQueue(now time.Time, limit int) ([]QueueEntry, time.Time, error) {
 	var out []QueueEntry
 	var next time.Time
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
 			var q QueueEntry
 			if err := json.Unmarshal(v, &q); err != nil {
@@ -49,7 +49,7 @@ func (s *Store) DueQueue(now time.Time, limit int) ([]QueueEntry, time.Time, err
 // yet in the login's Captured folder.
 func (s *Store) UnfiledCaptured() ([]QueueEntry, error) {
 	var out []QueueEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
 			var q QueueEntry
 			if json.Unmarshal(v, &q) == nil && q.Captured && !q.Filed {
@@ -81,7 +81,7 @@ func (s *Store) ListCaptured(login string) ([]QueueEntry, error) {
 // and returns how many it removed.
 func (s *Store) ClearCaptured(login string) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketQueue)
 		var del []QueueEntry
 		b.ForEach(func(k, v []byte) error {
@@ -110,7 +110,8 @@ func (s *Store) ClearCaptured(login string) (int, error) {
 func (s *Store) RetryQueue(id string) (int, error) {
 	now := time.Now().UTC()
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
+		n = 0 // this may run more than once
 		b := tx.Bucket(bucketQueue)
 		var ids []string
 		if id == "all" {
@@ -149,5 +150,5 @@ func (s *Store) RetryQueue(id string) (int, error) {
 // time share one fsync. fn may run more than once, so it must only change
 // q (and reset anything it gathers at its start).
 func (s *Store) RecordDelivery(id string, fn func(*QueueEntry) error) error {
-	return s.commits.do(func(tx *bolt.Tx) error { return updateQueueTx(tx, id, fn) })
+	return s.commits.do(func(tx kv.Tx) error { return updateQueueTx(tx, id, fn) })
 }

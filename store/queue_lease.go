@@ -3,7 +3,7 @@ package store
 import (
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Queue leases: before delivering an entry a node claims it (owner node id
@@ -26,7 +26,7 @@ import (
 func (s *Store) ClaimQueue(node string, ids []string, until time.Time) ([]string, error) {
 	var claimed []string
 	now := time.Now()
-	err := s.commits.do(func(tx *bolt.Tx) error {
+	err := s.commits.do(func(tx kv.Tx) error {
 		claimed = claimed[:0]
 		b := tx.Bucket(bucketQueue)
 		for _, id := range ids {
@@ -52,7 +52,7 @@ func (s *Store) ClaimQueue(node string, ids []string, until time.Time) ([]string
 // ids node no longer holds (delivered and removed, released, or taken
 // over by another node after a lapse).
 func (s *Store) RenewQueueLeases(node string, ids []string, until time.Time) (lost []string, err error) {
-	err = s.commits.do(func(tx *bolt.Tx) error {
+	err = s.commits.do(func(tx kv.Tx) error {
 		lost = lost[:0]
 		b := tx.Bucket(bucketQueue)
 		for _, id := range ids {
@@ -75,7 +75,7 @@ func (s *Store) RenewQueueLeases(node string, ids []string, until time.Time) (lo
 // is nil: a node starting up holds none), so any node may deliver them
 // at once.
 func (s *Store) ReleaseQueue(node string, ids []string) error {
-	return s.commits.do(func(tx *bolt.Tx) error {
+	return s.commits.do(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketQueue)
 		release := func(id string) error {
 			var q QueueEntry

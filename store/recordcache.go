@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Decoded domain and user records, kept across transactions: routing, the
@@ -44,7 +44,7 @@ const maxCachedRecords = 1 << 16
 func newRecordCache() *recordCache { return &recordCache{m: map[recordKey]cachedRecord{}} }
 
 // getRecord is getJSON for the domains and users buckets, through the cache.
-func getRecord[T Domain | User](c *recordCache, b *bolt.Bucket, key string, v *T) bool {
+func getRecord[T Domain | User](c *recordCache, b kv.Bucket, key string, v *T) bool {
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false

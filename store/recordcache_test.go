@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // TestRecordCache: a second read of an unchanged record comes from the
@@ -41,7 +41,7 @@ func TestRecordCache(t *testing.T) {
 		t.Fatalf("after UpdateUser quota %d, want 200", u.Quota)
 	}
 	// A raw write that knows nothing of the cache.
-	st.db.Update(func(tx *bolt.Tx) error {
+	st.db.Update(func(tx kv.Tx) error {
 		return putJSON(tx.Bucket(bucketUsers), "john@doe.com", User{Address: "john@doe.com", Quota: 300})
 	})
 	if u, _ := st.GetUser("john@doe.com"); u.Quota != 300 {
@@ -110,7 +110,7 @@ func TestRecordCacheConcurrent(t *testing.T) {
 }
 
 func (s *Store) quotaTxView(addr string) (q int64) {
-	s.db.View(func(tx *bolt.Tx) error { q = s.quotaTx(tx, addr); return nil })
+	s.db.View(func(tx kv.Tx) error { q = s.quotaTx(tx, addr); return nil })
 	return q
 }
 

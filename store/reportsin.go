@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 
 	"github.com/authsmtp/authsmtp/store/reports"
 )
@@ -90,7 +90,7 @@ func (s *Store) AddReport(domain string, f *reports.Found, sender string, mail [
 	}
 	sum := sha256.Sum256([]byte(r.Org + "\x00" + r.RptID))
 	dedup := []byte("k:" + string(r.Kind) + ":" + string(sum[:]))
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		dup = false
 		if !isHostedTx(tx, dn) {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, dn)
@@ -128,11 +128,11 @@ func (s *Store) AddReport(domain string, f *reports.Found, sender string, mail [
 }
 
 // isHostedTx reports whether domain (canonical) is hosted, inside tx.
-func isHostedTx(tx *bolt.Tx, domain string) bool {
+func isHostedTx(tx kv.Tx, domain string) bool {
 	return tx.Bucket(bucketDomains).Get([]byte(domain)) != nil
 }
 
-func nestedBucket(tx *bolt.Tx, top []byte, name string) (*bolt.Bucket, error) {
+func nestedBucket(tx kv.Tx, top []byte, name string) (kv.Bucket, error) {
 	b, err := tx.CreateBucketIfNotExists(top)
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func (s *Store) Reports(domain string, since time.Time) ([]StoredReport, error) 
 		return nil, err
 	}
 	var out []StoredReport
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if !isHostedTx(tx, dn) {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, dn)
 		}
@@ -185,7 +185,7 @@ func (s *Store) ReportMail(domain string, id uint64) ([]byte, error) {
 		return nil, err
 	}
 	var out []byte
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		if top := tx.Bucket(bucketReportMail); top != nil {
 			if b := top.Bucket([]byte(dn)); b != nil {
 				out = append([]byte(nil), b.Get(u64(id))...)
@@ -201,7 +201,7 @@ func (s *Store) ReportMail(domain string, id uint64) ([]byte, error) {
 
 // registerReportHooks removes a domain's reports with the domain.
 func (s *Store) registerReportHooks() {
-	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx *bolt.Tx, domain string) error {
+	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx kv.Tx, domain string) error {
 		for _, top := range [][]byte{bucketReports, bucketReportMail} {
 			if b := tx.Bucket(top); b != nil && b.Bucket([]byte(domain)) != nil {
 				if err := b.DeleteBucket([]byte(domain)); err != nil {

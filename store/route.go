@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // ErrNoSuchUser is a hosted domain without that user (SMTP 550 5.1.1).
@@ -45,7 +45,7 @@ func (s *Store) Route(rcpt string) (Route, error) {
 	}
 	var r Route
 	looped := false
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		rt := &router{s: s, tx: tx, seen: map[string]bool{}, r: &r}
 		err := rt.resolve(addr, 0)
 		looped = rt.looped
@@ -66,7 +66,7 @@ func (s *Store) Route(rcpt string) (Route, error) {
 
 type router struct {
 	s    *Store
-	tx   *bolt.Tx
+	tx   kv.Tx
 	seen map[string]bool
 	r    *Route
 	// looped is set when an address came back to one being delivered.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Email rules: aliases (bucket "aliases": address → Alias), a catch-all
@@ -36,7 +36,7 @@ type Alias struct {
 // changes: DKIM keys for new domains, and clean-up of aliases and rule state when domains and users go.
 func (s *Store) registerMailflowHooks() {
 	s.registerDKIMHooks()
-	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx *bolt.Tx, domain string) error {
+	s.domainRemoveHooks = append(s.domainRemoveHooks, func(tx kv.Tx, domain string) error {
 		b := tx.Bucket(bucketAliases)
 		if b == nil {
 			return nil
@@ -55,7 +55,7 @@ func (s *Store) registerMailflowHooks() {
 		}
 		return nil
 	})
-	s.userRemoveHooks = append(s.userRemoveHooks, func(tx *bolt.Tx, address string) error {
+	s.userRemoveHooks = append(s.userRemoveHooks, func(tx kv.Tx, address string) error {
 		// A removed user loses the send-as rights granted to it; a later
 		// user of the same name must be granted them again.
 		b := tx.Bucket(bucketAliases)
@@ -138,7 +138,7 @@ func (s *Store) AddAlias(address string, targets []string, sendAs string) (Alias
 		}
 		a.SendAs = []string{u}
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		if tx.Bucket(bucketDomains).Get([]byte(DomainOf(addr))) == nil {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, DomainOf(addr))
 		}
@@ -165,7 +165,7 @@ func (s *Store) RemoveAlias(address string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketAliases)
 		if b == nil || b.Get([]byte(addr)) == nil {
 			return fmt.Errorf("alias %s %w", addr, ErrNotFound)
@@ -185,7 +185,7 @@ func (s *Store) ListAliases(domain string) ([]Alias, error) {
 		suffix = "@" + d
 	}
 	var out []Alias
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketAliases)
 		if b == nil {
 			return nil
@@ -262,7 +262,7 @@ func (s *Store) VacationDue(user, sender string, window time.Duration) bool {
 	key := []byte(strings.ToLower(user) + "\x00" + strings.ToLower(sender))
 	now := time.Now().UTC()
 	due := false
-	s.db.Update(func(tx *bolt.Tx) error {
+	s.db.Update(func(tx kv.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketVacation)
 		if err != nil {
 			return err

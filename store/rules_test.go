@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 func rulesStore(t *testing.T) *Store {
@@ -186,7 +186,7 @@ func TestAliasSendAsOneDomain(t *testing.T) {
 		t.Error("alias at a user's address accepted")
 	}
 	// An older file may hold both: the user's address wins over the grant.
-	st.db.Update(func(tx *bolt.Tx) error {
+	st.db.Update(func(tx kv.Tx) error {
 		return putJSON(tx.Bucket(bucketAliases), "bob@a.test", Alias{Address: "bob@a.test", Targets: []string{"alice@a.test"}, SendAs: []string{"alice@a.test"}})
 	})
 	if st.MaySendAs(alice, "bob@a.test") || contains(st.SendAsAddresses(alice), "bob@a.test") {

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // The send rule, all of it in this file (DESIGN.md, "The rule at the heart
@@ -44,7 +44,7 @@ func (s *Store) MaySendAs(p Principal, address string) bool {
 		}
 		ok := false
 		if domain == p.Domain && DomainOf(p.Address) == domain {
-			s.db.View(func(tx *bolt.Tx) error {
+			s.db.View(func(tx kv.Tx) error {
 				ok = aliasGrants(tx, addr, p.Address)
 				return nil
 			})
@@ -56,7 +56,7 @@ func (s *Store) MaySendAs(p Principal, address string) bool {
 
 // aliasGrants reports whether the alias at addr lets user send as it:
 // the alias exists, lists user, and no user holds addr.
-func aliasGrants(tx *bolt.Tx, addr, user string) bool {
+func aliasGrants(tx kv.Tx, addr, user string) bool {
 	b := tx.Bucket(bucketAliases)
 	var a Alias
 	if b == nil || !getJSON(b, addr, &a) || tx.Bucket(bucketUsers).Get([]byte(addr)) != nil {
@@ -75,7 +75,7 @@ func (s *Store) SendAsAddresses(p Principal) []string {
 	}
 	out := []string{p.Address}
 	suffix := "@" + DomainOf(p.Address)
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketAliases)
 		if b == nil {
 			return nil

@@ -3,7 +3,7 @@ package store
 import (
 	"bytes"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // seqGetter reads keys of one bucket in mostly ascending order with one
@@ -11,11 +11,11 @@ import (
 // cost a Next instead of a search from the root (and the cursor's stack
 // is not allocated again for each key). It returns what Bucket.Get would.
 type seqGetter struct {
-	c    *bolt.Cursor
+	c    kv.Cursor
 	k, v []byte
 }
 
-func newSeqGetter(b *bolt.Bucket) *seqGetter { return &seqGetter{c: b.Cursor()} }
+func newSeqGetter(b kv.Bucket) *seqGetter { return &seqGetter{c: b.Cursor()} }
 
 func (g *seqGetter) get(key []byte) []byte {
 	if g.k != nil {

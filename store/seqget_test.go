@@ -5,19 +5,20 @@ import (
 	"path/filepath"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
+	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 )
 
 // TestSeqGetter checks that the cursor reader answers exactly as
 // Bucket.Get for keys asked in ascending, repeated, missing and
 // descending order.
 func TestSeqGetter(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
+	db, err := boltkv.Open(filepath.Join(t.TempDir(), "t.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx kv.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
 			return err
@@ -41,7 +42,7 @@ func TestSeqGetter(t *testing.T) {
 		keys = append(keys, uint32(r.IntN(2100))) // random order
 	}
 	keys = append(keys, 5, 5, 4, 4, 2003, 0, 1, 2) // repeats and steps back
-	err = db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx kv.Tx) error {
 		b := tx.Bucket([]byte("b"))
 		g := newSeqGetter(b)
 		for _, k := range keys {

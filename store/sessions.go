@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Session is a web login, kept server-side so sign-out and a password
@@ -41,7 +41,7 @@ func (s *Store) NewSession(p Principal, ttl time.Duration) (Session, error) {
 	now := time.Now().UTC()
 	sess := Session{ID: RandomToken(32), Login: p.Login(), Kind: p.Kind, Domain: p.Domain,
 		Address: p.Address, CSRF: RandomToken(32), Created: now, Expires: now.Add(ttl)}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		return putJSON(tx.Bucket(bucketSessions), sess.ID, sess)
 	})
 	return sess, err
@@ -54,7 +54,7 @@ func (s *Store) GetSession(id string) (Session, bool) {
 	if id == "" {
 		return sess, false
 	}
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		ok = getJSON(tx.Bucket(bucketSessions), id, &sess)
 		return nil
 	})
@@ -67,7 +67,7 @@ func (s *Store) GetSession(id string) (Session, bool) {
 
 // DeleteSession ends one session.
 func (s *Store) DeleteSession(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketSessions).Delete([]byte(id))
 	})
 }
@@ -75,7 +75,7 @@ func (s *Store) DeleteSession(id string) error {
 // endSessionsOf ends every session of a login (and, for a domain, of its
 // users' logins too when the domain is removed).
 func (s *Store) endSessionsOf(login string) {
-	s.db.Update(func(tx *bolt.Tx) error {
+	s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var dead [][]byte
 		b.ForEach(func(k, v []byte) error {

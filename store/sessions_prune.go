@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // PruneSessions deletes web sessions that expired before now (browsers
@@ -12,7 +12,7 @@ import (
 // each sign-in, so the bucket stays as small as the live sessions.
 func (s *Store) PruneSessions(now time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var dead [][]byte
 		err := b.ForEach(func(k, v []byte) error {

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Spam statistics per hosted domain and day (UTC), for the admin panel:
@@ -25,7 +25,7 @@ func spamStatsKey(domain string, t time.Time) []byte {
 }
 
 // addSpamStatsTx adds to one domain's counters of the day of now.
-func addSpamStatsTx(tx *bolt.Tx, domain string, now time.Time, received, junked, refused int) error {
+func addSpamStatsTx(tx kv.Tx, domain string, now time.Time, received, junked, refused int) error {
 	b, err := tx.CreateBucketIfNotExists(bucketSpamStats)
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func addSpamStatsTx(tx *bolt.Tx, domain string, now time.Time, received, junked,
 }
 
 // recordSpamStatsTx counts an MX delivery's local copies (inside Accept).
-func recordSpamStatsTx(tx *bolt.Tx, in *Incoming, now time.Time) error {
+func recordSpamStatsTx(tx kv.Tx, in *Incoming, now time.Time) error {
 	if in.Login != "" || in.DSN {
 		return nil
 	}
@@ -60,7 +60,7 @@ func recordSpamStatsTx(tx *bolt.Tx, in *Incoming, now time.Time) error {
 // hosted domain's recipient.
 func (s *Store) CountRefused(domain string) error {
 	now := time.Now()
-	return s.db.Batch(func(tx *bolt.Tx) error { return addSpamStatsTx(tx, domain, now, 0, 0, 1) })
+	return s.db.Batch(func(tx kv.Tx) error { return addSpamStatsTx(tx, domain, now, 0, 0, 1) })
 }
 
 // SpamStats returns a domain's last days (today last), zero for days
@@ -68,7 +68,7 @@ func (s *Store) CountRefused(domain string) error {
 func (s *Store) SpamStats(domain string, days int) ([]SpamDay, error) {
 	now := time.Now().UTC()
 	out := make([]SpamDay, days)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketSpamStats)
 		for i := range out {
 			t := now.AddDate(0, 0, i-days+1)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // SRS (Sender Rewriting Scheme) keeps SPF working for forwarded mail: the
@@ -34,7 +34,7 @@ func srsStamp(days int) string {
 const srsAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 // srsSecretTx returns the SRS secret, creating it if tx is writable.
-func srsSecretTx(tx *bolt.Tx) []byte {
+func srsSecretTx(tx kv.Tx) []byte {
 	meta := tx.Bucket(bucketMeta)
 	if v := meta.Get([]byte("srs-secret")); len(v) > 0 {
 		return append([]byte(nil), v...)
@@ -67,7 +67,7 @@ func (s *Store) SRSForward(sender, forwardDomain string) string {
 		return local + "@" + domain
 	}
 	var secret []byte
-	s.db.Update(func(tx *bolt.Tx) error {
+	s.db.Update(func(tx kv.Tx) error {
 		secret = srsSecretTx(tx)
 		return nil
 	})
@@ -82,7 +82,7 @@ func (s *Store) SRSForward(sender, forwardDomain string) string {
 // srsReverseTx decodes an SRS0 local part (as lower-cased by
 // NormalizeAddress) into the original address, if its hash is valid and
 // it is not older than srsMaxAgeDays.
-func (s *Store) srsReverseTx(tx *bolt.Tx, local string) (string, bool) {
+func (s *Store) srsReverseTx(tx kv.Tx, local string) (string, bool) {
 	if !strings.HasPrefix(local, "srs0=") {
 		return "", false
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Traffic counters for the admin dashboard: messages sent (submitted by a
@@ -27,7 +27,7 @@ type TrafficHour struct {
 
 // recordTrafficTx counts one accepted message. Safe inside Batch: it only
 // changes tx state, which a retried Batch run starts over from.
-func recordTrafficTx(tx *bolt.Tx, in *Incoming, now time.Time) {
+func recordTrafficTx(tx kv.Tx, in *Incoming, now time.Time) {
 	sent, recv := 0, 0
 	switch {
 	case in.Login != "" && len(in.Remote) == 0 && allCapturedFolder(in.Local):
@@ -61,7 +61,7 @@ func (s *Store) Traffic(n int) []TrafficHour {
 		n = trafficSlots
 	}
 	var ring []byte
-	s.db.View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx kv.Tx) error {
 		ring = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyTraffic)...)
 		return nil
 	})

@@ -2,6 +2,11 @@
 // <data>/authsmtp.db, and holds the rules that decide who may log in and
 // who may send as whom.
 //
+// The store reads and writes through store/kv, a small transactional
+// key-value seam with two backends: store/kv/boltkv (the bbolt file, the
+// default) and store/kv/pgkv (PostgreSQL, shared by several nodes). The
+// rules are written once, over kv; the layout below is the same on both.
+//
 // # On-disk layout
 //
 // Top-level buckets (keys are byte strings, values JSON unless noted):
@@ -25,7 +30,7 @@
 //	            with the message (delivery.go), pruned after DedupWindow
 //	queue       queue id → QueueEntry (outbound mail; the body is in bodies)
 //	certs       certificate storage (TLS keys and certificates)
-//	junk        the junk filter's models (layout in store/junk/bolt.go)
+//	junk        the junk filter's models (layout in store/junk/kvstore.go)
 //	reports     DMARC and TLS reports received per hosted domain, and
 //	reportmail  the mails they came in (layout in reportsin.go)
 //	dmarcout    DMARC evaluations of inbound mail for the aggregate
@@ -70,9 +75,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/authsmtp/authsmtp/store/junk"
+	"github.com/authsmtp/authsmtp/store/kv"
+	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 )
 
 // SchemaVersion is the layout version this binary writes.
@@ -125,7 +130,7 @@ type Options struct {
 
 // Store is the one handle on the database. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
+	db   kv.DB
 	dir  string
 	log  *slog.Logger
 	auth *authCache
@@ -158,9 +163,9 @@ type Store struct {
 	// Hooks that let other files of this package join account changes
 	// without editing the account code; each runs inside the same
 	// transaction (credentialHooks run after commit).
-	domainAddHooks    []func(tx *bolt.Tx, d *Domain) error
-	domainRemoveHooks []func(tx *bolt.Tx, domain string) error
-	userRemoveHooks   []func(tx *bolt.Tx, address string) error
+	domainAddHooks    []func(tx kv.Tx, d *Domain) error
+	domainRemoveHooks []func(tx kv.Tx, domain string) error
+	userRemoveHooks   []func(tx kv.Tx, address string) error
 	credentialHooks   []func(login string)
 
 	// feed joins the other nodes on a shared database (nil: none).
@@ -176,11 +181,8 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-// Open opens (creating if needed) the database in dir.
+// Open opens (creating if needed) the bbolt database in dir.
 func Open(dir string, opts Options) (*Store, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = 2 * time.Second
 	}
@@ -188,18 +190,33 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("creating data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, MaxSize: opts.MaxFileSize, FreelistType: bolt.FreelistMapType})
+	db, err := boltkv.Open(path, &boltkv.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, MaxSize: opts.MaxFileSize, FreelistType: boltkv.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, boltkv.ErrTimeout) {
 			return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	// For any db.Batch caller; Accept uses its own timer-less group commit.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	db.MaxBatchSize = 256
+	db.Bolt().MaxBatchDelay = 2 * time.Millisecond
+	db.Bolt().MaxBatchSize = 256
+	return OpenDB(db, dir, opts)
+}
+
+// OpenDB opens a store on db, any backend of store/kv, creating or
+// upgrading its layout. dir is the data directory (spool files, keys);
+// the store closes db when it is closed, or now if OpenDB fails.
+func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations(), records: newRecordCache()}
-	s.commits = newGroupCommit(db, db.MaxBatchSize)
+	// A local file pays an fsync per commit, which concurrent writers
+	// share in one transaction; a database server groups its log flushes
+	// itself, and a larger serializable transaction would only conflict
+	// (and be retried) more often.
+	_, local := db.(kv.File)
+	s.commits = newGroupCommit(db, maxGroupCalls, !local)
 	s.Events = newNotifier()
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()
@@ -219,7 +236,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("renaming www. domains of an older version: %w", err)
 	}
-	js, err := junk.NewBoltStore(db)
+	js, err := junk.NewKVStore(db)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -235,12 +252,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// maxGroupCalls is the most calls one group commit runs together.
+const maxGroupCalls = 256
+
 func (s *Store) init() error {
 	// An older file is upgraded first (migrate.go); a newer one is refused below.
 	if err := s.migrate(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", b, err)
@@ -281,27 +301,50 @@ func (s *Store) Dir() string { return s.dir }
 
 // Ping checks that the database answers a read (the web /healthz).
 func (s *Store) Ping() error {
-	return s.db.View(func(*bolt.Tx) error { return nil })
+	return s.db.View(func(kv.Tx) error { return nil })
 }
 
-// Sync flushes the database file to disk (before a graceful exit).
-func (s *Store) Sync() error { return s.db.Sync() }
+// file is the bbolt file under the store, or nil on another backend.
+func (s *Store) file() kv.File {
+	f, _ := s.db.(kv.File)
+	return f
+}
 
-// Check runs bbolt's consistency check over the whole file.
+// Sync flushes the database file to disk (before a graceful exit); a
+// no-op on a backend without a local file.
+func (s *Store) Sync() error {
+	if f := s.file(); f != nil {
+		return f.Sync()
+	}
+	return nil
+}
+
+// Check runs the backend's consistency check over the whole database
+// (bbolt's page check; nothing to check on PostgreSQL, which has its own).
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("database check: %w", err)
-		}
-		return nil
-	})
+	if f := s.file(); f != nil {
+		return f.Check()
+	}
+	return s.Ping()
 }
 
-// Path is the database file's path.
-func (s *Store) Path() string { return s.db.Path() }
+// Path is the database file's path, "" on a backend without one.
+func (s *Store) Path() string {
+	if f := s.file(); f != nil {
+		return f.Path()
+	}
+	return ""
+}
 
-// nextSeq returns a new unique id from the meta counter, inside tx.
-func nextSeq(tx *bolt.Tx) uint64 {
+// nextSeq returns a new unique id, inside tx: from the backend's shared
+// counter when it has one (kv.IDs: a PostgreSQL sequence, so concurrent
+// writers on several nodes do not all conflict on one row), else from the
+// meta "seq" key.
+func nextSeq(tx kv.Tx) uint64 {
+	if ids, ok := tx.(kv.IDs); ok {
+		n, _ := ids.NextID() // a failure fails the transaction (kv's contract)
+		return n
+	}
 	b := tx.Bucket(bucketMeta)
 	var n uint64
 	if v := b.Get([]byte("seq")); len(v) == 8 {

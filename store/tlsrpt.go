@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // Outbound TLS results for TLS reporting (RFC 8460), per recipient
@@ -77,7 +77,7 @@ func (s *Store) AddTLSResults(day time.Time, results []TLSResult) error {
 		return nil
 	}
 	d := day.UTC().Format(time.DateOnly)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketTLSRPTOut)
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func (s *Store) TLSDays(before time.Time) ([]TLSDay, error) {
 		limit = before.UTC().Format(time.DateOnly)
 	}
 	var out []TLSDay
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketTLSRPTOut)
 		if b == nil {
 			return nil
@@ -173,7 +173,7 @@ func (s *Store) TLSDays(before time.Time) ([]TLSDay, error) {
 // DeleteTLSDay forgets one domain's results of one day (its report was
 // queued, or nobody wants it).
 func (s *Store) DeleteTLSDay(day, domain string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketTLSRPTOut)
 		if b == nil {
 			return nil

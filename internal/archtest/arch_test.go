@@ -77,6 +77,9 @@ func listPackages(t *testing.T) []pkg {
 //   - webui imports neither bbolt nor go-smtp (not even in its tests):
 //     it sees the store through its own interfaces, and refusals as its
 //     own error type;
+//   - only store/kv/boltkv imports bbolt, and under store only
+//     store/kv/pgkv and store/pgfeed import pgx (tests included): the
+//     store's rules are written once, over store/kv;
 //   - nothing imports main; only main imports internal/serve; only
 //     main and internal/serve import internal/cli (and the e2e tests);
 //   - the root holds one Go file, main.go.
@@ -123,6 +126,16 @@ func TestArchitecture(t *testing.T) {
 			forbid(p, allImports, "webui sees the store through its interfaces and knows nothing of SMTP", func(d string) bool {
 				return d == "go.etcd.io/bbolt" || strings.HasPrefix(d, "go.etcd.io/bbolt/") ||
 					d == "github.com/emersion/go-smtp" || strings.HasPrefix(d, "github.com/emersion/go-smtp/")
+			})
+		}
+		if !under(p.ImportPath, "store/kv/boltkv") {
+			forbid(p, allImports, "bbolt is reached only through store/kv/boltkv", func(d string) bool {
+				return d == "go.etcd.io/bbolt" || strings.HasPrefix(d, "go.etcd.io/bbolt/")
+			})
+		}
+		if under(p.ImportPath, "store") && !under(p.ImportPath, "store/kv/pgkv") && !under(p.ImportPath, "store/pgfeed") {
+			forbid(p, allImports, "pgx is reached only through store/kv/pgkv", func(d string) bool {
+				return strings.HasPrefix(d, "github.com/jackc/pgx/")
 			})
 		}
 		forbid(p, allImports, "nothing imports main", func(d string) bool { return d == module })

@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
@@ -58,12 +57,12 @@ func TestCorpus(t *testing.T) {
 	train, test := loadCorpus(t, dir)
 	var st Store = NewMemStore()
 	if os.Getenv("JUNK_BOLT") != "" {
-		db, err := bolt.Open(filepath.Join(t.TempDir(), "j.db"), 0o600, &bolt.Options{NoSync: true})
+		db, err := boltkv.Open(filepath.Join(t.TempDir(), "j.db"), &boltkv.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if st, err = NewBoltStore(db); err != nil {
+		if st, err = NewKVStore(db); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,12 +166,12 @@ func BenchmarkClassifyCorpus(b *testing.B) {
 		b.Skip("JUNK_CORPUS not set")
 	}
 	train, test := loadCorpus(b, dir)
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "j.db"), 0o600, &bolt.Options{NoSync: true})
+	db, err := boltkv.Open(filepath.Join(b.TempDir(), "j.db"), &boltkv.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	st, _ := NewBoltStore(db)
+	st, _ := NewKVStore(db)
 	f := New(st, Config{})
 	for i, m := range train {
 		if i%3 != 0 { // a third is enough for the shape of the model

@@ -15,7 +15,7 @@
 // as the other class moves its counts over (the retraction a user makes
 // by moving a message out of Junk).
 //
-// The statistics live behind the small Store interface; BoltStore keeps
+// The statistics live behind the small Store interface; KVStore keeps
 // them in the server's bbolt file.
 package junk
 

@@ -6,19 +6,19 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 )
 
 // stores runs a test against every Store implementation.
 func stores(t *testing.T, fn func(t *testing.T, st Store)) {
 	t.Run("mem", func(t *testing.T) { fn(t, NewMemStore()) })
 	t.Run("bolt", func(t *testing.T) {
-		db, err := bolt.Open(filepath.Join(t.TempDir(), "j.db"), 0o600, nil)
+		db, err := boltkv.Open(filepath.Join(t.TempDir(), "j.db"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		st, err := NewBoltStore(db)
+		st, err := NewKVStore(db)
 		if err != nil {
 			t.Fatal(err)
 		}

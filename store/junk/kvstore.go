@@ -7,17 +7,18 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
-// BoltStore keeps models in a bbolt file, under one top-level bucket:
+// KVStore keeps models in the store's key-value database (store/kv),
+// under one top-level bucket:
 //
 //	junk        model name → nested bucket:
 //	              "totals"   → ham u32, spam u32, last trained unix s i64 (BE)
 //	              "t"        → token → ham u32, spam u32 (BE); absent when both 0
 //	              "m"        → message key (32 bytes) → class (1 byte)
 //	              "c"        → contact (address or "@domain") → unix s (8 bytes BE)
-type BoltStore struct{ db *bolt.DB }
+type KVStore struct{ db kv.DB }
 
 var (
 	bucketJunk = []byte("junk")
@@ -27,21 +28,21 @@ var (
 	subContact = []byte("c")
 )
 
-var _ Store = (*BoltStore)(nil)
+var _ Store = (*KVStore)(nil)
 
-// NewBoltStore keeps models in db (the server's one bbolt file).
-func NewBoltStore(db *bolt.DB) (*BoltStore, error) {
-	err := db.Update(func(tx *bolt.Tx) error {
+// NewKVStore keeps models in db (the store's database).
+func NewKVStore(db kv.DB) (*KVStore, error) {
+	err := db.Update(func(tx kv.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketJunk)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the junk bucket: %w", err)
 	}
-	return &BoltStore{db: db}, nil
+	return &KVStore{db: db}, nil
 }
 
-func readTotals(mb *bolt.Bucket) Totals {
+func readTotals(mb kv.Bucket) Totals {
 	var t Totals
 	if v := mb.Get(keyTotals); len(v) == 16 {
 		t.Ham = int(binary.BigEndian.Uint32(v))
@@ -53,7 +54,7 @@ func readTotals(mb *bolt.Bucket) Totals {
 	return t
 }
 
-func writeTotals(mb *bolt.Bucket, t Totals) error {
+func writeTotals(mb kv.Bucket, t Totals) error {
 	v := make([]byte, 16)
 	binary.BigEndian.PutUint32(v, uint32(t.Ham))
 	binary.BigEndian.PutUint32(v[4:], uint32(t.Spam))
@@ -63,10 +64,10 @@ func writeTotals(mb *bolt.Bucket, t Totals) error {
 	return mb.Put(keyTotals, v)
 }
 
-func (s *BoltStore) Counts(model string, tokens []string) (Totals, []Count, error) {
+func (s *KVStore) Counts(model string, tokens []string) (Totals, []Count, error) {
 	var tot Totals
 	counts := make([]Count, len(tokens))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		mb := tx.Bucket(bucketJunk).Bucket([]byte(model))
 		if mb == nil {
 			return nil
@@ -94,12 +95,12 @@ func (s *BoltStore) Counts(model string, tokens []string) (Totals, []Count, erro
 	return tot, counts, err
 }
 
-func (s *BoltStore) Train(models []string, key [32]byte, c Class, tokens []string, now time.Time) (bool, error) {
+func (s *KVStore) Train(models []string, key [32]byte, c Class, tokens []string, now time.Time) (bool, error) {
 	sorted := slices.Clone(tokens)
 	slices.Sort(sorted) // neighbouring keys: fewer pages touched
 	sorted = slices.Compact(sorted)
 	changed := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		changed = false
 		for i, model := range models {
 			ch, err := trainTx(tx, model, key, c, sorted, now)
@@ -115,7 +116,7 @@ func (s *BoltStore) Train(models []string, key [32]byte, c Class, tokens []strin
 	return changed, err
 }
 
-func trainTx(tx *bolt.Tx, model string, key [32]byte, c Class, tokens []string, now time.Time) (bool, error) {
+func trainTx(tx kv.Tx, model string, key [32]byte, c Class, tokens []string, now time.Time) (bool, error) {
 	mb, err := tx.Bucket(bucketJunk).CreateBucketIfNotExists([]byte(model))
 	if err != nil {
 		return false, err
@@ -166,7 +167,7 @@ func bump(t *Totals, c Class, d int) {
 }
 
 // addTokens adds d to class c's count of every token (nothing for None).
-func addTokens(tb *bolt.Bucket, tokens []string, c Class, d int) error {
+func addTokens(tb kv.Bucket, tokens []string, c Class, d int) error {
 	if c == None {
 		return nil
 	}
@@ -193,9 +194,9 @@ func addTokens(tb *bolt.Bucket, tokens []string, c Class, d int) error {
 	return nil
 }
 
-func (s *BoltStore) Totals(model string) (Totals, error) {
+func (s *KVStore) Totals(model string) (Totals, error) {
 	var t Totals
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		if mb := tx.Bucket(bucketJunk).Bucket([]byte(model)); mb != nil {
 			t = readTotals(mb)
 		}
@@ -204,22 +205,22 @@ func (s *BoltStore) Totals(model string) (Totals, error) {
 	return t, err
 }
 
-func (s *BoltStore) Reset(model string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func (s *KVStore) Reset(model string) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		err := tx.Bucket(bucketJunk).DeleteBucket([]byte(model))
-		if err == bolt.ErrBucketNotFound {
+		if err == kv.ErrBucketNotFound {
 			return nil
 		}
 		return err
 	})
 }
 
-func (s *BoltStore) AddContacts(model string, contacts []string, now time.Time) error {
+func (s *KVStore) AddContacts(model string, contacts []string, now time.Time) error {
 	if len(contacts) == 0 {
 		return nil
 	}
 	// Batch: a contact note rides along with whatever commits next.
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx kv.Tx) error {
 		mb, err := tx.Bucket(bucketJunk).CreateBucketIfNotExists([]byte(model))
 		if err != nil {
 			return err
@@ -238,9 +239,9 @@ func (s *BoltStore) AddContacts(model string, contacts []string, now time.Time) 
 	})
 }
 
-func (s *BoltStore) HasContact(model string, contacts []string) (bool, error) {
+func (s *KVStore) HasContact(model string, contacts []string) (bool, error) {
 	found := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		mb := tx.Bucket(bucketJunk).Bucket([]byte(model))
 		if mb == nil {
 			return nil
@@ -261,7 +262,7 @@ func (s *BoltStore) HasContact(model string, contacts []string) (bool, error) {
 }
 
 // DeleteModelTx deletes a model inside tx (a user's removal).
-func DeleteModelTx(tx *bolt.Tx, model string) error {
+func DeleteModelTx(tx kv.Tx, model string) error {
 	b := tx.Bucket(bucketJunk)
 	if b == nil || b.Bucket([]byte(model)) == nil {
 		return nil
