@@ -3,7 +3,7 @@ package store
 import (
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/authsmtp/authsmtp/store/kv"
 )
 
 // bbolt reads every value through its read-only shared mapping of the
@@ -33,13 +33,15 @@ const (
 // mapRead notes n bytes read through the mapping in tx by a scan (FETCH
 // of bodies, SEARCH TEXT), and trims the mapping each mapResidentCap
 // bytes: a scan reads faster than the trimmer's clock ticks.
-func (s *Store) mapRead(tx *bolt.Tx, n int) {
+func (s *Store) mapRead(tx kv.Tx, n int) {
 	if n == 0 || s.mapReads.Add(int64(n)) < mapResidentCap {
 		return
 	}
 	s.mapReads.Store(0)
 	// Inside tx: the mapping cannot move (see trimMapping).
-	dontNeed(s.db.Info().Data, uintptr(tx.Size()))
+	if m, ok := s.db.(kv.Mapped); ok {
+		dontNeed(m.Mapping(tx))
+	}
 }
 
 // startMapTrim checks the resident mapped size every mapTrimEvery until
@@ -71,8 +73,12 @@ func (s *Store) startMapTrim() {
 // lock that read transactions hold, so the address range cannot be
 // unmapped (and reused) while it is being advised.
 func (s *Store) trimMapping() {
-	s.db.View(func(tx *bolt.Tx) error {
-		dontNeed(s.db.Info().Data, uintptr(tx.Size()))
+	m, ok := s.db.(kv.Mapped)
+	if !ok {
+		return // no mapping (PostgreSQL)
+	}
+	s.db.View(func(tx kv.Tx) error {
+		dontNeed(m.Mapping(tx))
 		return nil
 	})
 }

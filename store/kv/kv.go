@@ -127,3 +127,11 @@ type File interface {
 	// WriteTo writes a consistent copy of the file (one snapshot).
 	WriteTo(w io.Writer) (int64, error)
 }
+
+// Mapped is implemented by a backend that reads its file through a
+// memory mapping (bbolt): the store trims the mapping's resident pages.
+type Mapped interface {
+	// Mapping is the mapping's address and the size in use by tx (stable
+	// while tx is open).
+	Mapping(tx Tx) (addr, size uintptr)
+}

@@ -19,6 +19,7 @@ type DB struct{ db *bolt.DB }
 var (
 	_ kv.DB     = (*DB)(nil)
 	_ kv.File   = (*DB)(nil)
+	_ kv.Mapped = (*DB)(nil)
 	_ kv.Tx     = (*tx)(nil)
 	_ kv.Bucket = (*bucket)(nil)
 	_ kv.Cursor = (*cursor)(nil)
@@ -83,6 +84,11 @@ func (d *DB) WriteTo(w io.Writer) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// Mapping is the address of bbolt's mapping and the size tx uses.
+func (d *DB) Mapping(t kv.Tx) (addr, size uintptr) {
+	return d.db.Info().Data, uintptr(t.(*tx).b().Size())
 }
 
 type tx bolt.Tx
