@@ -69,6 +69,7 @@ func commands() []Command {
 	cmds = append(cmds, aliasCommands()...)
 	cmds = append(cmds, queueCommands()...)
 	cmds = append(cmds, tlsCommands()...)
+	cmds = append(cmds, dmarcCommands()...)
 	cmds = append(cmds, backupCommands()...)
 	cmds = append(cmds, transferCommands()...)
 	cmds = append(cmds, healthCommands()...)

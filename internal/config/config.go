@@ -73,6 +73,9 @@ type Config struct {
 	// QueueLease is how long a node's claim on a queue entry holds
 	// without renewal (several nodes on one database).
 	QueueLease time.Duration
+	// DMARCReportsFrom is the address DMARC aggregate reports are sent
+	// from ("": none are sent).
+	DMARCReportsFrom string
 
 	// Inbound spam defence
 	JunkFilter       bool
@@ -194,6 +197,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", c.RetrySchedule, "delays between delivery attempts; the last repeats")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "outbound delivery workers")
 	fs.DurationVar(&c.QueueLease, "queue-lease", c.QueueLease, "with several nodes on one database: how long a node's claim on a queue entry holds unrenewed, so how soon another node takes over the deliveries of a node that died")
+	fs.StringVar(&c.DMARCReportsFrom, "dmarc-reports-from", c.DMARCReportsFrom, "send daily DMARC aggregate reports (RFC 7489) to domains that ask for them (rua=), from this address at a hosted domain (its DKIM key signs them); empty: none, and none in capture/demo mode")
 
 	fs.BoolVar(&c.JunkFilter, "junk-filter", c.JunkFilter, "per-user Bayesian junk filter on the MX, trained by users moving mail into and out of Junk")
 	fs.IntVar(&c.JunkMinTrained, "junk-min-trained", c.JunkMinTrained, "messages a user (or domain) must have trained per class before the junk filter decides anything")

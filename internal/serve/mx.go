@@ -35,7 +35,12 @@ func (srv *server) startMX(ctx context.Context) error {
 	if err := checkMilterDefault(cfg.MilterDefault); err != nil {
 		return err
 	}
+	evals, err := srv.startDMARCReports()
+	if err != nil {
+		return err
+	}
 	m, err := mx.New(mx.Config{
+		DMARCEvals:   evals,
 		NoJunkFilter: !cfg.JunkFilter, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
 		OutboundIP: cfg.OutboundIP, Milters: mxMilters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
 		Hostname: cfg.Hostname, Limits: mxLimits(cfg), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
