@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/authsmtp/authsmtp/internal/dnsrecords"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 )
 
 // mailHostname is the name the records point at: the running server's
@@ -60,12 +64,31 @@ func cmdDomainDNS(e *Env) error {
 		}
 		fmt.Fprintf(e.Out, "%-8s %-5s %s\n", state, r.Type, r.Name)
 	}
+	// The MTA-STS policy itself, fetched over HTTPS as senders do.
+	state, detail := dnsrecords.CheckPolicy(context.Background(), dnsrecords.PolicyClient(res, policyRoots, policyPort),
+		dom.Name, host, dom.MTASTSMode)
+	fmt.Fprintf(e.Out, "%-8s %-5s %s (%s)\n", state, "HTTPS", mtasts.URL(dom.Name), detail)
+	var problems []string
 	if bad > 0 {
-		return fmt.Errorf("%d of %d records missing or wrong: publish them as `authsmtp domain dns %s` prints", bad, len(recs), dom.Name)
+		problems = append(problems, fmt.Sprintf("%d of %d records missing or wrong: publish them as `authsmtp domain dns %s` prints", bad, len(recs), dom.Name))
 	}
-	fmt.Fprintf(e.Out, "all %d records are published\n", len(recs))
+	if state != "ok" {
+		problems = append(problems, fmt.Sprintf("the MTA-STS policy is %s: mta-sts.%s must reach this server's HTTPS listener on port 443 with a certificate for that name", state, dom.Name))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	fmt.Fprintf(e.Out, "all %d records are published and the MTA-STS policy is served\n", len(recs))
 	return nil
 }
+
+// policyRoots and policyPort are how `domain dns --check` reaches the
+// policy server: the system's roots and port 443; tests point them at
+// their own CA and port.
+var (
+	policyRoots *x509.CertPool
+	policyPort  int
+)
 
 // cmdMTASTS chooses the MTA-STS mode the server publishes for a domain
 // and prints the _mta-sts record, whose id follows the new policy.

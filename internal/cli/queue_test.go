@@ -3,14 +3,20 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/authsmtp/authsmtp/internal/mailtest"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dkim"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -116,10 +122,53 @@ func TestDomainDNSCheck(t *testing.T) {
 		}
 		d.Add(t, line)
 	}
+	// The records alone are not enough: the policy must be served.
 	out, errs, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
-	if code != 0 || !strings.Contains(out, "all 15 records are published") {
+	if code != 1 || !strings.Contains(out, "missing  HTTPS https://mta-sts.a.test/.well-known/mta-sts.txt") || strings.Contains(errs, "records missing") {
+		t.Fatalf("no policy server: exit %d\n%s%s", code, out, errs)
+	}
+	// A real HTTPS server with a test CA serves the policy at
+	// mta-sts.a.test (resolved through the test DNS).
+	served := mtasts.For("", "mx.a.test").Text()
+	var mu sync.Mutex
+	tlsConf, roots := mailtest.SelfSigned(t, "mta-sts.a.test")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "mta-sts.a.test" || r.URL.Path != "/.well-known/mta-sts.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, served)
+	}))
+	srv.TLS = tlsConf
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	d.Add(t, "mx.a.test. 60 IN A 127.0.0.1")
+	policyRoots, policyPort = roots, srv.Listener.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { policyRoots, policyPort = nil, 0 })
+	out, errs, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+	if code != 0 || !strings.Contains(out, "all 15 records are published and the MTA-STS policy is served") || !strings.Contains(out, "ok       HTTPS") {
 		t.Fatalf("all published: exit %d\n%s%s", code, out, errs)
 	}
+	// A policy that is not the domain's mode, or not valid, is wrong.
+	for body, want := range map[string]string{
+		mtasts.For("enforce", "mx.a.test").Text():         "mode enforce, want testing",
+		mtasts.For("testing", "mx.elsewhere.test").Text(): "mx [mx.elsewhere.test], want [mx.a.test]",
+		"version: STSv1\nmode: testing\nmx: mx.a.test\n":  "invalid policy",
+	} {
+		mu.Lock()
+		served = body
+		mu.Unlock()
+		out, errs, code = runCLI(t, dir, "", "domain", "dns", "a.test", "--check")
+		if code != 1 || !strings.Contains(out, "wrong    HTTPS") || !strings.Contains(out, want) || !strings.Contains(errs, "MTA-STS policy is wrong") {
+			t.Errorf("served %q: exit %d\n%s%s", body, code, out, errs)
+		}
+	}
+	mu.Lock()
+	served = mtasts.For("", "mx.a.test").Text()
+	mu.Unlock()
 	// A wrong MX is reported as wrong.
 	d.Remove("a.test")
 	d.Add(t, "a.test. 60 IN MX 10 elsewhere.test.")

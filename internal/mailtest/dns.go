@@ -125,6 +125,33 @@ func (d *DNS) add(rr dns.RR) {
 	d.records[name] = append(d.records[name], rr)
 }
 
+// answer is the records of qtype among rrs (those of name), or, as a
+// recursive resolver answers, a CNAME there followed by its target's
+// records (a few levels deep).
+func (d *DNS) answer(name string, rrs []dns.RR, qtype uint16, depth int) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == qtype {
+			c := dns.Copy(rr)
+			c.Header().Name = name
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 || qtype == dns.TypeCNAME || depth > 4 {
+		return out
+	}
+	for _, rr := range rrs {
+		if cn, ok := rr.(*dns.CNAME); ok {
+			c := dns.Copy(rr)
+			c.Header().Name = name
+			out = append(out, c)
+			out = append(out, d.answer(cn.Target, d.records[strings.ToLower(cn.Target)], qtype, depth+1)...)
+			break
+		}
+	}
+	return out
+}
+
 func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
@@ -145,13 +172,7 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 			m.Rcode = dns.RcodeNameError
 			continue
 		}
-		for _, rr := range rrs {
-			if rr.Header().Rrtype == q.Qtype {
-				c := dns.Copy(rr)
-				c.Header().Name = q.Name
-				m.Answer = append(m.Answer, c)
-			}
-		}
+		m.Answer = append(m.Answer, d.answer(q.Name, rrs, q.Qtype, 0)...)
 	}
 	d.mu.Unlock()
 	w.WriteMsg(m)
