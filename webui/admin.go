@@ -32,6 +32,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/domains/:domain/aliases", s.aliasAdd)
 	g.POST("/domains/:domain/aliases/remove", s.aliasRemove)
 	g.GET("/domains/:domain/dns", s.dnsPage)
+	g.POST("/domains/:domain/mta-sts", s.domainMTASTS)
 	g.GET("/domains/:domain/spam", s.spamPage)
 	g.GET("/domains/:domain/reports", s.reportsPage)
 	g.GET("/domains/:domain/reports/:id/mail", s.reportMail)

@@ -262,6 +262,8 @@ func (s *Server) queueDelete(c *gin.Context) {
 
 type dnsData struct {
 	D       store.Domain
+	Mode    string   // the MTA-STS mode served (testing when none was chosen)
+	Modes   []string // the modes to choose from
 	Records []DNSRecord
 	Checked bool
 	Err     string
@@ -273,7 +275,11 @@ func (s *Server) dnsPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	data := dnsData{D: d, Checked: c.Query("check") == "1"}
+	data := dnsData{D: d, Checked: c.Query("check") == "1", Mode: d.MTASTSMode,
+		Modes: []string{"none", "testing", "enforce"}}
+	if data.Mode == "" {
+		data.Mode = "testing" // what mtasts.DefaultMode serves
+	}
 	if s.cfg.DNS == nil {
 		data.NoDNS = true
 	} else {
@@ -284,4 +290,24 @@ func (s *Server) dnsPage(c *gin.Context) {
 		data.Records = recs
 	}
 	s.render(c, http.StatusOK, "admin_dns", page{Title: "DNS · " + d.Name, Area: "admin", Nav: "domains", Data: data})
+}
+
+// domainMTASTS sets the MTA-STS mode the domain's policy publishes (as
+// `authsmtp domain mta-sts` does); the _mta-sts id changes with it, so
+// the DNS page the admin returns to shows the record to republish.
+func (s *Server) domainMTASTS(c *gin.Context) {
+	d, ok := s.domainParam(c)
+	if !ok {
+		return
+	}
+	to := "/admin/domains/" + d.Name + "/dns"
+	mode := c.PostForm("mode")
+	if err := s.st.SetMTASTSMode(d.Name, mode); err != nil {
+		s.flash(c, "Could not set the MTA-STS mode: "+errText(err), true)
+		back(c, to)
+		return
+	}
+	s.log.Info("web: MTA-STS mode set", "domain", d.Name, "mode", mode)
+	s.flash(c, "MTA-STS mode for "+d.Name+" is now "+mode+". Publish the new _mta-sts record below: its id changed with the policy.", false)
+	back(c, to)
 }
