@@ -18,6 +18,7 @@ import (
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/smtp"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/mtasts"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/webui"
 )
@@ -178,7 +179,20 @@ func (srv *server) webDNS(ctx context.Context, domain string, check bool) ([]web
 		}
 		out = append(out, w)
 	}
-	return out, nil
+	// The MTA-STS policy itself, fetched over HTTPS as senders do.
+	pol := webui.DNSRecord{Type: "HTTPS", Name: "mta-sts." + domain, Value: mtasts.URL(domain), Purpose: "MTA-STS policy"}
+	if res != nil {
+		d, err := srv.st.GetDomain(domain)
+		if err != nil {
+			return nil, err
+		}
+		state, detail := dnsrecords.CheckPolicy(ctx, dnsrecords.PolicyClient(res, nil, 0), domain, host, d.MTASTSMode)
+		pol.Checked, pol.OK = true, state == "ok"
+		if !pol.OK {
+			pol.Found = state + ": " + detail
+		}
+	}
+	return append(out, pol), nil
 }
 
 // reverseName looks an IP address up through the one resolver (the

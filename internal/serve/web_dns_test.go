@@ -35,6 +35,9 @@ func TestWebDNSRecords(t *testing.T) {
 	if !state["MX shop.test"] {
 		t.Error("published MX reported missing")
 	}
+	if ok, listed := state["HTTPS mta-sts.shop.test"]; !listed || ok {
+		t.Error("the MTA-STS policy, served nowhere, is not listed as failing")
+	}
 	if state["TXT _dmarc.shop.test"] {
 		t.Error("unpublished DMARC reported ok")
 	}
