@@ -435,7 +435,7 @@ func (s *Server) checkLogin(ip, login, password string) (store.Principal, error)
 	p, err := s.cfg.Store.Login(ctx, store.ProtoIMAP, ip, login, password)
 	s.cfg.Metrics.Auth(metrics.ProtoIMAP, err == nil && p.Kind == store.KindUser)
 	switch {
-	case errors.Is(err, store.ErrThrottled):
+	case errors.Is(err, store.ErrThrottled), errors.Is(err, store.ErrUnavailable):
 		return p, errors.New("[UNAVAILABLE] " + err.Error())
 	case err != nil && !strings.Contains(login, "@"):
 		return p, errors.New("[AUTHENTICATIONFAILED] invalid login or password; a domain login has no mailbox, log in with an email address")

@@ -124,6 +124,9 @@ func (s *session) authenticate(login, password string) (err error) {
 	case errors.Is(err, store.ErrThrottled):
 		s.log.Warn("smtp auth refused: throttled", "ip", s.ip, "login", logName)
 		return errThrottle
+	case errors.Is(err, store.ErrUnavailable):
+		// RFC 4954: 454 4.7.0 is a temporary authentication failure.
+		return smtpErr(454, gosmtp.EnhancedCode{4, 7, 0}, "Temporary authentication failure: try again later")
 	case errors.Is(err, store.ErrSMTPDisabled):
 		// Said whatever the password: the store checks the switch first.
 		d := store.DomainOf(login)

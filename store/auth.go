@@ -74,6 +74,9 @@ var (
 	ErrSMTPDisabled   = errors.New("authenticated SMTP is not enabled for this domain")
 	ErrWebmailOff     = errors.New("webmail is not enabled for this domain")
 	ErrNoMailbox      = errors.New("a domain login can send mail but has no mailbox: log in with an email address")
+	// ErrUnavailable: the database did not answer (a shared database
+	// restarting); the client should try again, nothing was counted.
+	ErrUnavailable = errors.New("the database is not answering: try again later")
 )
 
 // Authenticate checks a login name and password. The login is a domain
@@ -92,7 +95,7 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 	canon, kind, ok := CanonicalLogin(login)
 	var hash string
 	if ok {
-		s.db.View(func(tx kv.Tx) error {
+		err := s.db.View(func(tx kv.Tx) error {
 			switch kind {
 			case KindAdmin:
 				p.Kind = KindAdmin
@@ -112,6 +115,10 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 			}
 			return nil
 		})
+		if err != nil {
+			// Not a wrong password: the database did not answer.
+			return Principal{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	// An unknown login has hash "" and still pays a full argon2 run.
 	good, err := s.verify(ctx, from, canon, hash, password)

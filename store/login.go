@@ -27,8 +27,9 @@ const loginWait = 30 * time.Second
 // outcome (never the password). protocol is ProtoSMTP, ProtoIMAP or
 // ProtoWeb; ip is the remote address without port.
 //
-// Errors: ErrThrottled, ErrBadCredentials, and for SMTP ErrSMTPDisabled
-// (whatever the password). The Principal is good for Revoked checks.
+// Errors: ErrThrottled, ErrBadCredentials, ErrUnavailable (the database
+// did not answer: temporary, not counted as a failure), and for SMTP
+// ErrSMTPDisabled (whatever the password). The Principal is good for Revoked checks.
 func (s *Store) Login(ctx context.Context, protocol, ip, login, password string) (Principal, error) {
 	logName := sanitizeLog(login)
 	blocked := func() error {
@@ -50,6 +51,9 @@ func (s *Store) Login(ctx context.Context, protocol, ip, login, password string)
 	}
 	switch {
 	case errors.Is(err, ErrThrottled):
+		return Principal{}, err
+	case errors.Is(err, ErrUnavailable):
+		s.log.Warn("login refused: the database is not answering", "proto", protocol, "ip", ip, "login", logName, "err", err)
 		return Principal{}, err
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		s.log.Warn("login refused: no password-check slot in time", "proto", protocol, "ip", ip, "login", logName)

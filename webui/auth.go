@@ -78,6 +78,9 @@ func (s *Server) loginPost(area string) gin.HandlerFunc {
 		case errors.Is(err, store.ErrThrottled):
 			s.showLogin(c, area, http.StatusTooManyRequests, login, "Too many failed sign-ins. Wait a while and try again.")
 			return
+		case errors.Is(err, store.ErrUnavailable):
+			s.showLogin(c, area, http.StatusServiceUnavailable, login, "Sign-in is not possible right now. Try again in a moment.")
+			return
 		case err != nil:
 			s.showLogin(c, area, http.StatusUnauthorized, login, "Invalid login or password.")
 			return
