@@ -68,6 +68,9 @@ func (srv *server) startQueue(ctx context.Context) error {
 		NoDelivery: cfg.Capture, Logger: srv.log, Metrics: srv.metrics,
 		Node: queueNode(srv.st.Shared(), cfg.Hostname), Lease: cfg.QueueLease,
 	}
+	if srv.st.Shared() {
+		qc.PollEvery = cfg.QueueLease
+	}
 	if !cfg.Capture && cfg.Relay == "" {
 		// TLS reports are about our own connections to MX hosts: none in
 		// capture/demo mode, none through a smarthost.

@@ -197,6 +197,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("service", "queue"),
 		kick: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers),
@@ -254,7 +257,7 @@ func (r *Runner) loop() {
 		} else {
 			next = r.dispatch()
 		}
-		wait := time.Minute
+		wait := r.cfg.PollEvery
 		if !next.IsZero() {
 			if d := time.Until(next); d < wait {
 				wait = max(d, 10*time.Millisecond)

@@ -1,4 +1,4 @@
-package pgfeed
+package pgfeed_test
 
 import (
 	"fmt"

@@ -1,4 +1,5 @@
-// Package pgfeed is store.Feed on PostgreSQL's LISTEN/NOTIFY: the nodes
+// Package pgfeed is store.Feed on PostgreSQL's LISTEN/NOTIFY (it does not
+// import the store, which opens it for a postgres:// --store): the nodes
 // that share one PostgreSQL database tell each other about committed
 // changes (new mail, flags, expunges, revoked logins) through one channel.
 //
@@ -20,8 +21,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgxlisten"
-
-	"github.com/authsmtp/authsmtp/store"
 )
 
 // Channel is the NOTIFY channel the nodes share.
@@ -36,8 +35,6 @@ type Feed struct {
 	// connection was lost (default 1 s).
 	ReconnectDelay time.Duration
 }
-
-var _ store.Feed = (*Feed)(nil)
 
 // New makes a feed for the database at url (any libpq URL or key=value
 // string). It connects lazily: a database that is down now is not an

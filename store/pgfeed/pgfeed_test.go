@@ -1,4 +1,4 @@
-package pgfeed
+package pgfeed_test
 
 import (
 	"context"
@@ -7,11 +7,14 @@ import (
 
 	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/pgfeed"
 )
+
+var _ store.Feed = (*pgfeed.Feed)(nil)
 
 // listen runs f.Listen until the test ends and returns what it hears; a
 // nil payload (a (re)connection) arrives as "".
-func listen(t *testing.T, f *Feed) <-chan string {
+func listen(t *testing.T, f *pgfeed.Feed) <-chan string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan string, 64)
 	done := make(chan struct{})
@@ -34,8 +37,8 @@ func next(t *testing.T, ch <-chan string, within time.Duration) string {
 	}
 }
 
-func newFeed(t *testing.T, url string) *Feed {
-	f, err := New(url, testutil.Logger(t))
+func newFeed(t *testing.T, url string) *pgfeed.Feed {
+	f, err := pgfeed.New(url, testutil.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
