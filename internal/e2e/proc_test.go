@@ -52,11 +52,17 @@ var listeningRe = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
 // 127.0.0.1:0 and waits until it says it is running.
 func startServe(t *testing.T, bin, dir string, extra ...string) *proc {
 	t.Helper()
+	return startServeEnv(t, bin, dir, nil, extra...)
+}
+
+// startServeEnv is startServe with variables added to the environment.
+func startServeEnv(t *testing.T, bin, dir string, env []string, extra ...string) *proc {
+	t.Helper()
 	args := []string{"serve", "--data", dir, "--hostname", "localhost", "--tls", "self-signed",
 		"--submission", "127.0.0.1:0", "--submissions", "127.0.0.1:0",
 		"--mx", "", "--imap", "", "--imaps", "", "--https", "", "--http", "", "--metrics", ""}
 	cmd := exec.Command(bin, append(args, extra...)...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ type Received struct {
 	Data  []byte
 	TLS   bool
 	Auth  string // login, if the client authenticated
+	Helo  string // the client's EHLO name
 }
 
 // Receiver is a scriptable SMTP server on 127.0.0.1 for delivery tests.
@@ -176,6 +177,7 @@ func (s *rsession) Data(rd io.Reader) error {
 		return err
 	}
 	s.m.Data = b
+	s.m.Helo = s.c.Hostname()
 	_, s.m.TLS = s.c.TLSConnectionState()
 	s.r.mu.Lock()
 	s.r.datas++
