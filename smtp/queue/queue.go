@@ -113,6 +113,11 @@ type Config struct {
 	// long other nodes wait to take over the entries of a node that died
 	// (default 1 minute; renewed every third of it while delivering).
 	Lease time.Duration
+	// PollEvery is the longest the scheduler sleeps with nothing due
+	// (default 1 minute). Nodes on a shared database set it to Lease: they
+	// are not woken when another node queues mail, and look often enough
+	// to take over a dead node's entries soon after its lease lapses.
+	PollEvery time.Duration
 	// TLSResults receives the outcome of every TLS session with an MX,
 	// for TLS reporting (nil: off; see tlsreport.go). It must not block.
 	TLSResults func(store.TLSResult)
