@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authsmtp/authsmtp/store/kv/pgkv"
+	"github.com/authsmtp/authsmtp/store/pgfeed"
 )
 
 // IsPostgres reports whether a --store value names PostgreSQL (a
@@ -57,5 +58,15 @@ func OpenBackend(spec, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening the store %s: %w", RedactSpec(spec), err)
 	}
 	opts.Shared = true
+	if opts.Feed == nil {
+		// Events and revocations cross nodes by LISTEN/NOTIFY on the
+		// same database; the store closes the feed with itself.
+		f, err := pgfeed.New(spec, opts.Logger)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		opts.Feed, opts.feedCloser = f, f.Close
+	}
 	return OpenDB(db, dir, opts)
 }

@@ -60,16 +60,17 @@ type feedState struct {
 	stop   chan struct{} // closed by stopFeed: publish what is queued, then end
 	cancel context.CancelFunc
 	done   chan struct{} // publisher and listener ended
+	close  func()        // closes a feed the store made (nil: the caller's)
 }
 
 // startFeed joins the other nodes through f: published events and
 // revocations go out, theirs come in.
-func (s *Store) startFeed(f Feed) {
+func (s *Store) startFeed(f Feed, closer func()) {
 	id := make([]byte, 8)
 	rand.Read(id)
 	ctx, cancel := context.WithCancel(context.Background())
 	fs := &feedState{feed: f, node: hex.EncodeToString(id), events: make(chan []Event, 1024),
-		stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+		stop: make(chan struct{}), cancel: cancel, done: make(chan struct{}), close: closer}
 	s.feed = fs
 	s.Events.remote = func(evs []Event) {
 		select {
@@ -103,6 +104,9 @@ func (s *Store) stopFeed() {
 		<-s.feed.done
 	}
 	s.feed.cancel()
+	if s.feed.close != nil {
+		s.feed.close()
+	}
 }
 
 // publishEvents sends queued events until stopFeed, packing

@@ -126,6 +126,8 @@ type Options struct {
 	// Feed, when set, carries events and revocations to and from the
 	// other nodes on the database (feed.go).
 	Feed Feed
+	// feedCloser closes a Feed the store made itself (OpenBackend).
+	feedCloser func()
 }
 
 // Store is the one handle on the database. It is safe for concurrent use.
@@ -246,7 +248,7 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 	s.sentLearning = newSentLearning()
 	go s.junkWorker()
 	if opts.Feed != nil {
-		s.startFeed(opts.Feed)
+		s.startFeed(opts.Feed, opts.feedCloser)
 	}
 	s.startMapTrim()
 	return s, nil

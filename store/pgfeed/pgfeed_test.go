@@ -2,15 +2,19 @@ package pgfeed_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/authsmtp/authsmtp/internal/testutil"
+	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/pgfeed"
 )
 
 var _ store.Feed = (*pgfeed.Feed)(nil)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // listen runs f.Listen until the test ends and returns what it hears; a
 // nil payload (a (re)connection) arrives as "".
@@ -51,8 +55,8 @@ func newFeed(t *testing.T, url string) *pgfeed.Feed {
 // publisher's too; after PostgreSQL restarts, the listener reconnects by
 // itself, says so (a gap), and hears again.
 func TestFeed(t *testing.T) {
-	pg := startPostgres(t)
-	a, b := newFeed(t, pg.url), newFeed(t, pg.url)
+	url := pgtest.URL(t)
+	a, b := newFeed(t, url), newFeed(t, url)
 	ha, hb := listen(t, a), listen(t, b)
 	if next(t, ha, 10*time.Second) != "" || next(t, hb, 10*time.Second) != "" {
 		t.Fatal("no connect signal first")
@@ -66,7 +70,9 @@ func TestFeed(t *testing.T) {
 			t.Fatalf("heard %q", p)
 		}
 	}
-	pg.restart(t)
+	if err := pgtest.Shared(t).Restart(); err != nil {
+		t.Fatal(err)
+	}
 	if p := next(t, hb, 20*time.Second); p != "" {
 		t.Fatalf("after a restart heard %q before the reconnect signal", p)
 	}
@@ -84,20 +90,23 @@ func TestFeed(t *testing.T) {
 	}
 }
 
-// TestStoresOverPostgres: two stores joined by the feed on PostgreSQL: a
-// message stored on node A is announced to node B's watcher within a
-// second, and a password changed on A ends B's session.
+// TestStoresOverPostgres: two stores on one PostgreSQL database, as two
+// nodes open it (store.OpenBackend makes the feed): a message stored on
+// node A is announced to node B's watcher within a second, and a password
+// changed on A ends B's session.
 func TestStoresOverPostgres(t *testing.T) {
-	pg := startPostgres(t)
+	url := pgtest.URL(t)
 	var nodes []*store.Store
-	for range 2 {
-		st, err := store.Open(t.TempDir(), store.Options{Logger: testutil.Logger(t), NoSync: true, Feed: newFeed(t, pg.url)})
+	for i := range 2 {
+		st, err := store.OpenBackend(url, t.TempDir(), store.Options{Logger: testutil.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		testutil.Domain(t, st, "doe.com", "Dom-pass-long-7Q!x", true)
-		testutil.User(t, st, "jane@doe.com", "Jan-pass-h3Y!p")
+		if i == 0 {
+			testutil.Domain(t, st, "doe.com", "Dom-pass-long-7Q!x", true)
+			testutil.User(t, st, "jane@doe.com", "Jan-pass-h3Y!p")
+		}
 		nodes = append(nodes, st)
 	}
 	a, b := nodes[0], nodes[1]
