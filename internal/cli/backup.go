@@ -30,6 +30,9 @@ func backupCommands() []Command {
 // rights: a hardened service (read-only system) or a container need not
 // be able to write where the backup goes.
 func cmdBackup(e *Env) error {
+	if store.IsPostgres(e.Cfg.Store) {
+		return fmt.Errorf("backup: %w", store.ErrNoBackup)
+	}
 	dst := e.Args[0]
 	if dst == "-" {
 		_, err := streamBackup(e.Cfg.Data, e.Cfg.ControlTimeout, e.Out)
@@ -125,6 +128,9 @@ func cmdBackupStream(e *Env) error {
 // server: a running server holds the old file open and would overwrite
 // the restored one.
 func cmdRestore(e *Env) error {
+	if store.IsPostgres(e.Cfg.Store) {
+		return fmt.Errorf("restore: %w", store.ErrNoBackup)
+	}
 	data := e.Cfg.Data
 	if c, err := net.DialTimeout("unix", SocketPath(data), time.Second); err == nil {
 		c.Close()

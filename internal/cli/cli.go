@@ -163,7 +163,7 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	st, err := store.Open(cfg.Data, store.Options{Logger: quietLogger()})
+	st, err := store.OpenBackend(cfg.Store, cfg.Data, store.Options{Logger: quietLogger()})
 	if err != nil {
 		fmt.Fprintf(stderr, "authsmtp: %v\n", err)
 		return 1

@@ -71,6 +71,7 @@ func commands() []Command {
 	cmds = append(cmds, tlsCommands()...)
 	cmds = append(cmds, dmarcCommands()...)
 	cmds = append(cmds, backupCommands()...)
+	cmds = append(cmds, storeCommands()...)
 	cmds = append(cmds, transferCommands()...)
 	cmds = append(cmds, healthCommands()...)
 	return cmds

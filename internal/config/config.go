@@ -17,7 +17,10 @@ import (
 // also be set as AUTHSMTP_<FLAG> (upper case, "-" as "_"); a flag given on
 // the command line wins over the environment.
 type Config struct {
-	Data     string
+	Data string
+	// Store names the store backend: "" or "bbolt" is the file in Data,
+	// a postgres:// URL is PostgreSQL (shared by several nodes).
+	Store    string
 	Hostname string
 	Demo     bool
 	Capture  bool
@@ -149,6 +152,7 @@ func Default() Config {
 func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (holds authsmtp.db and the control socket)")
+	fs.StringVar(&c.Store, "store", c.Store, "store backend: bbolt (the file in --data, the default) or a PostgreSQL URL postgres://user:pass@host/db?sslmode=… shared by several nodes")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "this server's public host name (EHLO, certificates); default: the system's")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "demo mode: high ports on 127.0.0.1, a demo domain and user, outbound mail captured")
 	fs.BoolVar(&c.Capture, "capture", c.Capture, "keep outbound mail instead of delivering it (shown per login)")

@@ -220,7 +220,7 @@ func serve(cfg config.Config, out io.Writer, version string) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory %s: %w (choose one with --data)", cfg.Data, err)
 	}
-	st, err := store.Open(cfg.Data, store.Options{Logger: logger.With("service", "store"),
+	st, err := store.OpenBackend(cfg.Store, cfg.Data, store.Options{Logger: logger.With("service", "store"),
 		Junk: junk.Config{MinTrained: cfg.JunkMinTrained, Threshold: cfg.JunkThreshold}})
 	if err != nil {
 		return err

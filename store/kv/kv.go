@@ -54,6 +54,8 @@ type Tx interface {
 	CreateBucket(name []byte) (Bucket, error)
 	CreateBucketIfNotExists(name []byte) (Bucket, error)
 	DeleteBucket(name []byte) error
+	// Cursor walks the names of the top-level buckets (nil values).
+	Cursor() Cursor
 	// Writable reports whether the transaction may write.
 	Writable() bool
 }

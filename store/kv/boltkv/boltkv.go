@@ -109,6 +109,7 @@ func (t *tx) CreateBucketIfNotExists(name []byte) (kv.Bucket, error) {
 
 func (t *tx) DeleteBucket(name []byte) error { return convErr(t.b().DeleteBucket(name)) }
 func (t *tx) Writable() bool                 { return t.b().Writable() }
+func (t *tx) Cursor() kv.Cursor              { return (*cursor)(t.b().Cursor()) }
 
 type bucket bolt.Bucket
 

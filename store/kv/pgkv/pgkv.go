@@ -193,6 +193,7 @@ func (t *tx) CreateBucketIfNotExists(name []byte) (kv.Bucket, error) {
 	return t.root().CreateBucketIfNotExists(name)
 }
 func (t *tx) DeleteBucket(name []byte) error { return t.root().DeleteBucket(name) }
+func (t *tx) Cursor() kv.Cursor              { return t.root().Cursor() }
 
 // NextID takes an id from the sequence: no row is shared, so concurrent
 // writers do not conflict on it (a retried transaction leaves a gap).
