@@ -258,4 +258,4 @@ func (s *Storage) Unlock(ctx context.Context, name string) error {
 }
 
 // String names the storage in certmagic's logs.
-func (s *Storage) String() string { return "authsmtp bbolt certs bucket" }
+func (s *Storage) String() string { return "authsmtp store certs bucket" }
