@@ -7,7 +7,8 @@
 // and its duplicate-suppression markers; the outbound queue and its
 // timelines; web sessions and their revocation; the login throttle and
 // send caps; DKIM keys; aliases and mail rules; certificate storage and
-// its locks; export and import). It runs against the bbolt store now; a
+// its locks; export and import; the outbound TLS results for TLS
+// reports). It runs against the bbolt store now; a
 // second backend (the same *store.Store over another storage layer) runs
 // the same function.
 //
@@ -65,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Certs", testCerts},
 		{"CertLocks", testCertLocks},
 		{"ExportImport", testExportImport},
+		{"TLSReportCounts", testTLSResults},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := open(t)
