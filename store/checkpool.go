@@ -28,6 +28,8 @@ type checkPool struct {
 
 	// hashed: an argon2 check ran since the pool was last idle.
 	hashed atomic.Bool
+	// hashes counts argon2 runs (tests).
+	hashes atomic.Int64
 	// giveBack runs returnMemory once the pool has stayed idle a while.
 	giveBack *time.Timer
 }
@@ -115,7 +117,10 @@ func (p *checkPool) unbusy(ipKey string) {
 }
 
 // hashing notes that the slot's holder runs argon2 (19 MiB of garbage).
-func (p *checkPool) hashing() { p.hashed.Store(true) }
+func (p *checkPool) hashing() {
+	p.hashed.Store(true)
+	p.hashes.Add(1)
+}
 
 // memoryIdle is how long the pool stays idle before argon2's memory is
 // handed back: a burst of logins (or of guesses) reuses it meanwhile.

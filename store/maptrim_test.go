@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -62,33 +59,4 @@ func TestMapTrimBoundsScan(t *testing.T) {
 		t.Errorf("resident file pages grew by %d MiB during a scan of %d MiB; want at most %d MiB", grew>>20, read>>20, limit>>20)
 	}
 	t.Logf("scan of %d MiB: resident file pages grew by at most %.1f MiB", read>>20, float64(peak-start)/(1<<20))
-}
-
-// TestArgonMemoryReturned: once the password-check pool is idle, the 19
-// MiB argon2 took for a check goes back to the OS instead of staying in
-// the process's resident set until the next collection.
-func TestArgonMemoryReturned(t *testing.T) {
-	st := mbTestStore(t)
-	mbTestUser(t, st, "argon@trim.test")
-	// Memory the runtime holds from the OS: all it mapped but what it
-	// released.
-	held := func() int64 {
-		s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-		metrics.Read(s)
-		return int64(s[0].Value.Uint64()) - int64(s[1].Value.Uint64())
-	}
-	runtime.GC()
-	debug.FreeOSMemory()
-	before := held()
-	if _, err := st.Authenticate("argon@trim.test", "Pw-k9W!q-argon@trim.test"); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for held() > before+8<<20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("memory held by the runtime: %d MiB before the login, %d MiB 5 s after; want argon2's %d MiB given back",
-				before>>20, held()>>20, argonMemory>>10)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

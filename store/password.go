@@ -82,11 +82,14 @@ type authCache struct {
 	// the server from 40 to 170 MiB) and orders them (checkpool.go);
 	// logins that waited find the cache filled by the first.
 	pool *checkPool
+	// running holds the checks under way, so an identical one waits for
+	// it (join) instead of taking a second slot.
+	running map[[32]byte]chan struct{}
 }
 
 func newAuthCache() *authCache {
 	return &authCache{entries: map[[32]byte]time.Time{}, ttl: 10 * time.Minute, max: 10000,
-		pool: newCheckPool(poolSize())}
+		pool: newCheckPool(poolSize()), running: map[[32]byte]chan struct{}{}}
 }
 
 func cacheKey(login, hash, pw string) [32]byte {
@@ -125,6 +128,33 @@ func (c *authCache) add(login, hash, pw string) {
 	c.entries[k] = time.Now()
 }
 
+// join waits until no identical check (login, hash, password) is under
+// way, then marks this one under way until done is called.
+func (c *authCache) join(ctx context.Context, login, hash, pw string) (done func(), err error) {
+	k := cacheKey(login, hash, pw)
+	for {
+		c.mu.Lock()
+		running, busy := c.running[k]
+		if !busy {
+			ch := make(chan struct{})
+			c.running[k] = ch
+			c.mu.Unlock()
+			return func() {
+				c.mu.Lock()
+				delete(c.running, k)
+				c.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // forgetAll drops every cached success (a password changed or an account
 // was removed). Cheap and rare, so no per-login index is kept.
 func (c *authCache) forgetAll() {
@@ -138,6 +168,18 @@ func (c *authCache) forgetAll() {
 // ready, if not nil, runs once the slot is held and may refuse the check
 // (the address or login got blocked while it waited).
 func (s *Store) verify(ctx context.Context, c checkFrom, login, hash, pw string) (bool, error) {
+	if hash != "" && s.auth.check(login, hash, pw) {
+		return true, nil
+	}
+	// The same check already running (a client opening several
+	// connections at once): wait for it, then take the usual way, which
+	// finds its success in the cache. One argon2 run (19 MiB) instead of
+	// one per free slot.
+	done, err := s.auth.join(ctx, login, hash, pw)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	if hash != "" && s.auth.check(login, hash, pw) {
 		return true, nil
 	}
