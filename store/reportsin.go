@@ -25,6 +25,9 @@ import (
 //	                (a report sent again replaces nothing: it is a duplicate)
 //	reportmail  domain → nested bucket: report id → the mail as received
 //
+// Reports go ReportRetention after the period they cover (checked at
+// most once a day, when a report comes in).
+//
 // The mails go to this bucket rather than to a mailbox: they are machine
 // mail nobody reads in a mail client, a busy domain gets hundreds a
 // month, and kept beside their parsed form they count against no user's
@@ -124,7 +127,75 @@ func (s *Store) AddReport(domain string, f *reports.Found, sender string, mail [
 	if err != nil {
 		return 0, false, fmt.Errorf("storing a report for %s: %w", dn, err)
 	}
+	if err := s.pruneReports(now); err != nil {
+		s.log.Warn("pruning old reports", "err", err)
+	}
 	return id, dup, nil
+}
+
+// ReportRetention is how long received reports (and their mails) are
+// kept after the period they cover.
+const ReportRetention = 400 * 24 * time.Hour
+
+// pruneReports removes, at most once a day, every report whose period
+// ended more than ReportRetention before now, with its mail and its
+// duplicate marker.
+func (s *Store) pruneReports(now time.Time) error {
+	last := s.reportsPruned.Load()
+	if now.Unix()-last < 24*3600 || !s.reportsPruned.CompareAndSwap(last, now.Unix()) {
+		return nil
+	}
+	cutoff := now.Add(-ReportRetention)
+	return s.db.Update(func(tx kv.Tx) error {
+		top := tx.Bucket(bucketReports)
+		if top == nil {
+			return nil
+		}
+		mails := tx.Bucket(bucketReportMail)
+		var doms [][]byte
+		if err := top.ForEachBucket(func(name []byte) error {
+			doms = append(doms, append([]byte(nil), name...))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, dom := range doms {
+			b := top.Bucket(dom)
+			var old [][]byte
+			err := b.ForEach(func(k, v []byte) error {
+				if len(k) != 8 || v == nil {
+					return nil
+				}
+				var r struct {
+					Kind  string    `json:"kind"`
+					End   time.Time `json:"end"`
+					Org   string    `json:"org"`
+					RptID string    `json:"report_id"`
+				}
+				if json.Unmarshal(v, &r) == nil && r.End.Before(cutoff) {
+					sum := sha256.Sum256([]byte(r.Org + "\x00" + r.RptID))
+					old = append(old, append([]byte(nil), k...), []byte("k:"+r.Kind+":"+string(sum[:])))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				if mails != nil && len(k) == 8 {
+					if mb := mails.Bucket(dom); mb != nil {
+						if err := mb.Delete(k); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // isHostedTx reports whether domain (canonical) is hosted, inside tx.

@@ -60,3 +60,38 @@ func TestReportsStored(t *testing.T) {
 		t.Fatal("the mail survived the domain")
 	}
 }
+
+// TestReportsPruned: reports whose period ended more than
+// ReportRetention ago go (with their mail and duplicate marker) when a
+// new report comes in; recent ones stay.
+func TestReportsPruned(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	st.AddDomain("example.com")
+	now := time.Now()
+	add := func(file string, day time.Time, at time.Time) uint64 {
+		t.Helper()
+		mail := mailtest.GoogleDMARCMail("dmarc-reports@example.com", "example.com", mailtest.ReportSample(t, file, "example.com", day))
+		f, err := reports.Extract(mail, "", reports.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, dup, err := st.AddReport("example.com", f, "r@x", mail, at)
+		if err != nil || dup {
+			t.Fatalf("add %s: %v %v", file, dup, err)
+		}
+		return id
+	}
+	oldID := add("google.xml", now.Add(-ReportRetention-48*time.Hour), now.Add(-ReportRetention))
+	add("yahoo.xml", now.AddDate(0, 0, -2), now) // a day after the last pruning: prunes the first
+	st.reportsPruned.Store(0)
+	add("microsoft.xml", now.AddDate(0, 0, -1), now)
+	rs, _ := st.Reports("example.com", time.Time{})
+	if len(rs) != 2 {
+		t.Fatalf("%d reports kept, want 2", len(rs))
+	}
+	if _, err := st.ReportMail("example.com", oldID); err == nil {
+		t.Fatal("the old report's mail was kept")
+	}
+	// Its duplicate marker went too: the same report is taken again.
+	add("google.xml", now.Add(-ReportRetention-48*time.Hour), now)
+}

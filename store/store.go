@@ -178,7 +178,10 @@ type Store struct {
 
 	defaultQuota atomic.Int64
 	dedupPruned  atomic.Int64 // unix time of the last dedup marker pruning
-	queueKick    func()
+	// reportsPruned is the unix time of the last pruning of received
+	// reports (reportsin.go).
+	reportsPruned atomic.Int64
+	queueKick     func()
 
 	closeOnce sync.Once
 }
