@@ -7,6 +7,8 @@
 package e2e
 
 import (
+	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := m.Run()
+	code := pgtest.Main(m) // stops the PostgreSQL of the cluster tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
