@@ -18,8 +18,9 @@ import (
 func BenchmarkAccept(b *testing.B)  { benchAccept(b, 1) }
 func BenchmarkAccept8(b *testing.B) { benchAccept(b, 8) }
 
-func benchAccept(b *testing.B, writers int) {
-	st := authTestStore(b)
+func benchAccept(b *testing.B, writers int) { benchAcceptOn(b, authTestStore(b), writers) }
+
+func benchAcceptOn(b *testing.B, st *Store, writers int) {
 	if _, err := st.AddDomain("doe.com"); err != nil {
 		b.Fatal(err)
 	}

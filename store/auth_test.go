@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,9 @@ import (
 
 func authTestStore(t testing.TB) *Store {
 	t.Helper()
+	if os.Getenv("AUTHSMTP_TEST_STORE") == "postgres" {
+		return pgTestStore(t)
+	}
 	st, err := Open(t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
