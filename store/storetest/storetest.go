@@ -12,7 +12,8 @@
 // second backend (the same *store.Store over another storage layer) runs
 // the same function.
 //
-// It imports only the store, store/mailio and the standard library.
+// It imports only the store, store/mailio, store/reports and the
+// standard library.
 package storetest
 
 import (
@@ -67,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"CertLocks", testCertLocks},
 		{"ExportImport", testExportImport},
 		{"TLSReportCounts", testTLSResults},
+		{"ReportsReceived", testReportsIn},
+		{"DMARCEvaluations", testDMARCEvals},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := open(t)
