@@ -87,6 +87,9 @@ func TestDNSBL(t *testing.T) {
 			if c.status != "" && !strings.Contains(got[0], c.status) {
 				t.Errorf("no %q in %q", c.status, got[0][:300])
 			}
+			if vs, _ := junkResults(t, got[0]); c.box == "Junk" && (len(vs) != 1 || vs[0].Value != "spam" || vs[0].Params["policy.dnsbl"] != "bl.test") {
+				t.Errorf("Authentication-Results verdict %+v", vs)
+			}
 		})
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 // scoreJunk runs each local recipient's junk filter on the stamped
 // message: the verdict goes in X-Spam-Score and X-Spam-Status on that
-// recipient's copy, and spam goes to the recipient's Junk folder unless
+// recipient's copy, and in an Authentication-Results field of its own
+// (junk.ARMethod; the shared field above is the same for every copy), and spam goes to the recipient's Junk folder unless
 // the sender is a verified correspondent of the recipient (reputation:
 // the Bayes verdict alone never junks mail from someone the user writes
 // to). A recipient whose filter is not trained yet gets the message as
@@ -80,10 +81,30 @@ func (s *session) scoreJunk(local []store.LocalRcpt, stamped []byte, v verdict, 
 		if model == "" {
 			model = "untrained"
 		}
-		l.Header = fmt.Appendf(nil, "X-Spam-Score: %.3f\r\nX-Spam-Status: %s, score=%.3f threshold=%.2f model=%s clues=%d%s\r\n",
-			jv.Score, status, jv.Score, f.Config().Threshold, model, jv.Clues, note)
+		l.Header = fmt.Appendf(nil, "Authentication-Results: %s\r\nX-Spam-Score: %.3f\r\nX-Spam-Status: %s, score=%.3f threshold=%.2f model=%s clues=%d%s\r\n",
+			foldAR(s.junkResult(spam, jv.Score, model, note)), jv.Score, status, jv.Score, f.Config().Threshold, model, jv.Clues, note)
 	}
 	return junked
+}
+
+// junkResult is a recipient's verdict as an Authentication-Results
+// value (junk.ARMethod): what was done with the copy (spam or ham), the
+// filter's score and model as policy properties, and the DNS list or
+// the sender's reputation that overrode the filter, if one did, as one
+// more (policy.dnsbl, policy.dnswl, policy.reputation). Every value is
+// a token, so go-msgauth's authres.Parse reads it back as written.
+func (s *session) junkResult(spam bool, score float64, model, note string) string {
+	r := &authres.GenericResult{Method: junk.ARMethod, Value: "ham", Params: map[string]string{
+		"policy.score": fmt.Sprintf("%.3f", score),
+		"policy.model": model,
+	}}
+	if spam {
+		r.Value = "spam"
+	}
+	if k, v, ok := strings.Cut(strings.TrimSpace(note), "="); ok {
+		r.Params["policy."+k] = v // e.g. policy.reputation=known-sender, policy.dnsbl=ZONE
+	}
+	return authres.Format(s.s.cfg.Hostname, []authres.Result{r})
 }
 
 // verifiedSender returns the From: address when something vouches for

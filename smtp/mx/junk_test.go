@@ -99,6 +99,9 @@ func TestJunkReputation(t *testing.T) {
 	if len(in) != 1 || !strings.Contains(in[0], "X-Spam-Status: Yes") || !strings.Contains(in[0], "reputation=known-sender") {
 		t.Fatalf("INBOX: %q", in)
 	}
+	if vs, _ := junkResults(t, in[0]); len(vs) != 1 || vs[0].Value != "ham" || vs[0].Params["policy.reputation"] != "known-sender" {
+		t.Fatalf("Authentication-Results verdict %+v in %q", vs[0], in[0])
+	}
 	// Another address of the same DKIM-verified domain: the domain is known.
 	if err := e.send(t, "other@sender.test", []string{"alice@a.test"}, sign(junkMsg("other@sender.test", "You won", spamText, 2))); err != nil {
 		t.Fatal(err)

@@ -48,8 +48,9 @@ var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
 // words. (Header field names are left out: on the corpus they made spam
 // sent through mailing lists look like the lists' ham.) Each feature is prefixed
 // with where it came from ("s:" subject, "url:" link host, ...), except
-// body words. Our own X-Spam-* fields are never read: the filter must not
-// learn its own verdicts. Tokenize never fails: a message that does not
+// body words. Our own X-Spam-* fields and the ARMethod result in
+// Authentication-Results are never read: the filter must not learn its
+// own verdicts. Tokenize never fails: a message that does not
 // parse gives the features of what could be read plus a "bad:" token.
 func Tokenize(msg []byte) []string {
 	t := tokenizer{seen: map[string]struct{}{}}
@@ -163,8 +164,11 @@ func (t *tokenizer) header(h *mailparse.Header) {
 			}
 			received++
 		case "authentication-results":
-			// Only the first: ours, put on top after removing any from outside.
-			if !authres {
+			// Only the first that says more than our own junk verdict:
+			// the server's, put on top after removing any from outside.
+			// The verdict field a recipient's copy carries above it is
+			// skipped, so a copy trains as it was scored.
+			if !authres && !VerdictOnly(v) {
 				t.authResults(v)
 				authres = true
 			}
@@ -232,6 +236,9 @@ func (t *tokenizer) authResults(v string) {
 			continue
 		}
 		method, result, _ := strings.Cut(f[0], "=")
+		if method == ARMethod {
+			continue // our own verdict: never learned from
+		}
 		switch method {
 		case "spf", "dmarc", "dkim":
 			t.add("auth:" + method + ":" + result)

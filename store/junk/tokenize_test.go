@@ -143,3 +143,29 @@ func TestTokenizeMailparseWalk(t *testing.T) {
 		}
 	}
 }
+
+// The MX's own junk verdict (ARMethod) is never a feature, wherever it
+// stands: a copy trains as the message it was scored from.
+func TestTokenizeIgnoresVerdict(t *testing.T) {
+	base := "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a@shop.example;\n" +
+		"\tdkim=pass header.d=shop.example\nFrom: <a@shop.example>\nSubject: Deals\n\nCheap deals today\n"
+	want := Tokenize(crlf(base))
+	slices.Sort(want)
+	for _, msg := range []string{
+		"Authentication-Results: mx.example.org; x-authsmtp-junk=spam policy.score=0.990 policy.model=user\n" + base,
+		"Authentication-Results: mx.example.org;\n\tX-AuthSMTP-Junk = ham policy.score=0.010\n" + base,
+		strings.Replace(base, "header.d=shop.example\n", "header.d=shop.example;\n\tx-authsmtp-junk=spam policy.score=0.990\n", 1),
+	} {
+		got := Tokenize(crlf(msg))
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("tokens of\n%s\n%q\nwant %q", msg, got, want)
+		}
+	}
+	if !slices.Contains(want, "dkim:shop.example") {
+		t.Fatalf("the server's results were not read: %q", want)
+	}
+	if VerdictOnly("mx.example.org; spf=pass; x-authsmtp-junk=spam") || !VerdictOnly("mx.example.org; x-authsmtp-junk=none") || VerdictOnly("mx.example.org; none") {
+		t.Error("VerdictOnly")
+	}
+}
