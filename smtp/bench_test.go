@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/internal/testutil"
+	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -21,9 +23,23 @@ import (
 // PLAIN, 10 KiB messages to a hosted user, 50 messages per connection,
 // fsync on. It reports msgs/s and the p50/p99 latency from MAIL to the
 // final 250.
-func BenchmarkSubmission(b *testing.B) {
+func BenchmarkSubmission(b *testing.B) { benchSubmission(b, testutil.Store(b)) }
+
+// BenchmarkSubmissionPostgres is BenchmarkSubmission with the store on
+// PostgreSQL (the tests' throwaway cluster, fsync off).
+func BenchmarkSubmissionPostgres(b *testing.B) {
+	st, err := store.OpenBackend(pgtest.URL(b), b.TempDir(), store.Options{Logger: testutil.Logger(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	benchSubmission(b, st)
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func benchSubmission(b *testing.B, st *store.Store) {
 	const clients, perConn, size = 8, 50, 10 << 10
-	st := testutil.Store(b)
 	testutil.Domain(b, st, "example.test", "Bench-pass-9Q!x", true)
 	testutil.User(b, st, "bench@example.test", "Bench-pass-9Q!x")
 	st.UpdateUser("bench@example.test", func(u *store.User) error {
