@@ -28,6 +28,8 @@ import (
 
 // Store is what reporting needs of the store.
 type Store interface {
+	// ClaimDay says whether this node sends the day\'s reports.
+	ClaimDay(job, day string) (bool, error)
 	AddDMARCEval(t time.Time, ev store.DMARCEval) error
 	DMARCDays(before time.Time) ([]store.DMARCDay, error)
 	DeleteDMARCDay(day, domain string) error

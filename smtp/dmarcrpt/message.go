@@ -70,7 +70,13 @@ func (r *Reporter) Run(ctx context.Context) {
 		today := time.Now().UTC().Format(time.DateOnly)
 		if today != lastSent {
 			lastSent = today
-			if n, err := r.SendDue(ctx, time.Now()); err != nil {
+			// Several nodes on one database: one of them sends the day's.
+			if mine, err := r.cfg.Store.ClaimDay("dmarc-reports", today); err != nil {
+				r.log.Error("claiming the daily DMARC reports", "err", err)
+				lastSent = ""
+			} else if !mine {
+				r.log.Info("another node sends today's DMARC reports")
+			} else if n, err := r.SendDue(ctx, time.Now()); err != nil {
 				r.log.Error("sending DMARC reports", "err", err)
 			} else if n > 0 {
 				r.log.Info("DMARC reports queued", "count", n)

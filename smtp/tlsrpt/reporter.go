@@ -22,6 +22,8 @@ import (
 
 // Store is what reporting needs of the store.
 type Store interface {
+	// ClaimDay says whether this node sends the day\'s reports.
+	ClaimDay(job, day string) (bool, error)
 	AddTLSResults(day time.Time, results []store.TLSResult) error
 	TLSDays(before time.Time) ([]store.TLSDay, error)
 	DeleteTLSDay(day, domain string) error
@@ -271,7 +273,13 @@ func (r *Reporter) Run(ctx context.Context) {
 		today := time.Now().UTC().Format(time.DateOnly)
 		if today != lastSent {
 			lastSent = today
-			if n, err := r.SendDue(ctx, time.Now()); err != nil {
+			// Several nodes on one database: one of them sends the day's.
+			if mine, err := r.cfg.Store.ClaimDay("tls-reports", today); err != nil {
+				r.log.Error("claiming the daily TLS reports", "err", err)
+				lastSent = ""
+			} else if !mine {
+				r.log.Info("another node sends today's TLS reports")
+			} else if n, err := r.SendDue(ctx, time.Now()); err != nil {
 				r.log.Error("sending TLS reports", "err", err)
 			} else if n > 0 {
 				r.log.Info("TLS reports queued", "count", n)
