@@ -79,6 +79,11 @@ type Config struct {
 	// DMARCReportsFrom is the address DMARC aggregate reports are sent
 	// from ("": none are sent).
 	DMARCReportsFrom string
+	// TestDeliveryPort is the port outbound delivery connects to instead
+	// of 25 (0: 25). Tests only: it lets instances on loopback deliver to
+	// each other without root (--test-delivery-port,
+	// AUTHSMTP_TEST_DELIVERY_PORT).
+	TestDeliveryPort int
 
 	// Inbound spam defence
 	JunkFilter       bool
@@ -202,6 +207,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.IntVar(&c.Workers, "workers", c.Workers, "outbound delivery workers")
 	fs.DurationVar(&c.QueueLease, "queue-lease", c.QueueLease, "with several nodes on one database: how long a node's claim on a queue entry holds unrenewed, so how soon another node takes over the deliveries of a node that died")
 	fs.StringVar(&c.DMARCReportsFrom, "dmarc-reports-from", c.DMARCReportsFrom, "send daily DMARC aggregate reports (RFC 7489) to domains that ask for them (rua=), from this address at a hosted domain (its DKIM key signs them); empty: none, and none in capture/demo mode")
+	fs.IntVar(&c.TestDeliveryPort, "test-delivery-port", c.TestDeliveryPort, "tests only: the port outbound delivery connects to instead of 25 (0: 25)")
 
 	fs.BoolVar(&c.JunkFilter, "junk-filter", c.JunkFilter, "per-user Bayesian junk filter on the MX, trained by users moving mail into and out of Junk")
 	fs.IntVar(&c.JunkMinTrained, "junk-min-trained", c.JunkMinTrained, "messages a user (or domain) must have trained per class before the junk filter decides anything")

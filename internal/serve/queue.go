@@ -3,8 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
@@ -31,18 +29,16 @@ func (srv *server) newResolver() (*dnsx.Resolver, error) {
 }
 
 // deliveryPort is the MX port outbound delivery connects to: 25, or
-// AUTHSMTP_TEST_DELIVERY_PORT so tests can run several instances on
-// loopback without root. It is deliberately not a documented flag.
-func deliveryPort() (int, error) {
-	v := os.Getenv("AUTHSMTP_TEST_DELIVERY_PORT")
-	if v == "" {
+// --test-delivery-port (AUTHSMTP_TEST_DELIVERY_PORT) so tests can run
+// several instances on loopback without root.
+func deliveryPort(test int) (int, error) {
+	switch {
+	case test == 0:
 		return 25, nil
+	case test < 0 || test > 65535:
+		return 0, fmt.Errorf("--test-delivery-port %d: not a port", test)
 	}
-	p, err := strconv.Atoi(v)
-	if err != nil || p <= 0 || p > 65535 {
-		return 0, fmt.Errorf("AUTHSMTP_TEST_DELIVERY_PORT=%q: not a port", v)
-	}
-	return p, nil
+	return test, nil
 }
 
 // startQueue starts the outbound delivery workers. In capture (demo) mode
@@ -57,7 +53,7 @@ func (srv *server) startQueue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	port, err := deliveryPort()
+	port, err := deliveryPort(cfg.TestDeliveryPort)
 	if err != nil {
 		return err
 	}
