@@ -30,8 +30,6 @@ type CertStore interface {
 	CertUnlock(name, owner string) error
 }
 
-var _ CertStore = (*store.Store)(nil)
-
 // Storage is certmagic's Storage on the bbolt store: certificates, keys
 // and ACME accounts live in the certs bucket under "certmagic/", in the
 // same file as everything else, so they survive restarts and backups

@@ -22,7 +22,7 @@ type handoffConn struct {
 	ip     string
 	cid    string
 	who    store.Principal
-	st     *store.Store
+	st     Store
 	bye    bool // BYE sent: the login was revoked
 
 	mu          sync.Mutex
@@ -39,7 +39,7 @@ const batchFlushSize = 64 << 10
 // newHandoffConn wraps a logged-in connection whose further bytes come
 // from r, with the command filter in front of go-imap. who is the login,
 // checked for revocation (st.Revoked) as commands arrive.
-func newHandoffConn(conn net.Conn, r *bufio.Reader, who store.Principal, st *store.Store, ip, cid string) *handoffConn {
+func newHandoffConn(conn net.Conn, r *bufio.Reader, who store.Principal, st Store, ip, cid string) *handoffConn {
 	c := &handoffConn{Conn: conn, r: r, user: who.Address, who: who, st: st, ip: ip, cid: cid}
 	c.filter = newCmdFilter(r, c.writeOwn)
 	return c

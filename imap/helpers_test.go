@@ -50,7 +50,7 @@ func startServer(t *testing.T, st *store.Store) *testServer {
 	serverTLS = serverTLS.Clone()
 	serverTLS.NextProtos = []string{"imap"}
 	ts := &testServer{st: st, clientTLS: clientTLS, closed: make(chan string, 1000)}
-	ts.srv = New(Config{Store: st, TLS: serverTLS, MaxSize: 1 << 20, Logger: testutil.Logger(t)})
+	ts.srv = New(Config{Store: st, Events: st.Events, TLS: serverTLS, MaxSize: 1 << 20, Logger: testutil.Logger(t)})
 	ts.srv.onSessionClose = func(user string) { ts.closed <- user }
 	lp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

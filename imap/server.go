@@ -23,11 +23,13 @@
 package imap
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -37,10 +39,47 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// Config configures a Server. Store and TLS are required.
+// Store is what IMAP needs of the store: the one login path and its
+// revocations, a user's mailboxes, and the messages in them (state,
+// flags, bodies and their cached parse). *store.Store implements it
+// (guarded in the tests).
+type Store interface {
+	// Logins.
+	Login(ctx context.Context, protocol, ip, login, password string) (store.Principal, error)
+	Revoked(p store.Principal) bool
+	RevocationSignal() <-chan struct{}
+
+	// Mailboxes.
+	EnsureDefaultMailboxes(address string) error
+	ListMailboxes(address string) ([]store.Mailbox, error)
+	GetMailbox(address, name string) (*store.Mailbox, error)
+	CreateMailbox(address, name, specialUse string) (*store.Mailbox, error)
+	DeleteMailbox(address, name string) error
+	RenameMailbox(address, oldName, newName string) error
+	Subscribe(address, name string, on bool) error
+	QuotaLeft(address string, size int64) bool
+
+	// Messages.
+	MailboxState(address, mailbox string) (*store.Mailbox, []store.MsgState, error)
+	MessagesAfter(address, mailbox string, after uint32) (*store.Mailbox, []store.MsgState, error)
+	AppendMeta(address, mailbox string, body []byte, flags []string, date time.Time, meta []byte) (*store.Message, error)
+	GetMessage(address, mailbox string, uid uint32) (*store.Message, []byte, error)
+	FetchMessages(address, mailbox string, uids []uint32, withBody bool, fn func(*store.FetchItem) error) error
+	SearchMessages(address, mailbox string, uids []uint32, withBody bool, match func(*store.SearchItem) bool) ([]uint32, error)
+	SetBodyMeta(metas map[uint64][]byte) error
+	SetFlags(address, mailbox string, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error)
+	ExpungeDeleted(address, mailbox string, within []uint32) ([]uint32, error)
+	Copy(address, mailbox string, uids []uint32, dest string) (*store.CopyResult, error)
+	Move(address, mailbox string, uids []uint32, dest string) (*store.CopyResult, error)
+}
+
+// Config configures a Server. Store, Events and TLS are required.
 type Config struct {
 	// Store holds the mailboxes and checks logins.
-	Store *store.Store
+	Store Store
+	// Events tells sessions of committed changes (the store's Events):
+	// IDLE and the updates after each command come from it.
+	Events *store.Notifier
 	// TLS is used for STARTTLS and for implicit-TLS listeners. Its
 	// NextProtos should be empty or "imap" (never http/1.1: ALPACA).
 	TLS *tls.Config

@@ -19,7 +19,7 @@ import (
 // needs no lock of its own.
 type session struct {
 	srv  *Server
-	st   *store.Store
+	st   Store
 	log  *slog.Logger
 	conn *imapserver.Conn
 	ip   string
@@ -38,7 +38,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, &goimap.Error{Type: goimap.StatusResponseTypeBye, Text: "internal error"}
 	}
 	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.ip, user: hc.user, hc: hc,
-		log: s.log.With("cid", hc.cid, "ip", hc.ip, "user", hc.user), watch: s.cfg.Store.Events.Watch(hc.user)}
+		log: s.log.With("cid", hc.cid, "ip", hc.ip, "user", hc.user), watch: s.cfg.Events.Watch(hc.user)}
 	return sess, &imapserver.GreetingData{PreAuth: true}, nil
 }
 

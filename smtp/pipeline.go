@@ -3,9 +3,11 @@
 // server on ports 587 (STARTTLS) and 465 (implicit TLS) built on go-smtp.
 //
 // The pipeline holds no policy of its own beyond ordering: the send rule is
-// store.MaySendAs, the caps are store.Caps, routing is store.Route and the
-// durable commit is the store's delivery contract (store.Delivery). Every refusal is a *gosmtp.SMTPError whose
-// code can go straight back to an SMTP client; webmail shows its Message.
+// store.MaySendAs, the caps are store.SendCaps, routing is store.Route and
+// the durable commit is the store's delivery contract (store.Delivery).
+// It sees the store through Store, the five methods it needs. Every
+// refusal is a *gosmtp.SMTPError whose code can go straight back to an
+// SMTP client; webmail gets it as a webui.Refused (internal/serve).
 //
 // # What go-smtp (v0.25.1) does for us, and where it falls short
 //
@@ -39,11 +41,25 @@ import (
 	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
+// Store is what submission needs of the store: the one login path and its
+// revocations, the send rule, the login's send limits and the delivery
+// contract. *store.Store implements it (guarded in the tests).
+type Store interface {
+	Login(ctx context.Context, protocol, ip, login, password string) (store.Principal, error)
+	SMTPRevoked(p store.Principal) bool
+	MaySendAs(p store.Principal, address string) bool
+	LimitsFor(p store.Principal) store.SendLimits
+	BeginDelivery(env store.Envelope) *store.Delivery
+}
+
 // Pipeline is the submission path shared by SMTP and webmail: send rule on
 // the envelope and on every From:/Sender: address, send caps, RFC 6409
 // fix-ups, optional signing, routing, and the fsynced acceptance.
 type Pipeline struct {
-	Store    *store.Store
+	Store Store
+	// Caps counts what each login sent, for the send caps (the store's
+	// Caps: one count per process whichever service submits).
+	Caps     *store.SendCaps
 	Hostname string // for Message-ID and Received
 	Log      *slog.Logger
 	// Signer signs accepted messages that have remote recipients when set
@@ -58,12 +74,12 @@ type Pipeline struct {
 	Milters *milters.Chain
 }
 
-// NewPipeline returns a pipeline over st.
-func NewPipeline(st *store.Store, hostname string, log *slog.Logger) *Pipeline {
+// NewPipeline returns a pipeline over st, counting the send caps in caps.
+func NewPipeline(st Store, caps *store.SendCaps, hostname string, log *slog.Logger) *Pipeline {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pipeline{Store: st, Hostname: hostname, Log: log}
+	return &Pipeline{Store: st, Caps: caps, Hostname: hostname, Log: log}
 }
 
 // Trace describes where a submission came from, for its Received header.
@@ -204,7 +220,7 @@ func (sub *Submission) Commit(ctx context.Context, msg *smtpd.Data) (*store.Acce
 			}
 		}
 	}
-	if err := p.Store.Caps.Take(who.Login(), p.Store.LimitsFor(who), sub.n); err != nil {
+	if err := p.Caps.Take(who.Login(), p.Store.LimitsFor(who), sub.n); err != nil {
 		sub.Abort()
 		var ce *store.CapError
 		if errors.As(err, &ce) {

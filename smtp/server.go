@@ -16,7 +16,6 @@ import (
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
-	"github.com/authsmtp/authsmtp/store"
 )
 
 // Config holds the submission server's settings; zero fields get the
@@ -58,7 +57,7 @@ func (c *Config) defaults() {
 // (STARTTLS on 587, implicit TLS on 465) sharing one backend.
 type Server struct {
 	cfg  Config
-	st   *store.Store
+	st   Store
 	pipe *Pipeline
 	tls  *tls.Config
 	log  *slog.Logger
@@ -74,7 +73,7 @@ type Server struct {
 
 // NewServer builds the submission server. tlsConfig must be set: AUTH and
 // MAIL are refused until TLS is up.
-func NewServer(cfg Config, st *store.Store, pipe *Pipeline, tlsConfig *tls.Config) *Server {
+func NewServer(cfg Config, st Store, pipe *Pipeline, tlsConfig *tls.Config) *Server {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, st: st, pipe: pipe, tls: tlsConfig, log: cfg.Logger.With("service", "submission"),

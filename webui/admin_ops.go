@@ -59,8 +59,8 @@ func countBy(fs []store.Failure, key func(store.Failure) string) []countRow {
 }
 
 func (s *Server) securityPage(c *gin.Context) {
-	rec := s.st.Throttle.Recent()
-	d := securityData{Total: len(rec), Blocked: s.st.Throttle.BlockedNow()}
+	rec := s.cfg.Throttle.Recent()
+	d := securityData{Total: len(rec), Blocked: s.cfg.Throttle.BlockedNow()}
 	d.ByIP = countBy(rec, func(f store.Failure) string { return f.IP })
 	d.ByLogin = countBy(rec, func(f store.Failure) string { return store.SanitizeLog(f.Login) })
 	if len(rec) > 100 {
@@ -74,7 +74,7 @@ func (s *Server) securityUnblock(c *gin.Context) {
 	key := c.PostForm("key")
 	if !strings.HasPrefix(key, "ip:") && !strings.HasPrefix(key, "login:") {
 		s.flash(c, "Unknown throttle key.", true)
-	} else if s.st.Throttle.Unblock(key) {
+	} else if s.cfg.Throttle.Unblock(key) {
 		s.log.Info("web: unblocked", "key", store.SanitizeLog(key))
 		s.flash(c, "Unblocked "+key+".", false)
 	} else {

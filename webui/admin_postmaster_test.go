@@ -16,7 +16,7 @@ import (
 // withPorts serves the same store through a web UI told which mail ports
 // the server listens on.
 func (e *env) withPorts(t *testing.T, ports autoconfig.Ports) *env {
-	ui, err := New(Config{Store: e.st, Hostname: "mail.doe.test", MailPorts: func() autoconfig.Ports { return ports },
+	ui, err := New(Config{Store: e.st, Events: e.st.Events, Throttle: e.st.Throttle, Junk: e.st.Junk, Hostname: "mail.doe.test", MailPorts: func() autoconfig.Ports { return ports },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(t, err)
 	e2 := *e

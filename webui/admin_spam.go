@@ -40,19 +40,19 @@ func (s *Server) spamPage(c *gin.Context) {
 		days[i], days[j] = days[j], days[i]
 	}
 	users, _ := s.st.ListUsers(d.Name)
-	data := spamData{D: d, Days: days, MinTrained: s.st.Junk.Config().MinTrained}
-	if t, err := s.st.Junk.DomainTotals(d.Name); err == nil {
-		data.Shared = userJunk{Address: d.Name, T: t, Active: s.st.Junk.Trained(t)}
+	data := spamData{D: d, Days: days, MinTrained: s.cfg.Junk.Config().MinTrained}
+	if t, err := s.cfg.Junk.DomainTotals(d.Name); err == nil {
+		data.Shared = userJunk{Address: d.Name, T: t, Active: s.cfg.Junk.Trained(t)}
 	}
 	if s.cfg.DNSLists != nil {
 		data.Lists = s.cfg.DNSLists()
 	}
 	for _, u := range users {
-		t, err := s.st.Junk.Totals(u.Address)
+		t, err := s.cfg.Junk.Totals(u.Address)
 		if err != nil {
 			continue
 		}
-		data.Users = append(data.Users, userJunk{Address: u.Address, T: t, Active: s.st.Junk.Trained(t)})
+		data.Users = append(data.Users, userJunk{Address: u.Address, T: t, Active: s.cfg.Junk.Trained(t)})
 	}
 	s.render(c, http.StatusOK, "admin_spam", page{Title: "Spam · " + d.Name, Area: "admin", Nav: "domains", Data: data})
 }

@@ -209,7 +209,7 @@ func TestAdminPasswordChangeEndsSessions(t *testing.T) {
 func TestAdminDNSPage(t *testing.T) {
 	e := newEnv(t)
 	var checked bool
-	ui, err := New(Config{Store: e.st, DNS: func(_ context.Context, domain string, check bool) ([]DNSRecord, error) {
+	ui, err := New(Config{Store: e.st, Events: e.st.Events, Throttle: e.st.Throttle, Junk: e.st.Junk, DNS: func(_ context.Context, domain string, check bool) ([]DNSRecord, error) {
 		checked = check
 		return []DNSRecord{{Type: "MX", Name: domain, Value: "10 mail." + domain + ".", Purpose: "Receive mail", Checked: check, OK: check},
 			{Type: "TXT", Name: "_dmarc." + domain, Value: `v=DMARC1; p=quarantine; "><b>x</b>`, Purpose: "DMARC", Checked: check, Found: "missing"}}, nil

@@ -77,7 +77,7 @@ func newEnvTB(t testing.TB) *env {
 	_, err = st.AddUser(testUser, userPW)
 	must(t, err)
 	e := &env{t: t, st: st, sub: routeSubmitter{st}}
-	ui, err := New(Config{Store: st, Submitter: e.sub, Hostname: "mail.doe.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ui, err := New(Config{Store: st, Events: st.Events, Throttle: st.Throttle, Junk: st.Junk, Submitter: e.sub, Hostname: "mail.doe.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(t, err)
 	e.ui = ui
 	e.ts = httptest.NewTLSServer(ui.Handler())

@@ -93,7 +93,7 @@ func (s *Server) prefillReply(c *gin.Context, sess *store.Session, d *composeDat
 // ends when the client goes or the server stops.
 func (s *Server) mailEvents(c *gin.Context) {
 	sess := sessionOf(c)
-	ch, cancel := s.st.Events.Subscribe(sess.Address)
+	ch, cancel := s.cfg.Events.Subscribe(sess.Address)
 	defer cancel()
 	defer s.cfg.Metrics.Session(metrics.ProtoWeb)()
 	// The stream outlives the server's ReadTimeout (meant for uploads):

@@ -14,7 +14,7 @@ import (
 func TestMetricsCounted(t *testing.T) {
 	e := newEnv(t)
 	m := metrics.New(metrics.Config{})
-	ui, err := New(Config{Store: e.st, Submitter: e.sub, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ui, err := New(Config{Store: e.st, Events: e.st.Events, Throttle: e.st.Throttle, Junk: e.st.Junk, Submitter: e.sub, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(t, err)
 	e.ts.Close()
 	e.ts = httptest.NewTLSServer(ui.Handler())

@@ -21,6 +21,7 @@ package webui
 
 import (
 	"context"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	assets "github.com/authsmtp/authsmtp/embed"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/junk"
 	"github.com/authsmtp/authsmtp/webui/autoconfig"
 )
 
@@ -93,10 +95,19 @@ type OwnListing struct {
 	Err    string // the lookup failed
 }
 
-// Config is what main passes in. Store is required; everything else may be
-// nil/zero and the page that needs it says so.
+// Config is what main passes in. Store, Events, Throttle and Junk are
+// required; everything else may be nil/zero and the page that needs it
+// says so.
 type Config struct {
-	Store     *store.Store
+	Store Store
+	// Events tells webmail of new mail (the store's Events).
+	Events *store.Notifier
+	// Throttle is the failed-login throttle, shown and cleared on the
+	// Security page (the store's Throttle).
+	Throttle *store.Throttle
+	// Junk is the per-user junk filter, shown on a domain's spam page
+	// (the store's Junk).
+	Junk      *junk.Filter
 	Submitter Submitter // nil: webmail sending is refused with a clear message
 	Hostname  string
 	Logger    *slog.Logger
@@ -136,7 +147,7 @@ type Config struct {
 // Server is the web UI. Build it with New; serve Handler().
 type Server struct {
 	cfg    Config
-	st     *store.Store
+	st     Store
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	engine *gin.Engine
@@ -148,6 +159,9 @@ type Server struct {
 
 // New builds the web UI.
 func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Events == nil || cfg.Throttle == nil || cfg.Junk == nil {
+		return nil, errors.New("webui: Store, Events, Throttle and Junk are required")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

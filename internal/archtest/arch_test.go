@@ -19,6 +19,7 @@ const module = "github.com/authsmtp/authsmtp"
 type pkg struct {
 	ImportPath   string
 	Dir          string
+	GoFiles      []string // non-test Go files, as in the build
 	Imports      []string // direct, non-test
 	Deps         []string // transitive, non-test
 	TestImports  []string

@@ -102,7 +102,7 @@ func start(t *testing.T) *env {
 	testutil.User(t, st, user, password)
 	d := mailtest.StartDNS(t)
 	res, _ := dnsx.New(d.Addr)
-	m, err := mx.New(mx.Config{Hostname: "mx.eval.test", Resolver: res, PerIPPerHour: 1 << 30, Limits: smtpd.Limits{MaxLine: 1 << 16}, Logger: quiet}, st, nil)
+	m, err := mx.New(mx.Config{Hostname: "mx.eval.test", Resolver: res, Junk: st.Junk, PerIPPerHour: 1 << 30, Limits: smtpd.Limits{MaxLine: 1 << 16}, Logger: quiet}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func start(t *testing.T) *env {
 	serverTLS, clientTLS := testutil.TLS(t)
 	serverTLS = serverTLS.Clone()
 	serverTLS.NextProtos = []string{"imap"}
-	is := imap.New(imap.Config{Store: st, TLS: serverTLS, Logger: quiet})
+	is := imap.New(imap.Config{Store: st, Events: st.Events, TLS: serverTLS, Logger: quiet})
 	iln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go is.ServeTLS(iln)
 	t.Cleanup(func() { is.Close() })

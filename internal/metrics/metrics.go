@@ -67,10 +67,17 @@ type Cert struct {
 	NotAfter time.Time
 }
 
+// Store is what the gauges read of the store at scrape time: its cheap
+// summary and the database file's path (for its size).
+type Store interface {
+	Stats() store.Stats
+	Path() string
+}
+
 // Config is what New reads state from.
 type Config struct {
 	// Store backs the queue and size gauges; nil leaves them out.
-	Store *store.Store
+	Store Store
 	// Certs lists the certificates in use; nil leaves the expiry gauge out.
 	Certs func() []Cert
 	// Version is reported in authsmtp_build_info.
@@ -209,12 +216,12 @@ func (m *Metrics) Session(proto string) (end func()) {
 
 // storeCollector reads the queue and the file size at scrape time.
 type storeCollector struct {
-	st                            *store.Store
+	st                            Store
 	queueLen, queueAge, storeSize *prometheus.Desc
 	domains, users                *prometheus.Desc
 }
 
-func newStoreCollector(st *store.Store) *storeCollector {
+func newStoreCollector(st Store) *storeCollector {
 	return &storeCollector{
 		st:        st,
 		queueLen:  prometheus.NewDesc("authsmtp_queue_messages", "Messages waiting in the outbound queue.", nil, nil),

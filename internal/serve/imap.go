@@ -16,6 +16,7 @@ func (srv *server) startIMAP(ctx context.Context) error {
 	}
 	is := imap.New(imap.Config{
 		Store:         srv.st,
+		Events:        srv.st.Events,
 		TLS:           srv.tls.TLSConfig("imap"),
 		MaxSize:       cfg.MaxSize,
 		MaxConnsPerIP: cfg.MaxConnsPerIP,

@@ -41,7 +41,7 @@ func (srv *server) startMX(ctx context.Context) error {
 	}
 	m, err := mx.New(mx.Config{
 		DMARCEvals:   evals,
-		NoJunkFilter: !cfg.JunkFilter, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
+		NoJunkFilter: !cfg.JunkFilter, Junk: srv.st.Junk, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
 		OutboundIP: cfg.OutboundIP, Milters: mxMilters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
 		Hostname: cfg.Hostname, Limits: mxLimits(cfg), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),

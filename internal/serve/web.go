@@ -102,6 +102,9 @@ func (srv *server) startWeb(ctx context.Context) error {
 func (srv *server) webConfig() webui.Config {
 	wc := webui.Config{
 		Store:       srv.st,
+		Events:      srv.st.Events,
+		Throttle:    srv.st.Throttle,
+		Junk:        srv.st.Junk,
 		Hostname:    srv.cfg.Hostname,
 		Logger:      srv.log.With("service", "web"),
 		MaxSize:     srv.cfg.MaxSize,

@@ -39,8 +39,6 @@ type Keys interface {
 	DKIMKeys(domain string) (store.DKIMKeySet, error)
 }
 
-var _ Keys = (*store.Store)(nil)
-
 // FromDomain returns the domain of the single From: address of msg.
 func FromDomain(msg []byte) (string, error) {
 	hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(msg))).ReadMIMEHeader()

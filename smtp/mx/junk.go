@@ -27,7 +27,7 @@ func (s *session) scoreJunk(local []store.LocalRcpt, stamped []byte, v verdict, 
 	if len(local) == 0 || (s.s.cfg.NoJunkFilter && lists.junk == "") {
 		return 0
 	}
-	f := s.s.st.Junk
+	f := s.s.cfg.Junk
 	var toks []string
 	if !s.s.cfg.NoJunkFilter {
 		for _, l := range local {

@@ -38,8 +38,27 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/milters"
 	"github.com/authsmtp/authsmtp/smtp/smtpd"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/junk"
 	"github.com/authsmtp/authsmtp/store/reports"
 )
+
+// Store is what the MX needs of the store: which domains are hosted and
+// who is there, the delivery contract and its duplicate-suppression
+// markers, vacation replies (their log, their routing and commit), DMARC
+// and TLS reports, and the blocklist counter. *store.Store implements it
+// (guarded in the tests).
+type Store interface {
+	IsHosted(domain string) bool
+	GetUser(address string) (store.User, error)
+	Route(rcpt string) (store.Route, error)
+	BeginDelivery(env store.Envelope) *store.Delivery
+	Seen(key []byte) bool
+	MarkSeen(key []byte) error
+	Accept(in *store.Incoming) (*store.Accepted, error)
+	VacationDue(user, sender string, window time.Duration) bool
+	CountRefused(domain string) error
+	AddReport(domain string, f *reports.Found, sender string, mail []byte, now time.Time) (id uint64, dup bool, err error)
+}
 
 // Config tunes the MX; zero fields get the defaults in parentheses.
 type Config struct {
@@ -95,6 +114,9 @@ type Config struct {
 	// Reports bounds the reading of DMARC and TLS reports (reports.go);
 	// zero fields take store/reports' defaults.
 	Reports reports.Limits
+	// Junk is the per-user junk filter (the store's); required unless
+	// NoJunkFilter.
+	Junk *junk.Filter
 	// Capture keeps forwarded and auto-reply mail instead of sending it.
 	Capture  bool
 	Resolver *dnsx.Resolver
@@ -154,7 +176,7 @@ func (c *Config) defaults() {
 // Server is the MX service.
 type Server struct {
 	cfg Config
-	st  *store.Store
+	st  Store
 	res *dnsx.Resolver
 	log *slog.Logger
 	g   *gosmtp.Server
@@ -172,10 +194,13 @@ type Server struct {
 }
 
 // New builds the MX. tlsConfig nil means no STARTTLS (tests only).
-func New(cfg Config, st *store.Store, tlsConfig *tls.Config) (*Server, error) {
+func New(cfg Config, st Store, tlsConfig *tls.Config) (*Server, error) {
 	cfg.defaults()
 	if cfg.Resolver == nil {
 		return nil, errors.New("mx: a Resolver is required")
+	}
+	if cfg.Junk == nil && !cfg.NoJunkFilter {
+		return nil, errors.New("mx: a Junk filter is required unless NoJunkFilter")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, st: st, res: cfg.Resolver, log: cfg.Logger.With("service", "mx"),

@@ -73,7 +73,7 @@ func newMXOn(t testing.TB, st *store.Store, mod func(*Config)) *mxEnv {
 	res.Timeout = 5 * time.Second
 	res.CacheTTL = 0 // tests change records between messages
 	serverTLS, _ := mailtest.SelfSigned(t, "mx.a.test")
-	cfg := Config{Hostname: "mx.a.test", Resolver: res, UnknownDelay: 5 * time.Millisecond,
+	cfg := Config{Hostname: "mx.a.test", Resolver: res, UnknownDelay: 5 * time.Millisecond, Junk: st.Junk,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
 		mod(&cfg)

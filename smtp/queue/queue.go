@@ -63,8 +63,6 @@ type Store interface {
 	ReleaseQueue(node string, ids []string) error
 }
 
-var _ Store = (*store.Store)(nil)
-
 // Config tunes a Runner. Store, Resolver and Hostname are required.
 type Config struct {
 	Store    Store
