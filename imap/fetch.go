@@ -1,12 +1,12 @@
 package imap
 
 import (
-	"reflect"
 	"sort"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/authsmtp/authsmtp/imap/goimapfix"
 	"github.com/authsmtp/authsmtp/store"
 	"github.com/authsmtp/authsmtp/store/mailparse"
 )
@@ -287,7 +287,7 @@ func sortDesc(a []int) { sort.Sort(sort.Reverse(sort.IntSlice(a))) }
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *goimap.UIDSet) error {
 	sel := s.sel
 	if sel.readOnly {
-		if isCloseExpunge(w) {
+		if goimapfix.IsCloseExpunge(w) {
 			return nil // CLOSE of an EXAMINEd mailbox expunges nothing
 		}
 		return errReadOnly
@@ -309,23 +309,14 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *goimap.UIDSet) erro
 // batch gathers the answers of one command into large writes; the
 // returned func ends it (and flushes) before the tagged answer.
 func (s *session) batch() func() {
-	hc, ok := s.conn.NetConn().(*handoffConn)
+	hc, ok := s.conn.NetConn().(*goimapfix.Conn)
 	if !ok {
 		return func() {}
 	}
-	hc.batch(true)
+	hc.Batch(true)
 	return func() {
-		if err := hc.batch(false); err != nil {
+		if err := hc.Batch(false); err != nil {
 			s.log.Debug("imap: writing answers", "err", err)
 		}
 	}
-}
-
-// isCloseExpunge tells CLOSE's expunge from EXPUNGE: go-imap gives CLOSE
-// an ExpungeWriter without a connection (it must not write EXPUNGE
-// responses). The field is unexported, hence reflection; TestMessageCommands
-// notices if go-imap changes this.
-func isCloseExpunge(w *imapserver.ExpungeWriter) bool {
-	f := reflect.ValueOf(w).Elem().FieldByName("conn")
-	return f.IsValid() && f.Kind() == reflect.Pointer && f.IsNil()
 }

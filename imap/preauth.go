@@ -16,29 +16,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authsmtp/authsmtp/imap/goimapfix"
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// The not-authenticated state is handled here, not by go-imap: its
-// decoder, refusing a literal before login, goes on to read the next line
-// instead of answering, and lets pipelined bytes reach the TLS handshake.
-// This small, strict parser allows only CAPABILITY, NOOP, ID, LOGOUT,
-// STARTTLS, LOGIN and AUTHENTICATE PLAIN; literals before login are
-// limited to maxPreauthLiteral bytes (a larger one is answered BAD, with
-// no "+"). After a login the connection is handed to go-imap, which
-// starts it as PREAUTH (its greeting is swallowed: the client already
-// had ours).
+// The not-authenticated state is handled here, not by go-imap (why: see
+// imap/goimapfix, which holds its strict command reader). It allows only
+// CAPABILITY, NOOP, ID, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE PLAIN;
+// literals before login are limited to goimapfix.MaxPreauthLiteral bytes
+// (a larger one is answered BAD, with no "+"). After a login the
+// connection is handed to go-imap (goimapfix.Conn), which starts it as
+// PREAUTH.
 const (
-	maxPreauthLine    = 8 << 10
-	maxPreauthLiteral = 1 << 10
 	maxPreauthErrors  = 5
 	preauthCmdTimeout = 30 * time.Second
 	preauthTimeout    = 3 * time.Minute
 )
-
-var errTooLong = errors.New("command line too long")
 
 // preauth is one connection before login.
 type preauth struct {
@@ -93,7 +88,10 @@ func (s *Server) servePreauth(c net.Conn, implicitTLS bool) {
 		user, done := p.command()
 		if user != "" {
 			p.conn.SetDeadline(time.Time{})
-			handed = s.handOff(newHandoffConn(p.conn, p.br, p.who, s.cfg.Store, p.ip, p.cid))
+			who, st := p.who, s.cfg.Store
+			hc := goimapfix.NewConn(p.conn, p.br, func() bool { return st.Revoked(who) })
+			hc.User, hc.IP, hc.CID = who.Address, p.ip, p.cid
+			handed = s.handoff.HandOff(hc)
 			return
 		}
 		if done {
@@ -131,10 +129,10 @@ func (p *preauth) reply(format string, args ...any) {
 func (p *preauth) command() (user string, done bool) {
 	tag, name, args, err := p.read()
 	if tag == "" && err != nil {
-		if !errors.Is(err, io.EOF) && !errors.Is(err, errTooLong) {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, goimapfix.ErrTooLong) {
 			p.srv.log.Debug("imap: reading command before login", "ip", p.ip, "err", err)
 		}
-		if errors.Is(err, errTooLong) {
+		if errors.Is(err, goimapfix.ErrTooLong) {
 			p.reply("* BYE command line too long")
 		}
 		return "", true
@@ -149,17 +147,17 @@ func (p *preauth) command() (user string, done bool) {
 		return "", false
 	}
 	if err != nil {
-		var lit literalError
+		var lit goimapfix.LiteralError
 		if errors.As(err, &lit) {
-			if lit.nonSync {
+			if lit.NonSync {
 				// The client sends the data anyway: we cannot find the
 				// next command, so the connection ends.
 				p.reply("%s BAD literal too large before login", tag)
 				return "", true
 			}
-			return bad("literal too large before login (limit " + strconv.Itoa(maxPreauthLiteral) + " bytes)")
+			return bad("literal too large before login (limit " + strconv.Itoa(goimapfix.MaxPreauthLiteral) + " bytes)")
 		}
-		if errors.Is(err, errTooLong) {
+		if errors.Is(err, goimapfix.ErrTooLong) {
 			p.reply("* BYE command line too long")
 			return "", true
 		}
@@ -172,7 +170,7 @@ func (p *preauth) command() (user string, done bool) {
 	case "NOOP":
 		p.reply("%s OK NOOP completed", tag)
 	case "ID":
-		p.reply(idResponse)
+		p.reply(goimapfix.IDResponse)
 		p.reply("%s OK ID completed", tag)
 	case "LOGOUT":
 		p.reply("* BYE logging out")
@@ -278,151 +276,12 @@ func (p *preauth) authenticate(tag string, args []string) (string, bool) {
 	return p.login(tag, authc, pw)
 }
 
-// line reads one CRLF- or LF-terminated line of at most maxPreauthLine.
-func (p *preauth) line() (string, error) {
-	var b []byte
-	for {
-		chunk, isPrefix, err := p.br.ReadLine()
-		if err != nil {
-			return "", err
-		}
-		b = append(b, chunk...)
-		if len(b) > maxPreauthLine {
-			return "", errTooLong
-		}
-		if !isPrefix {
-			return string(b), nil
-		}
-	}
-}
+// line reads one line of the client's (the AUTHENTICATE response).
+func (p *preauth) line() (string, error) { return goimapfix.ReadLine(p.br) }
 
-type literalError struct {
-	size    int64
-	nonSync bool
-}
-
-func (e literalError) Error() string { return "literal too large" }
-
-// read parses one command: tag, upper-case name, and arguments (atoms,
-// quoted strings and small literals).
+// read reads one command, answering "+" to a synchronising literal.
 func (p *preauth) read() (tag, name string, args []string, err error) {
-	line, err := p.line()
-	if err != nil {
-		return "", "", nil, err
-	}
-	var toks []string
-	for {
-		rest, lit, nonSync, perr := tokenize(line, &toks)
-		if perr != nil {
-			return firstTok(toks, line), "", nil, perr
-		}
-		if lit < 0 {
-			break
-		}
-		if lit > maxPreauthLiteral {
-			return firstTok(toks, line), "", nil, literalError{lit, nonSync}
-		}
-		_ = rest
-		if !nonSync {
-			p.reply("+ Ready for literal data")
-		}
-		buf := make([]byte, lit)
-		if _, err := io.ReadFull(p.br, buf); err != nil {
-			return "", "", nil, err
-		}
-		toks = append(toks, string(buf))
-		if line, err = p.line(); err != nil {
-			return "", "", nil, err
-		}
-		line = strings.TrimPrefix(line, " ")
-		if line == "" {
-			break
-		}
-	}
-	if len(toks) < 2 {
-		return firstTok(toks, line), "", nil, errors.New("expected a tag and a command")
-	}
-	if !isTag(toks[0]) {
-		return "", "", nil, errors.New("invalid tag")
-	}
-	return toks[0], strings.ToUpper(toks[1]), toks[2:], nil
-}
-
-func firstTok(toks []string, line string) string {
-	if len(toks) > 0 && isTag(toks[0]) {
-		return toks[0]
-	}
-	if i := strings.IndexByte(line, ' '); i > 0 && isTag(line[:i]) {
-		return line[:i]
-	}
-	return "*"
-}
-
-func isTag(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`(){%*"\+`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// tokenize splits a line into tokens appended to toks. If the line ends
-// with a literal announcement {n} or {n+}, it returns n (else -1).
-func tokenize(line string, toks *[]string) (rest string, lit int64, nonSync bool, err error) {
-	for {
-		line = strings.TrimLeft(line, " ")
-		if line == "" {
-			return "", -1, false, nil
-		}
-		switch line[0] {
-		case '"':
-			var sb strings.Builder
-			i := 1
-			for ; i < len(line); i++ {
-				c := line[i]
-				if c == '\\' && i+1 < len(line) {
-					i++
-					sb.WriteByte(line[i])
-					continue
-				}
-				if c == '"' {
-					break
-				}
-				sb.WriteByte(c)
-			}
-			if i >= len(line) {
-				return "", -1, false, errors.New("unterminated quoted string")
-			}
-			*toks = append(*toks, sb.String())
-			line = line[i+1:]
-		case '{':
-			end := strings.IndexByte(line, '}')
-			if end < 0 || end != len(line)-1 {
-				return "", -1, false, errors.New("literal announcement must end the line")
-			}
-			num := line[1:end]
-			if nonSync = strings.HasSuffix(num, "+"); nonSync {
-				num = num[:len(num)-1]
-			}
-			n, perr := strconv.ParseInt(num, 10, 64)
-			if perr != nil || n < 0 {
-				return "", -1, false, errors.New("invalid literal size")
-			}
-			return "", n, nonSync, nil
-		default:
-			i := strings.IndexByte(line, ' ')
-			if i < 0 {
-				i = len(line)
-			}
-			*toks = append(*toks, line[:i])
-			line = line[i:]
-		}
-	}
+	return goimapfix.ReadCommand(p.br, func() { p.reply("+ Ready for literal data") })
 }
 
 // checkLogin is the one login check of IMAP: the shared throttle and

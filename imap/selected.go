@@ -134,9 +134,9 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	// next command.
 	revoked := s.st.RevocationSignal()
 	for {
-		if s.st.Revoked(s.hc.who) {
+		if s.hc.Revoked() {
 			s.log.Warn("imap session ended during IDLE: login revoked")
-			s.hc.revoke()
+			s.hc.Revoke()
 			return net.ErrClosed
 		}
 		select {

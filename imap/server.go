@@ -9,13 +9,18 @@
 // command or at once while it IDLEs. If events were lost, the session
 // compares its view with the store instead.
 //
-// The not-authenticated state is ours (preauth.go): a small strict parser
-// that bounds literals before login, drops plaintext pipelined after
-// STARTTLS, and allows login only over TLS (implicit, or after STARTTLS;
-// before that it advertises LOGINDISABLED and answers NO
-// [PRIVACYREQUIRED]). Only user logins open a mailbox; a domain login can
-// send mail but has none, and is told so. A logged-in connection is then
-// handed to go-imap as a PREAUTH session (handoff.go).
+// The not-authenticated state is ours (preauth.go, with the strict
+// command reader of imap/goimapfix): it bounds literals before login,
+// drops plaintext pipelined after STARTTLS, and allows login only over
+// TLS (implicit, or after STARTTLS; before that it advertises
+// LOGINDISABLED and answers NO [PRIVACYREQUIRED]). Only user logins open
+// a mailbox; a domain login can send mail but has none, and is told so. A
+// logged-in connection is then handed to go-imap as a PREAUTH session
+// (goimapfix.Conn). Every way we work around go-imap lives in
+// imap/goimapfix, with the test that notices when an upgrade breaks one.
+//
+// It sees the store through Store (the methods it uses), and the store's
+// events through Config.Events.
 //
 // Envelopes and body structures are parsed once, when a message is
 // stored, and cached beside the body (meta.go); SEARCH scans raw bytes
@@ -34,6 +39,7 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/authsmtp/authsmtp/imap/goimapfix"
 	"github.com/authsmtp/authsmtp/internal/listen"
 	"github.com/authsmtp/authsmtp/internal/metrics"
 	"github.com/authsmtp/authsmtp/store"
@@ -135,7 +141,7 @@ type Server struct {
 	lns     map[net.Listener]bool
 	pending map[net.Conn]bool // connections before login
 	closed  bool
-	handoff *handoffListener
+	handoff *goimapfix.Listener
 	served  chan struct{} // closed when go-imap's Serve returns
 
 	// onSessionClose is a test hook: called when a session ends, with its
@@ -161,7 +167,7 @@ func New(cfg Config) *Server {
 		cfg.IDs = new(listen.IDs)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "imap"), limit: listen.NewPerIP(cfg.MaxConnsPerIP), lns: map[net.Listener]bool{},
-		pending: map[net.Conn]bool{}, handoff: newHandoffListener(), served: make(chan struct{})}
+		pending: map[net.Conn]bool{}, handoff: goimapfix.NewListener(), served: make(chan struct{})}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps:       caps,
@@ -255,7 +261,7 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
-	<-s.handoff.started
+	<-s.handoff.Started
 	err := s.imap.Close()
 	<-s.served
 	return err

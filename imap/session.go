@@ -11,6 +11,7 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/authsmtp/authsmtp/imap/goimapfix"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -25,7 +26,7 @@ type session struct {
 	ip   string
 
 	user  string // canonical address, after login
-	hc    *handoffConn
+	hc    *goimapfix.Conn
 	watch *store.Watcher
 	sel   *selected
 }
@@ -33,12 +34,12 @@ type session struct {
 // newSession starts go-imap's part of a connection, after our login (see
 // preauth.go): the session begins authenticated.
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	hc, ok := c.NetConn().(*handoffConn)
+	hc, ok := c.NetConn().(*goimapfix.Conn)
 	if !ok {
 		return nil, nil, &goimap.Error{Type: goimap.StatusResponseTypeBye, Text: "internal error"}
 	}
-	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.ip, user: hc.user, hc: hc,
-		log: s.log.With("cid", hc.cid, "ip", hc.ip, "user", hc.user), watch: s.cfg.Events.Watch(hc.user)}
+	sess := &session{srv: s, st: s.cfg.Store, conn: c, ip: hc.IP, user: hc.User, hc: hc,
+		log: s.log.With("cid", hc.CID, "ip", hc.IP, "user", hc.User), watch: s.cfg.Events.Watch(hc.User)}
 	return sess, &imapserver.GreetingData{PreAuth: true}, nil
 }
 

@@ -1,4 +1,4 @@
-package imap
+package goimapfix
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// cmdFilter sits between a logged-in connection and go-imap. It passes
+// Filter sits between a logged-in connection and go-imap. It passes
 // commands through one line at a time (and literal data as it comes) and
 // answers itself what go-imap gets wrong:
 //
@@ -30,7 +30,7 @@ import (
 // one, and the filter hands it one line at a time, so an answer written
 // here never overtakes one of go-imap's. Names in literals are left to
 // go-imap and the store.
-type cmdFilter struct {
+type Filter struct {
 	br    *bufio.Reader
 	write func(line string) error
 
@@ -47,18 +47,27 @@ type cmdFilter struct {
 	utf8             bool // IMAP4rev2 or UTF8=ACCEPT enabled
 }
 
-// idResponse answers ID before and after login.
-const idResponse = `* ID ("name" "authsmtp")`
+// IDResponse answers ID before and after login.
+const IDResponse = `* ID ("name" "authsmtp")`
 
 // maxFilterLine bounds the line the filter inspects; go-imap's own limit
 // (50 KiB) is lower, so a longer line is go-imap's to refuse.
 const maxFilterLine = 64 << 10
 
-func newCmdFilter(br *bufio.Reader, write func(string) error) *cmdFilter {
-	return &cmdFilter{br: br, write: write}
+// NewFilter reads the client's bytes from br; write sends the filter's
+// own answers (one line, CRLF added) to the client.
+func NewFilter(br *bufio.Reader, write func(line string) error) *Filter {
+	return &Filter{br: br, write: write}
 }
 
-func (f *cmdFilter) Read(p []byte) (int, error) {
+// SawContinuation tells the filter go-imap wrote a "+": the client may
+// send the literal it announced.
+func (f *Filter) SawContinuation() { f.plus.Store(true) }
+
+// Read gives go-imap the client's bytes, less the commands the filter
+// answered itself.
+
+func (f *Filter) Read(p []byte) (int, error) {
 	for {
 		if len(f.pending) > 0 {
 			n := copy(p, f.pending)
@@ -108,7 +117,7 @@ func (f *cmdFilter) Read(p []byte) (int, error) {
 
 // readLine reads one line up to maxFilterLine bytes; a longer one is
 // returned in part with f.long set.
-func (f *cmdFilter) readLine() ([]byte, error) {
+func (f *Filter) readLine() ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := f.br.ReadSlice('\n')
@@ -125,7 +134,7 @@ func (f *cmdFilter) readLine() ([]byte, error) {
 }
 
 // handle looks at one complete line and reports whether go-imap gets it.
-func (f *cmdFilter) handle(line []byte) bool {
+func (f *Filter) handle(line []byte) bool {
 	body := bytes.TrimRight(line, "\r\n")
 	cont := f.cont
 	f.setLiteral(body)
@@ -149,7 +158,7 @@ func (f *cmdFilter) handle(line []byte) bool {
 		if f.cont {
 			return true // an ID with literals: left to go-imap
 		}
-		f.reply(idResponse)
+		f.reply(IDResponse)
 		f.reply(tag + " OK ID completed")
 		return false
 	case "IDLE":
@@ -173,7 +182,7 @@ func (f *cmdFilter) handle(line []byte) bool {
 // without waiting ({n+}) and the lines after them. After a synchronising
 // literal the client waits for a "+" it never gets: the tagged answer
 // ends the command.
-func (f *cmdFilter) discard() {
+func (f *Filter) discard() {
 	for f.cont && !f.sync {
 		if _, err := f.br.Discard(int(min(f.literal, 1<<30))); err != nil {
 			break
@@ -189,13 +198,13 @@ func (f *cmdFilter) discard() {
 
 // setLiteral notes the literal a line announces, if any: the line after
 // its data continues the command.
-func (f *cmdFilter) setLiteral(line []byte) {
+func (f *Filter) setLiteral(line []byte) {
 	n, nonSync, ok := trailingLiteral(line)
 	f.cont, f.literal, f.sync = ok, n, ok && !nonSync
 	f.plus.Store(false)
 }
 
-func (f *cmdFilter) reply(line string) {
+func (f *Filter) reply(line string) {
 	f.write(line + "\r\n")
 }
 
@@ -210,7 +219,7 @@ var mailboxArgs = map[string][]int{
 
 // checkMailboxArgs returns the answer refusing a mailbox argument of the
 // command, or "".
-func (f *cmdFilter) checkMailboxArgs(name, args string) string {
+func (f *Filter) checkMailboxArgs(name, args string) string {
 	want, ok := mailboxArgs[name]
 	if !ok {
 		return ""
@@ -233,7 +242,7 @@ func (f *cmdFilter) checkMailboxArgs(name, args string) string {
 // badMailboxName returns the answer refusing a mailbox name as it came on
 // the wire, or "". The checks follow go-imap's decoder, so a name passed
 // on never reaches it as an undecodable one.
-func (f *cmdFilter) badMailboxName(t argToken) string {
+func (f *Filter) badMailboxName(t argToken) string {
 	for i := 0; i < len(t.raw); i++ {
 		if c := t.raw[i]; c < 0x20 || c == 0x7f {
 			return "NO [CANNOT] mailbox names cannot contain control characters"
