@@ -1,14 +1,16 @@
 // Package mailmsg reads what authsmtp's SMTP services need from the bytes
-// of one RFC 5322 message: the header fields (one scanner for submission
-// and the MX) and its line endings. It never parses below the header: the
-// body and the MIME tree are not touched.
+// of one RFC 5322 message: the header fields (for submission and the MX,
+// with the SMTP side's stricter bounds: a header over them is refused,
+// not cut) and its line endings. The lines are split by store/mailparse's
+// ScanHeader, the one header scanner, which stored mail is read with too.
+// It never parses below the header: the body and the MIME tree are not
+// touched.
 //
-// It imports nothing of authsmtp, so the submission pipeline and the MX
-// both use it without importing each other.
+// It imports only store/mailparse of authsmtp, so the submission pipeline
+// and the MX both use it without importing each other.
 package mailmsg
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/emersion/go-message"
 	gocharset "github.com/emersion/go-message/charset"
+
+	"github.com/authsmtp/authsmtp/store/mailparse"
 )
 
 // Limits of the header scan: a header bigger than this, or with more
@@ -32,25 +36,19 @@ const (
 // MaxHeaderFields.
 var ErrHeaderTooLarge = errors.New("message header too large")
 
-// Field is one header field as it appears in the message.
-type Field struct {
-	Name string // the field name, as written, without trailing blanks
-	Raw  []byte // the field's lines with their CRLFs (a slice of the message)
-}
+// Field is one header line unit as it appears in the message: a field
+// with its continuation lines, or a line that is no field (the MX keeps
+// such lines as they are; Header.Problem says submission refuses them).
+type Field = mailparse.Field
 
-// Value is the field's value unfolded into one line (RFC 5322 §2.2.3)
-// and trimmed.
-func (f Field) Value() string {
-	_, v, _ := bytes.Cut(f.Raw, []byte(":"))
-	v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
-	return string(bytes.TrimSpace(v))
-}
-
-// Header is the header section of one message.
+// Header is the header section of one message, read by store/mailparse's
+// scanner (the one header reader of authsmtp). Fields holds every line
+// of the section, in order; Truncated is never set (a header over the
+// limits is an error); Get, Has and Values come from mailparse.Header.
 type Header struct {
-	Fields []Field
-	// Body is the offset of the body in the message: just after the empty
-	// line, or the message's length when there is none.
+	mailparse.Header
+	// Body is the offset of the body in the message (Len): just after the
+	// empty line, or the message's length when there is none.
 	Body int
 	// Problem is the first syntax error met (a line without a field name,
 	// a continuation line before any field), or nil. The scan goes on past
@@ -63,85 +61,30 @@ type Header struct {
 // error is ErrHeaderTooLarge.
 func Scan(msg []byte) (*Header, error) {
 	h := &Header{}
-	problem := func(format string, args ...any) {
-		if h.Problem == nil {
-			h.Problem = fmt.Errorf(format, args...)
-		}
-	}
-	off := 0
-	for off < len(msg) {
-		end := bytes.Index(msg[off:], []byte("\r\n"))
-		if end < 0 {
-			end = len(msg)
-		} else {
-			end += off + 2
-		}
-		line := msg[off:end]
-		if end > MaxHeaderBytes {
-			return nil, fmt.Errorf("%w: header section larger than %d KiB", ErrHeaderTooLarge, MaxHeaderBytes>>10)
-		}
-		if len(line) == 2 && line[0] == '\r' {
-			h.Body = end // the empty line ends the header section
-			return h, nil
-		}
-		if (line[0] == ' ' || line[0] == '\t') && len(h.Fields) > 0 {
-			f := &h.Fields[len(h.Fields)-1]
-			f.Raw = msg[end-len(line)-len(f.Raw) : end]
-			off = end
-			continue
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			problem("continuation line without a field")
-		}
+	tooMany := false
+	h.Len, _ = mailparse.ScanHeader(msg, MaxHeaderBytes, func(f mailparse.Field, problem mailparse.Problem) bool {
 		if len(h.Fields) == MaxHeaderFields {
-			return nil, fmt.Errorf("%w: more than %d header fields", ErrHeaderTooLarge, MaxHeaderFields)
-		}
-		name, _, found := bytes.Cut(line, []byte(":"))
-		name = bytes.TrimRight(name, " \t")
-		switch {
-		case !found || len(name) == 0:
-			problem("header line %d has no field name", len(h.Fields)+1)
-			name = bytes.TrimSpace(bytes.TrimSuffix(line, []byte("\r\n")))
-		case !validName(name):
-			problem("header line %d has an invalid field name", len(h.Fields)+1)
-		}
-		h.Fields = append(h.Fields, Field{Name: string(name), Raw: line})
-		off = end
-	}
-	h.Body = len(msg)
-	return h, nil
-}
-
-// validName: printable ASCII but the colon (RFC 5322 §3.6.8 ftext).
-func validName(name []byte) bool {
-	for _, c := range name {
-		if c < 33 || c > 126 || c == ':' {
+			tooMany = true
 			return false
 		}
-	}
-	return true
-}
-
-// Values returns the unfolded values of every field named name (case
-// ignored), in order.
-func (h *Header) Values(name string) []string {
-	var out []string
-	for _, f := range h.Fields {
-		if strings.EqualFold(f.Name, name) {
-			out = append(out, f.Value())
+		switch {
+		case h.Problem != nil:
+		case problem == mailparse.ContinuationOnly:
+			h.Problem = errors.New("continuation line without a field")
+		case problem != "":
+			h.Problem = fmt.Errorf("header line %d has %s", len(h.Fields)+1, problem)
 		}
+		h.Fields = append(h.Fields, f)
+		return true
+	})
+	h.Body = h.Len
+	switch {
+	case tooMany:
+		return nil, fmt.Errorf("%w: more than %d header fields", ErrHeaderTooLarge, MaxHeaderFields)
+	case h.Len > MaxHeaderBytes:
+		return nil, fmt.Errorf("%w: header section larger than %d KiB", ErrHeaderTooLarge, MaxHeaderBytes>>10)
 	}
-	return out
-}
-
-// Get returns the value of the first field named name, or "".
-func (h *Header) Get(name string) string {
-	for _, f := range h.Fields {
-		if strings.EqualFold(f.Name, name) {
-			return f.Value()
-		}
-	}
-	return ""
+	return h, nil
 }
 
 // Count returns how many fields are named name.

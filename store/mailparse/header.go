@@ -45,64 +45,114 @@ type Header struct {
 // ReadHeader reads the header section at the start of b. Only the first
 // MaxHeaderBytes are looked at line by line; the end of a larger header
 // is found by one fast scan, so a 10 MB header costs no more than that.
+// Lines that are not fields (and their continuation lines) are skipped.
 func ReadHeader(b []byte, lim Limits) Header {
 	lim = lim.orDefault()
-	h := Header{Len: headerEnd(b)}
-	last := -1 // index of the field the previous line belonged to
-	for off := 0; off < h.Len; {
-		if off >= lim.MaxHeaderBytes {
-			h.Truncated = true
-			break
+	var h Header
+	tooMany := false
+	length, truncated := ScanHeader(b, lim.MaxHeaderBytes, func(f Field, problem Problem) bool {
+		if problem != "" {
+			return true
 		}
-		next := h.Len
-		if i := bytes.IndexByte(b[off:h.Len], '\n'); i >= 0 {
+		if len(h.Fields) >= lim.MaxHeaderFields {
+			tooMany = true
+			return false
+		}
+		h.Fields = append(h.Fields, f)
+		return true
+	})
+	h.Len, h.Truncated = length, truncated || tooMany
+	return h
+}
+
+// Problem says why a header line is not a field ("" for a field).
+type Problem string
+
+// The problems ScanHeader reports.
+const (
+	NoFieldName      Problem = "no field name"
+	InvalidFieldName Problem = "an invalid field name"
+	ContinuationOnly Problem = "a continuation line without a field"
+)
+
+// ScanHeader is the one header scanner: ReadHeader (stored mail) and the
+// SMTP services' reader (smtp/mailmsg) are both built on it. It walks the
+// header section at the start of b and calls fn for every unit in order:
+// a line that starts a field, or one that is not a field (problem says
+// why), each with the continuation lines after it; Raw is a slice of b
+// covering all its lines, so the units put together are the header
+// section less the empty line that ends it. It stops when fn returns
+// false, or at the first line starting at or past maxBytes (truncated);
+// it returns the header's length, the empty line included (len(b) when
+// there is none): where the body starts. CRLF and bare LF line ends are
+// both taken.
+func ScanHeader(b []byte, maxBytes int, fn func(f Field, problem Problem) bool) (length int, truncated bool) {
+	length = headerEnd(b)
+	var cur Field
+	var curProblem Problem
+	start := -1 // offset of the unit in progress
+	flush := func(end int) bool {
+		if start < 0 {
+			return true
+		}
+		cur.Raw = b[start:end]
+		ok := fn(cur, curProblem)
+		start = -1
+		return ok
+	}
+	for off := 0; off < length; {
+		if off >= maxBytes {
+			flush(off)
+			return length, true
+		}
+		next := length
+		if i := bytes.IndexByte(b[off:length], '\n'); i >= 0 {
 			next = off + i + 1
 		}
 		line := trimEOL(b[off:next])
 		switch {
 		case len(line) == 0:
-			// the empty line ending the header
-		case line[0] == ' ' || line[0] == '\t':
-			if last >= 0 {
-				f := &h.Fields[last]
-				f.Raw = b[off-len(f.Raw) : next]
+			// the empty line that ends the header
+			if !flush(off) {
+				return length, false
 			}
+		case (line[0] == ' ' || line[0] == '\t') && start >= 0:
+			// a continuation line: part of the unit in progress
 		default:
-			last = -1
-			name, ok := fieldName(line)
-			if !ok {
-				break
+			if !flush(off) {
+				return length, false
 			}
-			if len(h.Fields) >= lim.MaxHeaderFields {
-				h.Truncated = true
-				return h
+			start = off
+			cur.Name, curProblem = fieldName(line)
+			if line[0] == ' ' || line[0] == '\t' {
+				curProblem = ContinuationOnly
 			}
-			h.Fields = append(h.Fields, Field{Name: name, Raw: b[off:next]})
-			last = len(h.Fields) - 1
 		}
 		off = next
 	}
-	return h
+	flush(length)
+	return length, false
 }
 
-// fieldName returns the name of a field line, if it is one: RFC 5322
-// §2.2, printable ASCII but the colon (white space before the colon is
-// tolerated, as it is common).
-func fieldName(line []byte) (string, bool) {
+// fieldName returns the name of a field line and, if it is not one, why:
+// a field name is printable ASCII but the colon (RFC 5322 §2.2; white
+// space before the colon is tolerated, as it is common). A line that is
+// no field is named by itself, trimmed.
+func fieldName(line []byte) (string, Problem) {
 	colon := bytes.IndexByte(line, ':')
-	if colon < 0 {
-		return "", false
+	var name []byte
+	if colon >= 0 {
+		name = bytes.TrimRight(line[:colon], " \t")
 	}
-	name := bytes.TrimRight(line[:colon], " \t")
 	if len(name) == 0 {
-		return "", false
+		return string(bytes.TrimSpace(line)), NoFieldName
 	}
 	for _, c := range name {
 		if c < 33 || c > 126 {
-			return "", false
+			return string(name), InvalidFieldName
 		}
 	}
-	return string(name), true
+	return string(name), ""
 }
 
 // HeaderLen returns the length of the header section at the start of b,
