@@ -20,7 +20,8 @@ import (
 	"github.com/authsmtp/authsmtp/store"
 )
 
-// Store is what reporting needs of the store.
+// Store is what reporting needs of the store (*store.Store implements
+// it, guarded in the tests).
 type Store interface {
 	// ClaimDay says whether this node sends the day\'s reports.
 	ClaimDay(job, day string) (bool, error)
@@ -30,8 +31,6 @@ type Store interface {
 	ListDomains() ([]store.Domain, error)
 	Accept(in *store.Incoming) (*store.Accepted, error)
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Resolver looks up _smtp._tls records (*dnsx.Resolver).
 type Resolver interface {
