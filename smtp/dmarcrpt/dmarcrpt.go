@@ -26,7 +26,8 @@ import (
 	"github.com/authsmtp/authsmtp/store/reports"
 )
 
-// Store is what reporting needs of the store.
+// Store is what reporting needs of the store (*store.Store implements
+// it, guarded in the tests).
 type Store interface {
 	// ClaimDay says whether this node sends the day\'s reports.
 	ClaimDay(job, day string) (bool, error)
@@ -36,8 +37,6 @@ type Store interface {
 	IsHosted(domain string) bool
 	Accept(in *store.Incoming) (*store.Accepted, error)
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Resolver looks up the external destination records (*dnsx.Resolver).
 type Resolver interface {
