@@ -57,6 +57,8 @@ type dashData struct {
 	SentWeek, RecvWeek int
 	DomainList         []store.Domain
 	Reports            []reportTile // domains with DMARC/TLS reports in the last 7 days
+	Glance             []glanceRow  // DNS records found and correct per domain
+	Own                *ownListed   // our outbound address on the blocklists (nil: no MX lists)
 }
 
 func (s *Server) dashboard(c *gin.Context) {
@@ -64,6 +66,8 @@ func (s *Server) dashboard(c *gin.Context) {
 	doms, _ := s.st.ListDomains()
 	d.Domains, d.DomainList = len(doms), doms
 	d.Reports = s.reportTiles(doms)
+	d.Glance = s.glanceRows(doms)
+	d.Own = s.ownListing()
 	users, _ := s.st.ListUsers("")
 	d.Users = len(users)
 	q, _ := s.st.ListQueue()

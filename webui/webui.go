@@ -155,6 +155,7 @@ type Server struct {
 	static fs.FS
 	// HTML mail policies, built once: without and with remote images.
 	htmlStrict, htmlImages *bluemonday.Policy
+	glance                 glanceCache // the dashboard's cached DNS checks
 }
 
 // New builds the web UI.
