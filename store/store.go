@@ -41,6 +41,10 @@
 //	            sessions per policy (successes, failures by TLSRPT result
 //	            type) for the daily TLS reports (tlsrpt.go); a day is
 //	            deleted once its report is queued
+//	spamstats   domain NUL YYYY-MM-DD → received, junked, refused (u32 BE
+//	            each): inbound mail per hosted domain and day (spamstats.go)
+//	dnslisthits zone NUL YYYY-MM-DD → connections the DNS list zone listed
+//	            that day (u64 BE), the admin Spam tab's hits (dnslisthits.go)
 //
 // # Why bodies live in the database
 //

@@ -148,20 +148,20 @@ func (s *session) checkDNSLists() dnsListVerdict {
 	return v
 }
 
+// countList counts a connection a zone listed, in the store (per zone
+// and day, so the counts survive a restart).
 func (s *Server) countList(zone string) {
-	s.listMu.Lock()
-	s.listHits[zone]++
-	s.listMu.Unlock()
+	if err := s.st.CountDNSListHit(zone); err != nil {
+		s.log.Error("mx counting a DNS list hit", "zone", zone, "err", err)
+	}
 }
 
-// DNSListHits returns how many connections each DNS list zone listed
-// since the start.
+// DNSListHits returns how many connections each DNS list zone listed,
+// over every day the store has counted.
 func (s *Server) DNSListHits() map[string]int64 {
-	s.listMu.Lock()
-	defer s.listMu.Unlock()
-	out := make(map[string]int64, len(s.listHits))
-	for k, v := range s.listHits {
-		out[k] = v
+	hits, err := s.st.DNSListHits(0)
+	if err != nil {
+		s.log.Error("mx reading the DNS list hits", "err", err)
 	}
-	return out
+	return hits
 }

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -187,9 +186,6 @@ type Server struct {
 
 	rate *hourly // messages per IP in the current hour
 
-	listMu   sync.Mutex
-	listHits map[string]int64 // connections listed, per DNS list zone
-
 	own ownCheck // our own outbound address in the blocklists
 }
 
@@ -204,8 +200,7 @@ func New(cfg Config, st Store, tlsConfig *tls.Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, st: st, res: cfg.Resolver, log: cfg.Logger.With("service", "mx"),
-		ctx: ctx, cancel: cancel, limit: listen.NewPerIP(cfg.MaxConnsPerIP), rate: newHourly(maxRateEntries),
-		listHits: map[string]int64{}}
+		ctx: ctx, cancel: cancel, limit: listen.NewPerIP(cfg.MaxConnsPerIP), rate: newHourly(maxRateEntries)}
 	g := gosmtp.NewServer(s)
 	g.Domain = cfg.Hostname
 	g.TLSConfig = tlsConfig
