@@ -44,7 +44,7 @@ import (
 // Store is what the MX needs of the store: which domains are hosted and
 // who is there, the delivery contract and its duplicate-suppression
 // markers, vacation replies (their log, their routing and commit), DMARC
-// and TLS reports, and the blocklist counter. *store.Store implements it
+// and TLS reports, and the blocklist counters. *store.Store implements it
 // (guarded in the tests).
 type Store interface {
 	IsHosted(domain string) bool
@@ -56,6 +56,8 @@ type Store interface {
 	Accept(in *store.Incoming) (*store.Accepted, error)
 	VacationDue(user, sender string, window time.Duration) bool
 	CountRefused(domain string) error
+	CountDNSListHit(zone string) error
+	DNSListHits(days int) (map[string]int64, error)
 	AddReport(domain string, f *reports.Found, sender string, mail []byte, now time.Time) (id uint64, dup bool, err error)
 }
 
