@@ -41,7 +41,7 @@ func TestAdminDashboardGlance(t *testing.T) {
 	lists := func() DNSLists {
 		return DNSLists{OwnIP: "192.0.2.10", OwnIPFrom: "--outbound-ip", Own: []OwnListing{{Zone: "bl.test", Listed: true}, {Zone: "ok.test"}}}
 	}
-	ui, err := New(Config{Store: e.st, DNS: check, DNSLists: lists})
+	ui, err := New(Config{Store: e.st, Events: e.st.Events, Throttle: e.st.Throttle, Junk: e.st.Junk, DNS: check, DNSLists: lists})
 	must(t, err)
 	e.ts.Close()
 	e.ts = httptest.NewTLSServer(ui.Handler())
