@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
+
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -58,7 +60,7 @@ func startEnv(t testing.TB, st *store.Store, mod func(*Config)) *env {
 func startEnvPipeline(t testing.TB, st *store.Store, mod func(*Config), pmod func(*Pipeline)) *env {
 	t.Helper()
 	srvTLS, cliTLS := testutil.TLS(t)
-	cfg := Config{Hostname: "mail.test", Logger: testutil.Logger(t)}
+	cfg := Config{Service: smtpd.Service{Hostname: "mail.test", Logger: testutil.Logger(t)}}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -21,37 +21,10 @@ import (
 // Config holds the submission server's settings; zero fields get the
 // defaults in parentheses.
 type Config struct {
-	Hostname string // EHLO name and banner (localhost)
-	smtpd.Limits
-	// InFlight bounds the message bytes held at once, shared with the MX
-	// (nil: a budget of this server's own, DefaultInFlight(MaxSize)).
-	InFlight *smtpd.Budget
-	// SpoolDir holds the spool files of messages over smtpd.SpoolAbove
-	// while they are received ("": they stay in memory).
-	SpoolDir string
-	Logger   *slog.Logger
-	Metrics  *metrics.Metrics // counts connections, logins, messages (nil: off)
-	// IDs numbers connections (the process's one counter); nil: our own.
-	IDs *listen.IDs
-	// Health learns when a listener stops for good (nil: not reported).
-	Health *listen.Health
+	smtpd.Service
 }
 
-func (c *Config) defaults() {
-	if c.Hostname == "" {
-		c.Hostname = "localhost"
-	}
-	c.Limits.Defaults()
-	if c.InFlight == nil {
-		c.InFlight = smtpd.NewBudget(smtpd.DefaultInFlight(c.MaxSize))
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.IDs == nil {
-		c.IDs = new(listen.IDs)
-	}
-}
+func (c *Config) defaults() { c.Service.Defaults() }
 
 // Server is the submission service: one go-smtp server per listener kind
 // (STARTTLS on 587, implicit TLS on 465) sharing one backend.

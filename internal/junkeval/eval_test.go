@@ -102,7 +102,7 @@ func start(t *testing.T) *env {
 	testutil.User(t, st, user, password)
 	d := mailtest.StartDNS(t)
 	res, _ := dnsx.New(d.Addr)
-	m, err := mx.New(mx.Config{Hostname: "mx.eval.test", Resolver: res, Junk: st.Junk, PerIPPerHour: 1 << 30, Limits: smtpd.Limits{MaxLine: 1 << 16}, Logger: quiet}, st, nil)
+	m, err := mx.New(mx.Config{Service: smtpd.Service{Hostname: "mx.eval.test", Limits: smtpd.Limits{MaxLine: 1 << 16}, Logger: quiet}, Resolver: res, Junk: st.Junk, PerIPPerHour: 1 << 30}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,8 @@ func (srv *server) startMX(ctx context.Context) error {
 		DMARCEvals:   evals,
 		NoJunkFilter: !cfg.JunkFilter, Junk: srv.st.Junk, DNSBL: dnsbl, DNSWL: dnswl, DNSListTimeout: cfg.DNSListTimeout,
 		OutboundIP: cfg.OutboundIP, Milters: mxMilters, MilterTimeout: cfg.MilterTimeout, MilterDefaultAccept: cfg.MilterDefault == "accept",
-		Hostname: cfg.Hostname, Limits: mxLimits(cfg), InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
+		Service:      srv.smtpService(mxLimits(cfg)),
 		PerIPPerHour: cfg.MXPerIPPerHour, Capture: cfg.Capture, Resolver: res, Signer: dkim.New(srv.st),
-		Logger: srv.log, Metrics: srv.metrics, IDs: &srv.ids, Health: &srv.health,
 	}, srv.st, srv.tls.TLSConfig("smtp"))
 	if err != nil {
 		return err

@@ -49,21 +49,19 @@ func (srv *server) startSMTP(ctx context.Context) error {
 	// Mail ports offer their own ALPN id only, so a browser offering
 	// http/1.1 fails the handshake instead of being bounced here (ALPACA).
 	tlsConfig := srv.tls.TLSConfig("smtp")
-	sub := smtp.NewServer(smtp.Config{
-		Hostname: cfg.Hostname,
-		Limits:   smtpLimits(cfg),
-		InFlight: srv.inFlight(),
-		SpoolDir: srv.st.Dir(),
-		Logger:   srv.log,
-		IDs:      &srv.ids,
-		Health:   &srv.health,
-		Metrics:  srv.metrics,
-	}, srv.st, srv.pipeline, tlsConfig)
+	sub := smtp.NewServer(smtp.Config{Service: srv.smtpService(smtpLimits(cfg))}, srv.st, srv.pipeline, tlsConfig)
 	srv.onStop("smtp", sub.Shutdown)
 	return srv.serveListeners("smtp", []listener{
 		{"submission", cfg.Submission, sub.ServeSubmission},
 		{"submissions", cfg.Submissions, sub.ServeSubmissions},
 	})
+}
+
+// smtpService is what submission and the MX are both configured with:
+// one in-flight budget, one spool directory, one connection counter.
+func (srv *server) smtpService(limits smtpd.Limits) smtpd.Service {
+	return smtpd.Service{Hostname: srv.cfg.Hostname, Limits: limits, InFlight: srv.inFlight(), SpoolDir: srv.st.Dir(),
+		Logger: srv.log, Metrics: srv.metrics, IDs: &srv.ids, Health: &srv.health}
 }
 
 // smtpLimits are the limits submission and the MX share.

@@ -63,16 +63,9 @@ type Store interface {
 
 // Config tunes the MX; zero fields get the defaults in parentheses.
 type Config struct {
-	Hostname string // EHLO name, banner, authserv-id (localhost)
-	// Limits: as submission's, but MaxLine defaults to 64 KiB (real mail
+	// Service: as submission's, but MaxLine defaults to 64 KiB (real mail
 	// has 14 KB lines).
-	smtpd.Limits
-	// InFlight bounds the message bytes held at once, shared with
-	// submission (nil: a budget of the MX's own, DefaultInFlight(MaxSize)).
-	InFlight *smtpd.Budget
-	// SpoolDir holds the spool files of messages over smtpd.SpoolAbove
-	// while they are received ("": they stay in memory).
-	SpoolDir     string
+	smtpd.Service
 	PerIPPerHour int // messages accepted per IP per hour (1000)
 	// UnknownSlow and UnknownMax: after UnknownSlow unknown recipients in
 	// one connection each further one is answered slowly; at UnknownMax
@@ -122,26 +115,13 @@ type Config struct {
 	Capture  bool
 	Resolver *dnsx.Resolver
 	Signer   smtpd.Signer // signs auto-replies (DKIM); nil: none
-	Logger   *slog.Logger
-	// Metrics counts connections and messages accepted or refused (nil: off).
-	Metrics *metrics.Metrics
-	// IDs numbers connections (the process's one counter); nil: our own.
-	IDs *listen.IDs
-	// Health learns when the listener stops for good (nil: not reported).
-	Health *listen.Health
 }
 
 func (c *Config) defaults() {
-	if c.Hostname == "" {
-		c.Hostname = "localhost"
-	}
 	if c.MaxLine <= 0 {
 		c.MaxLine = 64 << 10
 	}
-	c.Limits.Defaults()
-	if c.InFlight == nil {
-		c.InFlight = smtpd.NewBudget(smtpd.DefaultInFlight(c.MaxSize))
-	}
+	c.Service.Defaults()
 	if c.PerIPPerHour <= 0 {
 		c.PerIPPerHour = 1000
 	}
@@ -165,12 +145,6 @@ func (c *Config) defaults() {
 	}
 	if c.DNSListTimeout <= 0 {
 		c.DNSListTimeout = 5 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.IDs == nil {
-		c.IDs = new(listen.IDs)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authsmtp/authsmtp/smtp/smtpd"
+
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -73,8 +75,8 @@ func newMXOn(t testing.TB, st *store.Store, mod func(*Config)) *mxEnv {
 	res.Timeout = 5 * time.Second
 	res.CacheTTL = 0 // tests change records between messages
 	serverTLS, _ := mailtest.SelfSigned(t, "mx.a.test")
-	cfg := Config{Hostname: "mx.a.test", Resolver: res, UnknownDelay: 5 * time.Millisecond, Junk: st.Junk,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := Config{Service: smtpd.Service{Hostname: "mx.a.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		Resolver: res, UnknownDelay: 5 * time.Millisecond, Junk: st.Junk}
 	if mod != nil {
 		mod(&cfg)
 	}
