@@ -28,6 +28,9 @@ type certLock struct {
 func (s *Store) CertTryLock(name, owner string, ttl time.Duration) (bool, error) {
 	got := false
 	err := s.db.Update(func(tx kv.Tx) error {
+		// A retried transaction (PostgreSQL's serialization failures)
+		// runs this again: start from "not taken" every time.
+		got = false
 		b := tx.Bucket(bucketCerts)
 		k := []byte(certLockPrefix + name)
 		if v := b.Get(k); v != nil {
