@@ -62,3 +62,40 @@ func TestDNSListHitsSurviveRestart(t *testing.T) {
 		t.Errorf("after the restart, today's bl.test count went on from %d", got["bl.test"])
 	}
 }
+
+// The counts kept in memory (tally.go) and those written show once each,
+// before and after a flush.
+func TestTallyFlushCountsOnce(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(hits, refused int64) {
+		t.Helper()
+		got, err := s.DNSListHits(1)
+		if err != nil || got["bl.test"] != hits {
+			t.Errorf("DNSListHits = %v, %v; want %d", got, err, hits)
+		}
+		days, err := s.SpamStats("a.test", 2)
+		if err != nil || int64(days[1].Refused) != refused || days[0].Refused != 0 {
+			t.Errorf("SpamStats = %+v, %v; want %d refused today", days, err, refused)
+		}
+	}
+	for range 3 {
+		s.CountDNSListHit("bl.test")
+		s.CountRefused("a.test")
+	}
+	check(3, 3)
+	if err := s.flushTally(); err != nil {
+		t.Fatal(err)
+	}
+	check(3, 3)
+	s.CountDNSListHit("bl.test")
+	s.CountRefused("a.test")
+	check(4, 4)
+	if err := s.flushTally(); err != nil {
+		t.Fatal(err)
+	}
+	check(4, 4)
+}

@@ -25,16 +25,20 @@ func spamStatsKey(domain string, t time.Time) []byte {
 }
 
 // addSpamStatsTx adds to one domain's counters of the day of now.
-func addSpamStatsTx(tx kv.Tx, domain string, now time.Time, received, junked, refused int) error {
+func addSpamStatsTx(tx kv.Tx, domain string, now time.Time, received, junked, refused uint32) error {
+	return addSpamStatsKeyTx(tx, spamStatsKey(domain, now), received, junked, refused)
+}
+
+// addSpamStatsKeyTx adds to the counters under key k (spamStatsKey).
+func addSpamStatsKeyTx(tx kv.Tx, k []byte, received, junked, refused uint32) error {
 	b, err := tx.CreateBucketIfNotExists(bucketSpamStats)
 	if err != nil {
 		return err
 	}
-	k := spamStatsKey(domain, now)
 	v := make([]byte, 12)
 	copy(v, b.Get(k))
-	for i, d := range []int{received, junked, refused} {
-		binary.BigEndian.PutUint32(v[i*4:], binary.BigEndian.Uint32(v[i*4:])+uint32(d))
+	for i, d := range []uint32{received, junked, refused} {
+		binary.BigEndian.PutUint32(v[i*4:], binary.BigEndian.Uint32(v[i*4:])+d)
 	}
 	return b.Put(k, v)
 }
@@ -45,7 +49,7 @@ func recordSpamStatsTx(tx kv.Tx, in *Incoming, now time.Time) error {
 		return nil
 	}
 	for _, r := range in.Local {
-		junked := 0
+		junked := uint32(0)
 		if r.Mailbox == "Junk" {
 			junked = 1
 		}
@@ -57,17 +61,27 @@ func recordSpamStatsTx(tx kv.Tx, in *Incoming, now time.Time) error {
 }
 
 // CountRefused counts a connection refused by a DNS blocklist for a
-// hosted domain's recipient.
+// hosted domain's recipient. The count is kept in memory and written
+// with the others at most once a minute (tally.go): the error is always
+// nil.
 func (s *Store) CountRefused(domain string) error {
-	now := time.Now()
-	return s.db.Batch(func(tx kv.Tx) error { return addSpamStatsTx(tx, domain, now, 0, 0, 1) })
+	k := string(spamStatsKey(domain, time.Now()))
+	s.tally.mu.Lock()
+	s.tally.refused[k]++
+	s.tally.mu.Unlock()
+	return nil
 }
 
 // SpamStats returns a domain's last days (today last), zero for days
-// without mail.
+// without mail; refusals not yet written are included.
 func (s *Store) SpamStats(domain string, days int) ([]SpamDay, error) {
 	now := time.Now().UTC()
 	out := make([]SpamDay, days)
+	s.tally.mu.Lock()
+	defer s.tally.mu.Unlock()
+	for i := range out {
+		out[i].Refused = int(s.tally.refused[string(spamStatsKey(domain, now.AddDate(0, 0, i-days+1)))])
+	}
 	err := s.db.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketSpamStats)
 		for i := range out {
@@ -79,7 +93,7 @@ func (s *Store) SpamStats(domain string, days int) ([]SpamDay, error) {
 			if v := b.Get(spamStatsKey(domain, t)); len(v) == 12 {
 				out[i].Received = int(binary.BigEndian.Uint32(v))
 				out[i].Junked = int(binary.BigEndian.Uint32(v[4:]))
-				out[i].Refused = int(binary.BigEndian.Uint32(v[8:]))
+				out[i].Refused += int(binary.BigEndian.Uint32(v[8:]))
 			}
 		}
 		return nil

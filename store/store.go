@@ -46,6 +46,11 @@
 //	dnslisthits zone NUL YYYY-MM-DD → connections the DNS list zone listed
 //	            that day (u64 BE), the admin Spam tab's hits (dnslisthits.go)
 //
+// The refused count and the DNS list hits are bumped once per connection
+// by whoever connects to port 25: they are tallied in memory and written
+// together at most once a minute and at Close (tally.go), never once per
+// connection.
+//
 // # Why bodies live in the database
 //
 // Message bodies are kept in their own bucket rather than in files beside
@@ -177,6 +182,10 @@ type Store struct {
 	// feed joins the other nodes on a shared database (nil: none).
 	feed *feedState
 
+	// tally holds the per-connection counters until they are written
+	// (tally.go).
+	tally *tally
+
 	// commits shares fsynced commits among concurrent acceptances.
 	commits *groupCommit
 
@@ -258,6 +267,7 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 		s.startFeed(opts.Feed, opts.feedCloser)
 	}
 	s.startMapTrim()
+	s.startTally()
 	return s, nil
 }
 
@@ -297,6 +307,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopFeed()
 		close(s.junkDone)
+		s.stopTally()
 		err = s.db.Close()
 	})
 	return err
