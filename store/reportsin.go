@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,10 +26,15 @@ import (
 //	              report id (8 bytes BE, from the meta seq) → StoredReport (JSON)
 //	              "k:" + kind + ":" + SHA-256(org, report id) → report id
 //	                (a report sent again replaces nothing: it is a duplicate)
+//	              "d:" + YYYY-MM-DD → reports stored that day (u32 BE) and
+//	                their bytes (u64 BE), for the ReportCap
 //	reportmail  domain → nested bucket: report id → the mail as received
 //
 // Reports go ReportRetention after the period they cover (checked at
-// most once a day, when a report comes in).
+// most once a day, when a report comes in). Anybody can mail a report
+// address, so what one domain stores in a day is capped (ReportCap):
+// past the cap a new report is refused (ErrReportCap) and the older
+// ones stay.
 //
 // The mails go to this bucket rather than to a mailbox: they are machine
 // mail nobody reads in a mail client, a busy domain gets hundreds a
@@ -74,9 +82,37 @@ type StoredReport struct {
 	TLS        *reports.TLSReport `json:"tls,omitempty"`
 }
 
+// ReportCap bounds the reports one hosted domain stores per day (UTC, by
+// the day they are received). A real domain gets one report a day from
+// each organisation that sends them, a few hundred KiB at most; the
+// defaults leave room for a hundred such senders.
+type ReportCap struct {
+	Reports int // reports stored per domain and day (200)
+	Bytes   int // their mails and parsed forms together (64 MiB)
+}
+
+func (c ReportCap) orDefault() ReportCap {
+	if c.Reports <= 0 {
+		c.Reports = 200
+	}
+	if c.Bytes <= 0 {
+		c.Bytes = 64 << 20
+	}
+	return c
+}
+
+// ErrReportCap is a report refused because its domain has stored its
+// day's cap (ReportCap).
+var ErrReportCap = errors.New("the domain has stored as many reports as it may today")
+
+func reportDayKey(now time.Time) []byte {
+	return []byte("d:" + now.UTC().Format(time.DateOnly))
+}
+
 // AddReport stores a report received for a hosted domain, with the mail
 // it came in. A report already stored (same kind, organisation and
-// report id) is not stored again: dup is true.
+// report id) is not stored again: dup is true. Past the domain's
+// ReportCap for the day of now the report is refused with ErrReportCap.
 func (s *Store) AddReport(domain string, f *reports.Found, sender string, mail []byte, now time.Time) (id uint64, dup bool, err error) {
 	dn, err := DomainLogin(domain)
 	if err != nil {
@@ -116,6 +152,18 @@ func (s *Store) AddReport(domain string, f *reports.Found, sender string, mail [
 		if err != nil {
 			return err
 		}
+		day := reportDayKey(now)
+		count, size := uint32(0), uint64(0)
+		if v := rb.Get(day); len(v) == 12 {
+			count, size = binary.BigEndian.Uint32(v), binary.BigEndian.Uint64(v[4:])
+		}
+		count, size = count+1, size+uint64(len(raw)+len(mail))
+		if count > uint32(s.reportCap.Reports) || size > uint64(s.reportCap.Bytes) {
+			return fmt.Errorf("%w (%d reports, %d bytes a day)", ErrReportCap, s.reportCap.Reports, s.reportCap.Bytes)
+		}
+		if err := rb.Put(day, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, count), size)); err != nil {
+			return err
+		}
 		if err := rb.Put(u64(id), raw); err != nil {
 			return err
 		}
@@ -139,7 +187,7 @@ const ReportRetention = 400 * 24 * time.Hour
 
 // pruneReports removes, at most once a day, every report whose period
 // ended more than ReportRetention before now, with its mail and its
-// duplicate marker.
+// duplicate marker, and the ReportCap counters of days gone.
 func (s *Store) pruneReports(now time.Time) error {
 	last := s.reportsPruned.Load()
 	if now.Unix()-last < 24*3600 || !s.reportsPruned.CompareAndSwap(last, now.Unix()) {
@@ -162,7 +210,12 @@ func (s *Store) pruneReports(now time.Time) error {
 		for _, dom := range doms {
 			b := top.Bucket(dom)
 			var old [][]byte
+			oldDay := reportDayKey(now.AddDate(0, 0, -2))
 			err := b.ForEach(func(k, v []byte) error {
+				if bytes.HasPrefix(k, []byte("d:")) && bytes.Compare(k, oldDay) <= 0 {
+					old = append(old, append([]byte(nil), k...)) // a day's cap counter, done with
+					return nil
+				}
 				if len(k) != 8 || v == nil {
 					return nil
 				}

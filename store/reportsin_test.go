@@ -2,7 +2,11 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +98,84 @@ func TestReportsPruned(t *testing.T) {
 	}
 	// Its duplicate marker went too: the same report is taken again.
 	add("google.xml", now.Add(-ReportRetention-48*time.Hour), now)
+}
+
+// TestReportCap: past a domain's daily cap (count or bytes) a new report
+// is refused with ErrReportCap and the older ones stay; a duplicate is
+// still a duplicate, another domain and the next day have their own cap.
+func TestReportCap(t *testing.T) {
+	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	report := func(t *testing.T, domain string, n int) (*reports.Found, []byte) {
+		t.Helper()
+		xml := strings.Replace(mailtest.ReportSample(t, "google.xml", domain, now.AddDate(0, 0, -1)),
+			"<report_id>11827036918837360451</report_id>", fmt.Sprintf("<report_id>flood-%d</report_id>", n), 1)
+		mail := mailtest.GoogleDMARCMail("dmarc-reports@"+domain, domain, xml)
+		f, err := reports.Extract(mail, "", reports.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f, mail
+	}
+	t.Run("count", func(t *testing.T) {
+		st, err := Open(t.TempDir(), Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReportCap: ReportCap{Reports: 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		st.AddDomain("example.com")
+		st.AddDomain("other.test")
+		for i := range 3 {
+			f, mail := report(t, "example.com", i)
+			if _, dup, err := st.AddReport("example.com", f, "r@x", mail, now); err != nil || dup {
+				t.Fatalf("report %d: %v %v", i, dup, err)
+			}
+		}
+		f, mail := report(t, "example.com", 3)
+		if _, _, err := st.AddReport("example.com", f, "r@x", mail, now); !errors.Is(err, ErrReportCap) {
+			t.Fatalf("the fourth report of the day: %v, want ErrReportCap", err)
+		}
+		if rs, _ := st.Reports("example.com", time.Time{}); len(rs) != 3 {
+			t.Fatalf("%d reports kept, want the first 3", len(rs))
+		}
+		if f, mail := report(t, "example.com", 0); true {
+			if _, dup, err := st.AddReport("example.com", f, "r@x", mail, now); err != nil || !dup {
+				t.Fatalf("a duplicate past the cap: %v %v", dup, err)
+			}
+		}
+		if f, mail := report(t, "other.test", 3); true {
+			if _, _, err := st.AddReport("other.test", f, "r@x", mail, now); err != nil {
+				t.Fatalf("another domain: %v", err)
+			}
+		}
+		if _, _, err := st.AddReport("example.com", f, "r@x", mail, now.Add(24*time.Hour)); err != nil {
+			t.Fatalf("the next day: %v", err)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		f, mail := report(t, "example.com", 0)
+		st, err := Open(t.TempDir(), Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReportCap: ReportCap{Bytes: 5 * len(mail)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		st.AddDomain("example.com")
+		if _, _, err := st.AddReport("example.com", f, "r@x", mail, now); err != nil {
+			t.Fatal(err)
+		}
+		stored := 1
+		for i := 1; i < 10; i++ {
+			f, mail := report(t, "example.com", i)
+			_, _, err := st.AddReport("example.com", f, "r@x", mail, now)
+			if errors.Is(err, ErrReportCap) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored++
+		}
+		if stored < 2 || stored > 4 {
+			t.Fatalf("%d reports of %d bytes each stored under a cap of %d bytes", stored, len(mail), 5*len(mail))
+		}
+	})
 }

@@ -137,6 +137,9 @@ type Options struct {
 	Feed Feed
 	// feedCloser closes a Feed the store made itself (OpenBackend).
 	feedCloser func()
+	// ReportCap bounds the reports received per hosted domain and day
+	// (reportsin.go); zero fields take its defaults.
+	ReportCap ReportCap
 }
 
 // Store is the one handle on the database. It is safe for concurrent use.
@@ -182,6 +185,8 @@ type Store struct {
 	// feed joins the other nodes on a shared database (nil: none).
 	feed *feedState
 
+	// reportCap bounds the reports received per domain and day.
+	reportCap ReportCap
 	// tally holds the per-connection counters until they are written
 	// (tally.go).
 	tally *tally
@@ -228,7 +233,8 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations(), records: newRecordCache()}
+	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations(), records: newRecordCache(),
+		reportCap: opts.ReportCap.orDefault()}
 	// A local file pays an fsync per commit, which concurrent writers
 	// share in one transaction; a database server groups its log flushes
 	// itself, and a larger serializable transaction would only conflict

@@ -64,6 +64,11 @@ func (s *session) takeReports(msg []byte) error {
 			continue
 		}
 		id, dup, err := s.s.st.AddReport(r.domain, found, s.from, msg, time.Now())
+		if errors.Is(err, store.ErrReportCap) {
+			s.log.Warn("mx report refused: the domain's reports for today are at their cap", "rcpt", r.addr, "org", store.SanitizeLog(orgOf(found)), "err", err)
+			refusal = smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "%s has received as many reports as it takes today; try again tomorrow", r.domain)
+			continue
+		}
 		if err != nil {
 			s.log.Error("mx storing a report", "rcpt", r.addr, "err", err)
 			return errInternal

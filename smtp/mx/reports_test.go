@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"github.com/authsmtp/authsmtp/internal/mailtest"
 	"github.com/authsmtp/authsmtp/store"
 )
@@ -139,5 +141,31 @@ func TestDMARCEvaluationsKept(t *testing.T) {
 	}
 	if got := e.mailbox(t, "alice@a.test", "Junk"); len(got) != 1 {
 		t.Fatalf("the quarantined message is not in Junk: %d", len(got))
+	}
+}
+
+// TestReportCapRefuses: past the domain's daily cap a report mail is
+// refused with 452 4.2.2 (the sender tries again later) and not stored;
+// a user in the same transaction still gets the mail.
+func TestReportCapRefuses(t *testing.T) {
+	st := mxStore(t, t.TempDir(), store.Options{ReportCap: store.ReportCap{Reports: 1}})
+	e := newMXOn(t, st, nil)
+	google := mailtest.GoogleDMARCMail("dmarc-reports@a.test", "a.test", reportSample(t, "google.xml"))
+	if err := e.send(t, "noreply-dmarc-support@google.com", []string{"dmarc-reports@a.test"}, google); err != nil {
+		t.Fatalf("first report: %v", err)
+	}
+	yahoo := mailtest.YahooDMARCMail("dmarc-reports@a.test", "a.test", reportSample(t, "yahoo.xml"))
+	err := e.send(t, "dmarchelp@yahooinc.com", []string{"dmarc-reports@a.test"}, yahoo)
+	if se, _ := err.(*gosmtp.SMTPError); se == nil || se.Code != 452 || se.EnhancedCode != (gosmtp.EnhancedCode{4, 2, 2}) {
+		t.Fatalf("report past the cap: %v, want 452 4.2.2", err)
+	}
+	if err := e.send(t, "dmarchelp@yahooinc.com", []string{"dmarc-reports@a.test", "alice@a.test"}, yahoo); err != nil {
+		t.Fatalf("past the cap, with a user: %v", err)
+	}
+	if got := e.mailbox(t, "alice@a.test", "INBOX"); len(got) != 1 {
+		t.Fatalf("alice has %d messages", len(got))
+	}
+	if rs, _ := st.Reports("a.test", time.Time{}); len(rs) != 1 {
+		t.Fatalf("%d reports stored, want 1", len(rs))
 	}
 }
