@@ -2,9 +2,9 @@
 // the queue hands every TLS session's result to a Reporter, which adds
 // them up per recipient domain and UTC day in the store (bucket
 // tlsrptout), and once a day mails each domain that publishes a
-// _smtp._tls record with a mailto: rua its report of the day before —
-// JSON, gzipped, DKIM-signed with a hosted domain's key, through the
-// normal queue.
+// _smtp._tls record its report of the day before: JSON, gzipped, mailed
+// to a mailto: rua (DKIM-signed with a hosted domain's key, through the
+// normal queue) and POSTed to an https: rua (https.go).
 package tlsrpt
 
 import (
@@ -104,11 +104,20 @@ func (r Report) Gzip() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// RUA reads the mailto: addresses of a _smtp._tls TXT record
-// (RFC 8460 §3): "v=TLSRPTv1; rua=mailto:a@b.example,https://...". https
-// destinations are not supported and left out.
-func RUA(txts []string) []string {
-	var out []string
+// Destinations are where a domain wants its reports (rua=, RFC 8460 §3).
+type Destinations struct {
+	Mail  []string // mailto: addresses
+	HTTPS []string // https: URLs, POSTed to
+}
+
+// None says there is nowhere to send a report.
+func (d Destinations) None() bool { return len(d.Mail) == 0 && len(d.HTTPS) == 0 }
+
+// RUA reads the destinations of a _smtp._tls TXT record (RFC 8460 §3):
+// "v=TLSRPTv1; rua=mailto:a@b.example,https://...". Other schemes, and
+// addresses or URLs that do not parse, are left out.
+func RUA(txts []string) Destinations {
+	var out Destinations
 	for _, t := range txts {
 		fields := strings.Split(t, ";")
 		if strings.TrimSpace(fields[0]) != "v=TLSRPTv1" {
@@ -122,7 +131,9 @@ func RUA(txts []string) []string {
 			for _, u := range strings.Split(v, ",") {
 				u = strings.TrimSpace(u)
 				if addr, ok := strings.CutPrefix(u, "mailto:"); ok && strings.Count(addr, "@") == 1 && !strings.ContainsAny(addr, " <>\r\n\"") {
-					out = append(out, addr)
+					out.Mail = append(out.Mail, addr)
+				} else if link, ok := httpsRUA(u); ok {
+					out.HTTPS = append(out.HTTPS, link)
 				}
 			}
 		}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/textproto"
 	"sort"
 	"strings"
@@ -32,9 +34,11 @@ type Store interface {
 	Accept(in *store.Incoming) (*store.Accepted, error)
 }
 
-// Resolver looks up _smtp._tls records (*dnsx.Resolver).
+// Resolver looks up _smtp._tls records and the hosts of https: report
+// URLs (*dnsx.Resolver).
 type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 }
 
 // Signer DKIM-signs a message for its From: domain (*dkim.Signer).
@@ -51,6 +55,14 @@ type Config struct {
 	// Hostname is the submitter (organization-name, TLS-Report-Submitter).
 	Hostname string
 	Logger   *slog.Logger
+	// HTTPTimeout bounds one report's POST to an https: rua (30s).
+	HTTPTimeout time.Duration
+	// RootCAs verify the certificates of https: rua servers (nil: the
+	// system's).
+	RootCAs *x509.CertPool
+	// PrivateHTTPS lets https: reports go to loopback and private
+	// addresses (tests only: a domain's DNS chooses the URL).
+	PrivateHTTPS bool
 }
 
 // Reporter adds up session results and sends the daily reports.
@@ -74,6 +86,9 @@ func New(cfg Config) (*Reporter, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = defaultHTTPTimeout
 	}
 	return &Reporter{cfg: cfg, log: cfg.Logger, pending: map[string]map[resultKey]int64{}}, nil
 }
@@ -130,9 +145,10 @@ func split(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-// SendDue flushes, then queues a report for every recorded day before the
-// day of before (UTC) whose domain publishes a mailto: rua, and forgets
-// the day. It returns how many reports were queued.
+// SendDue flushes, then sends a report for every recorded day before the
+// day of before (UTC) whose domain publishes a rua (mailed through the
+// queue, POSTed to https:), and forgets the day. It returns how many
+// reports went to at least one destination.
 func (r *Reporter) SendDue(ctx context.Context, before time.Time) (int, error) {
 	if err := r.Flush(); err != nil {
 		return 0, err
@@ -154,27 +170,59 @@ func (r *Reporter) SendDue(ctx context.Context, before time.Time) (int, error) {
 		txts, err := r.cfg.Resolver.LookupTXT(lctx, "_smtp._tls."+d.Domain)
 		cancel()
 		rua := RUA(txts)
-		if err != nil && len(rua) == 0 && !dnsx.IsNotFound(err) {
+		if err != nil && rua.None() && !dnsx.IsNotFound(err) {
 			r.log.Info("TLS report: _smtp._tls lookup failed; trying again later", "domain", d.Domain, "day", d.Day, "err", err)
 			continue
 		}
-		if len(rua) > 0 {
-			msg, err := r.message(d, from, rua)
+		if !rua.None() {
+			ok, err := r.send(ctx, d, from, rua)
 			if err != nil {
 				return sent, err
 			}
-			acc, err := r.cfg.Store.Accept(&store.Incoming{From: from, Remote: rua, Body: msg, Subject: "TLS report " + d.Domain + " " + d.Day})
-			if err != nil {
-				return sent, fmt.Errorf("queueing the TLS report for %s: %w", d.Domain, err)
+			if ok {
+				sent++
 			}
-			sent++
-			r.log.Info("TLS report queued", "domain", d.Domain, "day", d.Day, "rua", strings.Join(rua, ","), "queued", acc.QueueID)
 		}
 		if err := r.cfg.Store.DeleteTLSDay(d.Day, d.Domain); err != nil {
 			return sent, err
 		}
 	}
 	return sent, nil
+}
+
+// send mails the day's report to rua's addresses and POSTs it to its
+// URLs; ok says one of them took it. A failed POST is logged, not
+// returned: the other destinations still get theirs.
+func (r *Reporter) send(ctx context.Context, d store.TLSDay, from string, rua Destinations) (ok bool, err error) {
+	rep, err := Build(d, r.cfg.Hostname, from)
+	if err != nil {
+		return false, err
+	}
+	gz, err := rep.Gzip()
+	if err != nil {
+		return false, err
+	}
+	if len(rua.Mail) > 0 {
+		msg, err := r.message(d, from, rua.Mail, rep, gz)
+		if err != nil {
+			return false, err
+		}
+		acc, err := r.cfg.Store.Accept(&store.Incoming{From: from, Remote: rua.Mail, Body: msg, Subject: "TLS report " + d.Domain + " " + d.Day})
+		if err != nil {
+			return false, fmt.Errorf("queueing the TLS report for %s: %w", d.Domain, err)
+		}
+		ok = true
+		r.log.Info("TLS report queued", "domain", d.Domain, "day", d.Day, "rua", strings.Join(rua.Mail, ","), "queued", acc.QueueID)
+	}
+	for _, u := range rua.HTTPS {
+		if err := r.post(ctx, u, gz); err != nil {
+			r.log.Warn("TLS report: HTTPS POST failed", "domain", d.Domain, "day", d.Day, "rua", store.SanitizeLog(u), "err", store.SanitizeLog(err.Error()))
+			continue
+		}
+		ok = true
+		r.log.Info("TLS report posted", "domain", d.Domain, "day", d.Day, "rua", store.SanitizeLog(u))
+	}
+	return ok, nil
 }
 
 // reportingAddress is postmaster@ of the hosted domain the reports come
@@ -211,15 +259,7 @@ func (r *Reporter) reportingAddress() (string, error) {
 
 // message is the report mail (RFC 8460 §5.3): multipart/report with
 // report-type tlsrpt, a short text and the gzipped JSON, DKIM-signed.
-func (r *Reporter) message(d store.TLSDay, from string, rua []string) ([]byte, error) {
-	rep, err := Build(d, r.cfg.Hostname, from)
-	if err != nil {
-		return nil, err
-	}
-	gz, err := rep.Gzip()
-	if err != nil {
-		return nil, err
-	}
+func (r *Reporter) message(d store.TLSDay, from string, rua []string, rep Report, gz []byte) ([]byte, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	tp, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}})
