@@ -20,6 +20,7 @@ type DNS struct {
 	mu      sync.Mutex
 	records map[string][]dns.RR // lower-case FQDN
 	hang    map[string]bool     // names never answered (timeouts)
+	fail    map[string]bool     // names answered SERVFAIL
 	queries int
 	ad      bool // answers are "authenticated" (a validating resolver's AD bit)
 }
@@ -27,7 +28,7 @@ type DNS struct {
 // StartDNS starts a server; it stops when the test ends.
 func StartDNS(t testing.TB) *DNS {
 	t.Helper()
-	d := &DNS{records: map[string][]dns.RR{}, hang: map[string]bool{}}
+	d := &DNS{records: map[string][]dns.RR{}, hang: map[string]bool{}, fail: map[string]bool{}}
 	var pc net.PacketConn
 	var ln net.Listener
 	var err error
@@ -111,6 +112,14 @@ func (d *DNS) Hang(name string) {
 	d.mu.Unlock()
 }
 
+// ServFail makes the server answer SERVFAIL for name (a resolver that
+// could not get an answer), or answer again when on is false.
+func (d *DNS) ServFail(name string, on bool) {
+	d.mu.Lock()
+	d.fail[strings.ToLower(dns.Fqdn(name))] = on
+	d.mu.Unlock()
+}
+
 // Queries is how many queries were answered.
 func (d *DNS) Queries() int {
 	d.mu.Lock()
@@ -167,13 +176,33 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	opt := req.IsEdns0()
 	m.AuthenticatedData = d.ad && (req.AuthenticatedData || opt != nil && opt.Do())
 	for _, q := range req.Question {
+		if d.fail[strings.ToLower(q.Name)] {
+			m.Rcode = dns.RcodeServerFailure
+			continue
+		}
 		rrs, ok := d.records[strings.ToLower(q.Name)]
 		if !ok {
 			m.Rcode = dns.RcodeNameError
+			m.Ns = append(m.Ns, negativeSOA(q.Name))
 			continue
 		}
-		m.Answer = append(m.Answer, d.answer(q.Name, rrs, q.Qtype, 0)...)
+		answer := d.answer(q.Name, rrs, q.Qtype, 0)
+		if len(answer) == 0 {
+			m.Ns = append(m.Ns, negativeSOA(q.Name))
+		}
+		m.Answer = append(m.Answer, answer...)
 	}
 	d.mu.Unlock()
 	w.WriteMsg(m)
+}
+
+// negativeSOA is the SOA a negative answer carries in its authority
+// section (RFC 2308 §3): how long the "no" may be cached, here 60 s.
+func negativeSOA(name string) dns.RR {
+	zone := "."
+	if labels := dns.SplitDomainName(name); len(labels) > 0 {
+		zone = labels[len(labels)-1] + "."
+	}
+	return &dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+		Ns: "ns.invalid.", Mbox: "hostmaster.invalid.", Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -74,26 +73,10 @@ func (r *Resolver) LookupTLSA(ctx context.Context, host string, port int) ([]TLS
 	return out, m.AuthenticatedData, nil
 }
 
-// exchange asks the configured server with the DO bit (and AD, RFC 6840
-// §5.7) set, over UDP and again over TCP when the answer is truncated.
+// exchange asks the configured servers with the DO bit (and AD, RFC 6840
+// §5.7) set (ask, in query.go).
 func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	server, err := r.dnssecServer()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
-	defer cancel()
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(name), qtype)
-	q.RecursionDesired = true
-	q.AuthenticatedData = true
-	q.SetEdns0(1232, true)
-	c := &dns.Client{Net: "udp", Timeout: r.Timeout}
-	m, _, err := c.ExchangeContext(ctx, q, server)
-	if err == nil && m.Truncated {
-		c.Net = "tcp"
-		m, _, err = c.ExchangeContext(ctx, q, server)
-	}
+	m, _, err := r.ask(ctx, name, qtype, true)
 	if err != nil {
 		return nil, fmt.Errorf("looking up %s %s: %w", dns.TypeToString[qtype], name, err)
 	}
@@ -102,18 +85,6 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 		return m, nil
 	}
 	return nil, fmt.Errorf("looking up %s %s: %s: %w", dns.TypeToString[qtype], name, dns.RcodeToString[m.Rcode], ErrBogus)
-}
-
-// dnssecServer is --dns, or the first server of /etc/resolv.conf.
-func (r *Resolver) dnssecServer() (string, error) {
-	if r.server != "" {
-		return r.server, nil
-	}
-	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
-	if err != nil || len(cc.Servers) == 0 {
-		return "", fmt.Errorf("--dnssec: no DNS server in /etc/resolv.conf: set --dns")
-	}
-	return net.JoinHostPort(cc.Servers[0], cc.Port), nil
 }
 
 // SecureMX reports whether the MX RRset of domain (or its denial, for a

@@ -21,8 +21,8 @@ type Resolver struct {
 	*net.Resolver
 	// Timeout bounds each lookup made through the helpers below.
 	Timeout time.Duration
-	// CacheTTL is how long TXT, MX and address answers are reused (see
-	// cache.go); 0 turns the cache off.
+	// CacheTTL is the longest TXT, MX and address answers are reused,
+	// whatever their TTL (see cache.go); 0 turns the cache off.
 	CacheTTL time.Duration
 	// DNSSEC trusts the server to validate: the AD bit of its answers
 	// counts (dnssec.go). Set from --dnssec.
@@ -30,11 +30,12 @@ type Resolver struct {
 
 	server string // host:port of --dns; "" for the system's
 	cache  answerCache
+	now    func() time.Time // the cache's clock; nil: time.Now (tests set it)
 }
 
 // New returns a resolver for server "host:port"; "" uses the system's.
 func New(server string) (*Resolver, error) {
-	r := &Resolver{Resolver: &net.Resolver{}, Timeout: 20 * time.Second, CacheTTL: time.Minute}
+	r := &Resolver{Resolver: &net.Resolver{}, Timeout: 20 * time.Second, CacheTTL: time.Hour}
 	if server == "" {
 		return r, nil
 	}
