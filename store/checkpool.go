@@ -28,8 +28,14 @@ type checkPool struct {
 
 	// hashed: an argon2 check ran since the pool was last idle.
 	hashed atomic.Bool
-	// hashes counts argon2 runs (tests).
-	hashes atomic.Int64
+	// hashes counts argon2 runs; running and maxRunning the runs under
+	// way and the most at once (tests).
+	hashes, running, maxRunning atomic.Int64
+	// collecting: a collection started by collect is under way.
+	collecting atomic.Bool
+	// idleAfter is how long the pool stays idle before argon2's memory
+	// goes back to the OS (memoryIdle; tests lengthen it).
+	idleAfter time.Duration
 	// giveBack runs returnMemory once the pool has stayed idle a while.
 	giveBack *time.Timer
 }
@@ -45,7 +51,7 @@ type poolWaiter struct {
 func poolSize() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
 
 func newCheckPool(size int) *checkPool {
-	return &checkPool{size: size, free: size, busy: map[string]int{}}
+	return &checkPool{size: size, free: size, busy: map[string]int{}, idleAfter: memoryIdle}
 }
 
 // acquire waits for a slot for a check from ipKey, which has failures
@@ -116,10 +122,35 @@ func (p *checkPool) unbusy(ipKey string) {
 	}
 }
 
-// hashing notes that the slot's holder runs argon2 (19 MiB of garbage).
-func (p *checkPool) hashing() {
+// hashing notes that the slot's holder runs argon2 (19 MiB of garbage);
+// the returned func is called when the run is over.
+func (p *checkPool) hashing() (done func()) {
 	p.hashed.Store(true)
 	p.hashes.Add(1)
+	n := p.running.Add(1)
+	for m := p.maxRunning.Load(); n > m && !p.maxRunning.CompareAndSwap(m, n); m = p.maxRunning.Load() {
+	}
+	return func() {
+		p.running.Add(-1)
+		p.collect()
+	}
+}
+
+// collect starts a garbage collection once an argon2 run is over, unless
+// one it started is still under way. The 19 MiB block was live at the
+// collection its own allocation set off, so the heap goal (twice the live
+// heap) stood near 50 MiB: the server's other garbage then piled up to
+// it, and the first round of logins under load peaked 25 MiB above the
+// later ones. Collected now, the goal falls back to twice what is really
+// live, and the freed block is reused for what comes next. A collection
+// of this heap costs a few ms of CPU, against argon2's 30-60 ms.
+func (p *checkPool) collect() {
+	if p.collecting.CompareAndSwap(false, true) {
+		go func() {
+			runtime.GC()
+			p.collecting.Store(false)
+		}()
+	}
 }
 
 // memoryIdle is how long the pool stays idle before argon2's memory is
@@ -133,10 +164,10 @@ const memoryIdle = time.Second
 // 10 MiB, ~2 ms, at most once a second. Called with p.mu held.
 func (p *checkPool) returnMemorySoon() {
 	if p.giveBack != nil {
-		p.giveBack.Reset(memoryIdle)
+		p.giveBack.Reset(p.idleAfter)
 		return
 	}
-	p.giveBack = time.AfterFunc(memoryIdle, func() {
+	p.giveBack = time.AfterFunc(p.idleAfter, func() {
 		p.mu.Lock()
 		idle := p.free == p.size
 		p.mu.Unlock()

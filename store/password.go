@@ -196,8 +196,10 @@ func (s *Store) verify(ctx context.Context, c checkFrom, login, hash, pw string)
 	if hash != "" && s.auth.check(login, hash, pw) {
 		return true, nil
 	}
-	s.auth.pool.hashing()
-	if CheckPassword(hash, pw) {
+	hashed := s.auth.pool.hashing()
+	ok := CheckPassword(hash, pw)
+	hashed()
+	if ok {
 		s.auth.add(login, hash, pw)
 		return true, nil
 	}
