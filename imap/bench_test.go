@@ -80,19 +80,30 @@ func (b *benchTB) Cleanup(func())  {} // the benchmark server lives until the pr
 // quick) and starts a server on it.
 func benchServer(b *testing.B) *testServer {
 	benchOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "imapbench")
-		if err != nil {
-			b.Fatal(err)
+		// IMAP_BENCH_DIR keeps the filled store for the next run (to
+		// compare two builds without filling twice).
+		dir := os.Getenv("IMAP_BENCH_DIR")
+		filled := false
+		if dir != "" {
+			_, err := os.Stat(dir)
+			filled = err == nil
+		} else {
+			var err error
+			if dir, err = os.MkdirTemp("", "imapbench"); err != nil {
+				b.Fatal(err)
+			}
 		}
 		tb := &benchTB{TB: b, dir: dir}
 		st, err := store.Open(dir, store.Options{NoSync: true, Logger: testutil.Logger(tb)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		testutil.Domain(tb, st, testDomain, testDomPW, true)
-		testutil.User(tb, st, testUser, testPassword)
+		if !filled {
+			testutil.Domain(tb, st, testDomain, testDomPW, true)
+			testutil.User(tb, st, testUser, testPassword)
+		}
 		t0 := time.Now()
-		for i := 0; i < benchMessages; i++ {
+		for i := 0; i < benchMessages && !filled; i++ {
 			m := benchMessage(i)
 			if _, err := st.AppendMeta(testUser, "INBOX", m, nil, time.Time{}, encodeMeta(parseMeta(m))); err != nil {
 				b.Fatal(err)
@@ -224,4 +235,39 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkWireFetchAllEnvelopes is BenchmarkFetchAllEnvelopes read by
+// the raw client (wire_test.go): the server's own cost, without the time
+// go-imap's client takes to parse 10,000 envelopes.
+func BenchmarkWireFetchAllEnvelopes(b *testing.B) {
+	ts := benchServer(b)
+	w := dialWire(b, ts)
+	w.must(b, "SELECT INBOX", io.Discard)
+	b.ResetTimer()
+	defer reportCPU(b)()
+	var n int64
+	for i := 0; i < b.N; i++ {
+		n = w.must(b, "UID FETCH 1:* (FLAGS ENVELOPE RFC822.SIZE)", io.Discard)
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
+
+// BenchmarkWireFetch100Bodies is BenchmarkFetch100Bodies read by the raw
+// client.
+func BenchmarkWireFetch100Bodies(b *testing.B) {
+	ts := benchServer(b)
+	w := dialWire(b, ts)
+	w.must(b, "SELECT INBOX", io.Discard)
+	r := rand.New(rand.NewPCG(3, 4))
+	b.ResetTimer()
+	defer reportCPU(b)()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 100; j++ {
+			uid := 1 + r.IntN(benchMessages)
+			if n := w.must(b, fmt.Sprintf("UID FETCH %d BODY.PEEK[]", uid), io.Discard); n < benchSize {
+				b.Fatalf("body of %d: %d bytes", uid, n)
+			}
+		}
+	}
 }

@@ -20,7 +20,8 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 	if len(idx) == 0 {
 		return nil
 	}
-	if len(idx) > 1 {
+	ww := s.newWireWriter(options)
+	if len(idx) > 1 && ww == nil {
 		defer s.batch()()
 	}
 	uids := sel.uidsOf(idx)
@@ -55,6 +56,24 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 			return nil
 		}
 		seq := uint32(idx[j] + 1)
+		if ww != nil {
+			var env *goimap.Envelope
+			if options.Envelope {
+				var ok bool
+				if env, ok = ww.envelope(it.Meta, &zones); !ok {
+					env = s.metaOf(it, false, fresh, &zones).Envelope
+				}
+			}
+			if ww.message(seq, m, options, env) {
+				if len(ww.buf) < wireChunk {
+					return nil
+				}
+				return ww.flush()
+			}
+			if err := ww.flush(); err != nil { // go-imap's answer comes after ours
+				return err
+			}
+		}
 		var md *meta
 		if wantMeta {
 			md = s.metaOf(it, options.BodyStructure != nil, fresh, &zones)
@@ -100,6 +119,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 		}
 		return r.Close()
 	})
+	if ww != nil && err == nil {
+		err = ww.flush()
+	}
 	if len(fresh) > 0 {
 		if err := s.st.SetBodyMeta(fresh); err != nil {
 			s.log.Warn("imap: caching message parses", "err", err)

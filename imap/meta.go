@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -225,9 +226,18 @@ func appendEnvelope(b []byte, e *goimap.Envelope) []byte {
 
 func readEnvelope(r *metaReader) *goimap.Envelope {
 	e := &goimap.Envelope{}
+	readEnvelopeInto(r, e, nil)
+	return e
+}
+
+// readEnvelopeInto decodes an envelope into e, reusing e's In-Reply-To
+// slice and, when arena is not nil, carving the address lists out of
+// *arena (the caller resets it between envelopes it no longer needs).
+func readEnvelopeInto(r *metaReader, e *goimap.Envelope, arena *[]goimap.Address) {
+	*e = goimap.Envelope{InReplyTo: e.InReplyTo[:0]}
 	if len(r.p) < 1 {
 		r.p = nil
-		return e
+		return
 	}
 	hasDate := r.p[0] == 1
 	r.p = r.p[1:]
@@ -235,13 +245,13 @@ func readEnvelope(r *metaReader) *goimap.Envelope {
 		sec, n := binary.Varint(r.p)
 		if n <= 0 {
 			r.p = nil
-			return e
+			return
 		}
 		r.p = r.p[n:]
 		off, n := binary.Varint(r.p)
 		if n <= 0 {
 			r.p = nil
-			return e
+			return
 		}
 		r.p = r.p[n:]
 		e.Date = time.Unix(sec, 0).In(r.zones.zone(int(off)))
@@ -251,10 +261,16 @@ func readEnvelope(r *metaReader) *goimap.Envelope {
 		n := r.uvarint()
 		if n > uint64(len(r.p)) {
 			r.p = nil
-			return e
+			return
 		}
 		if n > 0 {
-			*l = make([]goimap.Address, n)
+			if arena != nil {
+				at := len(*arena)
+				*arena = slices.Grow(*arena, int(n))[:at+int(n)]
+				*l = (*arena)[at : at+int(n) : at+int(n)]
+			} else {
+				*l = make([]goimap.Address, n)
+			}
 			for i := range *l {
 				(*l)[i] = goimap.Address{Name: r.str(), Mailbox: r.str(), Host: r.str()}
 			}
@@ -263,13 +279,15 @@ func readEnvelope(r *metaReader) *goimap.Envelope {
 	n := r.uvarint()
 	if n > uint64(len(r.p)) {
 		r.p = nil
-		return e
+		return
 	}
 	for i := uint64(0); i < n; i++ {
 		e.InReplyTo = append(e.InReplyTo, r.str())
 	}
+	if len(e.InReplyTo) == 0 {
+		e.InReplyTo = nil
+	}
 	e.MessageID = r.str()
-	return e
 }
 
 // bsNode is a body structure in a form encoding/json can round-trip.

@@ -147,6 +147,9 @@ type Server struct {
 	// onSessionClose is a test hook: called when a session ends, with its
 	// user ("" if it never logged in).
 	onSessionClose func(user string)
+	// goimapFetch is a test hook: every FETCH answer is written by
+	// go-imap, to compare with goimapfix.Wire's (fetchwire.go).
+	goimapFetch bool
 }
 
 // New builds a server; start it with Serve or ServeTLS.

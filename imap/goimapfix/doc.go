@@ -19,6 +19,11 @@
 //   - IsCloseExpunge (expunge.go): go-imap tells CLOSE's expunge from
 //     EXPUNGE only by an unexported field of ExpungeWriter, read by
 //     reflection.
+//   - Wire (wire.go): FETCH answers of UID, FLAGS, INTERNALDATE,
+//     RFC822.SIZE and ENVELOPE written byte for byte as go-imap's
+//     FetchResponseWriter would, into one buffer: go-imap allocates for
+//     every string and flushes once per message. TestWireMatchesGoIMAP
+//     and FuzzWireEnvelope compare the two on go-imap itself.
 //
 // TestGoIMAPAssumptions checks what these rely on in go-imap itself (the
 // reflected field, the greeting Conn swallows, the hand-off) and fails
