@@ -278,6 +278,7 @@ func (srv *server) start(ctx context.Context) error {
 	if err := srv.tls.Start(ctx); err != nil {
 		return err
 	}
+	srv.log.Debug("start-up pages of the binary dropped from the resident set", "mib", dropExecutablePages()>>20)
 	srv.log.Info("authsmtp is running", "hostname", cfg.Hostname, "data", cfg.Data)
 	return nil
 }
