@@ -67,6 +67,7 @@ type Config struct {
 	// Delivery
 	DNS           string
 	DNSSEC        bool
+	DANERequired  string
 	Relay         string
 	RelayUser     string
 	RelayPassword string
@@ -199,6 +200,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 
 	fs.StringVar(&c.DNS, "dns", c.DNS, "DNS server host:port for every lookup (default: the system's)")
 	fs.BoolVar(&c.DNSSEC, "dnssec", c.DNSSEC, "trust the resolver (--dns) to validate DNSSEC: its AD bit counts, and authenticated TLSA records make outbound delivery use DANE (RFC 7672)")
+	fs.StringVar(&c.DANERequired, "dane-required", c.DANERequired, "destination domains, comma-separated, that outbound mail reaches only over DANE-authenticated TLS (needs --dnssec; an MX host without authenticated TLSA records is not used, and TLS reports say dane-required)")
 	fs.StringVar(&c.Relay, "relay", c.Relay, "smarthost host:port to send all outbound mail through")
 	fs.StringVar(&c.RelayUser, "relay-user", c.RelayUser, "smarthost login")
 	fs.StringVar(&c.RelayPassword, "relay-password", c.RelayPassword, "smarthost password")

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
@@ -63,6 +64,7 @@ func (srv *server) startQueue(ctx context.Context) error {
 		Relay: cfg.Relay, RelayUser: cfg.RelayUser, RelayPassword: cfg.RelayPassword,
 		NoDelivery: cfg.Capture, Logger: srv.log, Metrics: srv.metrics,
 		Node: queueNode(srv.st.Shared(), cfg.Hostname), Lease: cfg.QueueLease,
+		DANERequired: splitList(cfg.DANERequired),
 	}
 	if srv.st.Shared() {
 		qc.PollEvery = cfg.QueueLease
@@ -127,4 +129,15 @@ func queueNode(shared bool, hostname string) string {
 		return "local"
 	}
 	return hostname + "-" + store.RandomToken(4)
+}
+
+// splitList reads a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, strings.ToLower(v))
+		}
+	}
+	return out
 }

@@ -95,7 +95,33 @@ func (r *Resolver) SecureMX(ctx context.Context, domain string) (bool, error) {
 
 // SecureHost reports whether the address records of an MX host are
 // authenticated, the condition for looking up its TLSA records (RFC 7672
-// §2.2.2).
-func (r *Resolver) SecureHost(ctx context.Context, host string) (bool, error) {
-	return r.Secure(ctx, host, dns.TypeA)
+// §2.2.2), and the name they are at: host, or the end of the CNAME chain
+// host leads through (the whole answer, chain included, carries the one
+// AD bit).
+func (r *Resolver) SecureHost(ctx context.Context, host string) (target string, secure bool, err error) {
+	target = strings.TrimSuffix(host, ".")
+	if !r.DNSSEC {
+		return target, false, nil
+	}
+	m, err := r.exchange(ctx, host, dns.TypeA)
+	if err != nil {
+		return target, false, err
+	}
+	// Follow the chain from host as the answer gives it, a bounded number
+	// of steps (a loop or a long chain ends it where it is).
+	name := dns.Fqdn(target)
+	for range 8 {
+		next := ""
+		for _, rr := range m.Answer {
+			if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, name) {
+				next = cn.Target
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		name = next
+	}
+	return strings.ToLower(strings.TrimSuffix(name, ".")), m.AuthenticatedData, nil
 }

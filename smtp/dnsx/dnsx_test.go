@@ -81,3 +81,31 @@ func TestLookupTLSAAndSecure(t *testing.T) {
 		t.Fatal("an answer without AD counted as secure")
 	}
 }
+
+// SecureHost follows the MX host's CNAME chain to the name its address
+// is at (the TLSA base domain when the chain is secure, RFC 7672 §2.2.2).
+func TestSecureHostFollowsCNAME(t *testing.T) {
+	d := mailtest.StartDNS(t)
+	d.Add(t, "mx.remote.test. 60 IN CNAME mail.hosting.test.", "mail.hosting.test. 60 IN CNAME mx1.hosting.test.",
+		"mx1.hosting.test. 60 IN A 127.0.0.1", "mx.plain.test. 60 IN A 127.0.0.1",
+		"loop1.test. 60 IN CNAME loop2.test.", "loop2.test. 60 IN CNAME loop1.test.")
+	r, err := New(d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.DNSSEC = true
+	d.SetAD(true)
+	ctx := context.Background()
+	for host, want := range map[string]string{"mx.remote.test": "mx1.hosting.test", "MX.Plain.test.": "mx.plain.test"} {
+		if got, sec, err := r.SecureHost(ctx, host); got != want || !sec || err != nil {
+			t.Errorf("SecureHost(%s) = %q %v %v, want %q secure", host, got, sec, err, want)
+		}
+	}
+	if _, _, err := r.SecureHost(ctx, "loop1.test"); err != nil {
+		t.Errorf("a CNAME loop: %v", err)
+	}
+	d.SetAD(false)
+	if got, sec, _ := r.SecureHost(ctx, "mx.remote.test"); sec || got != "mx1.hosting.test" {
+		t.Errorf("insecure chain: %q %v", got, sec)
+	}
+}

@@ -203,3 +203,92 @@ func TestDANELookupFailureDefers(t *testing.T) {
 		t.Fatal("delivered although the TLSA lookup failed")
 	}
 }
+
+// An MX host that is a CNAME alias: with the chain secure, the TLSA base
+// domain is the chain's end, the original name is tried when the end has
+// no records (RFC 7672 §2.2.2), and a DANE-TA certificate may be valid
+// for the base domain alone (§3.2.2).
+func TestDANECNAMEFollowed(t *testing.T) {
+	alias := func(t *testing.T) *daneEnv {
+		e := newDANEEnv(t, true, true)
+		e.dns.Remove("mx.remote.test")
+		e.dns.Add(t, "mx.remote.test. 60 IN CNAME mx.hosting.test.", "mx.hosting.test. 60 IN A 127.0.0.1")
+		return e
+	}
+	other := mailtest.NewCA(t, "Other").Leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "mx.hosting.test")
+	t.Run("records at the target decide", func(t *testing.T) {
+		e := alias(t)
+		e.dns.Add(t, "_25._tcp.mx.hosting.test. 60 IN TLSA "+dane.Record(3, 1, 1, other.Leaf).String())
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		deferred(t, e, e.send(t, rcv, nil), rcv, "DANE", "matches none of its 1 TLSA records", "mx.hosting.test")
+	})
+	t.Run("DANE-TA named for the target", func(t *testing.T) {
+		e := alias(t)
+		e.cert = e.ca.Leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "mx.hosting.test")
+		e.dns.Add(t, "_25._tcp.mx.hosting.test. 60 IN TLSA "+dane.Record(2, 0, 1, e.ca.Cert).String())
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		delivered(t, e, e.send(t, rcv, nil), rcv, true)
+	})
+	t.Run("no records at the target: the original name's", func(t *testing.T) {
+		e := alias(t)
+		e.tlsa(t, dane.Record(3, 1, 1, other.Leaf))
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		deferred(t, e, e.send(t, rcv, nil), rcv, "DANE", "matches none")
+	})
+	t.Run("insecure chain: no DANE", func(t *testing.T) {
+		e := alias(t)
+		e.dns.SetAD(false)
+		e.dns.Add(t, "_25._tcp.mx.hosting.test. 60 IN TLSA "+dane.Record(3, 1, 1, other.Leaf).String())
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		delivered(t, e, e.send(t, rcv, nil), rcv, true)
+	})
+}
+
+// The TLSRPT result types of DANE (RFC 8460 §4.3.2.1): tlsa-invalid when
+// the authenticated TLSA RRset has no usable record (delivery goes on,
+// encrypted), dane-required when a destination in Config.DANERequired
+// has an MX host without authenticated TLSA records (not used).
+func TestDANEResultTypes(t *testing.T) {
+	lastResult := func(t *testing.T, got *tlsResults) store.TLSResult {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(got.get()) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("no TLS result")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		all := got.get()
+		return all[len(all)-1]
+	}
+	t.Run("tlsa-invalid", func(t *testing.T) {
+		e := newDANEEnv(t, true, true)
+		e.tlsa(t, dane.Record(1, 1, 1, e.ca.Cert))
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		var got tlsResults
+		delivered(t, e, e.send(t, rcv, func(c *Config) { c.TLSResults = got.add }), rcv, true)
+		if r := lastResult(t, &got); r.PolicyType != "tlsa" || r.Result != "tlsa-invalid" || r.MXHost != "mx.remote.test" {
+			t.Errorf("result %+v, want tlsa-invalid under tlsa", r)
+		}
+	})
+	t.Run("dane-required", func(t *testing.T) {
+		e := newDANEEnv(t, true, true)
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		var got tlsResults
+		id := e.send(t, rcv, func(c *Config) { c.TLSResults, c.DANERequired = got.add, []string{"Remote.test"} })
+		deferred(t, e, id, rcv, "DANE is required for remote.test", "mx.remote.test")
+		if r := lastResult(t, &got); r.PolicyType != "tlsa" || r.Result != "dane-required" || r.MXHost != "mx.remote.test" {
+			t.Errorf("result %+v, want dane-required under tlsa", r)
+		}
+	})
+	t.Run("dane-required met", func(t *testing.T) {
+		e := newDANEEnv(t, true, true)
+		e.tlsa(t, dane.Record(3, 1, 1, e.cert.Leaf))
+		rcv := mailtest.StartReceiver(t, &tls.Config{Certificates: []tls.Certificate{e.cert}})
+		var got tlsResults
+		delivered(t, e, e.send(t, rcv, func(c *Config) { c.TLSResults, c.DANERequired = got.add, []string{"remote.test"} }), rcv, true)
+		if r := lastResult(t, &got); r.PolicyType != "tlsa" || r.Result != "" {
+			t.Errorf("result %+v, want a tlsa success", r)
+		}
+	})
+}

@@ -84,6 +84,11 @@ func (r *Runner) targets(dest string) ([]target, error, bool) {
 			continue
 		case t.dane.applies:
 			// DANE wins over MTA-STS for this host (RFC 8461 §2).
+		case r.daneRequired(dest):
+			daneErr = fmt.Errorf("DANE is required for %s and its MX host %s has no authenticated TLSA records", dest, h.Name)
+			r.log.Info("MX host skipped: DANE is required", "dest", dest, "host", h.Name)
+			r.reportTLS(store.TLSResult{Domain: dest, PolicyType: "tlsa", PolicyMX: []string{h.Name}, MXHost: h.Name, Result: "dane-required"})
+			continue
 		case enforce && !policy.matches(h.Name):
 			continue
 		default:

@@ -116,6 +116,10 @@ type Config struct {
 	// are not woken when another node queues mail, and look often enough
 	// to take over a dead node's entries soon after its lease lapses.
 	PollEvery time.Duration
+	// DANERequired are destination domains mail goes to only under DANE
+	// (dane.go): an MX host without authenticated TLSA records is not
+	// used, and is reported as dane-required (RFC 8460 §4.3.2.1).
+	DANERequired []string
 	// TLSResults receives the outcome of every TLS session with an MX,
 	// for TLS reporting (nil: off; see tlsreport.go). It must not block.
 	TLSResults func(store.TLSResult)

@@ -54,6 +54,10 @@ func (r *Runner) sessionResult(t target, addr string, c *client, err error, stsT
 		res.Result = resultType(err)
 	case c != nil && !c.tls:
 		res.Result = "starttls-not-supported"
+	case t.dane.applies && len(t.dane.usable) == 0:
+		// Delivered encrypted, but none of the records could authenticate
+		// the server (RFC 8460 §4.3.2.1).
+		res.Result = "tlsa-invalid"
 	case stsTest != nil:
 		res.Result = resultType(stsTest)
 	}
