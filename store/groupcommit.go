@@ -170,6 +170,7 @@ func (g *groupCommit) commit(calls []groupCall) {
 	for len(calls) > 0 {
 		failed := -1
 		err := g.db.Update(func(tx kv.Tx) error {
+			failed = -1 // a retried run starts over
 			for i, c := range calls {
 				if err := safeCall(c.fn, tx); err != nil {
 					failed = i

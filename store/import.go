@@ -20,6 +20,7 @@ func (s *Store) EnsureMailbox(address, name string) (bool, error) {
 	}
 	created := false
 	err = s.db.Update(func(tx kv.Tx) error {
+		created = false // this may run more than once
 		if tx.Bucket(bucketUsers).Get([]byte(addr)) == nil {
 			return ErrNoSuchUser
 		}

@@ -85,15 +85,14 @@ func (s *Store) ReleaseQueue(node string, ids []string) error {
 			q.LeaseOwner, q.LeaseUntil = "", time.Time{}
 			return putJSON(b, id, q)
 		}
-		if ids == nil {
-			var all []string
+		todo := ids // not ids itself: a retried run must list the entries again
+		if todo == nil {
 			b.ForEach(func(k, v []byte) error {
-				all = append(all, string(k))
+				todo = append(todo, string(k))
 				return nil
 			})
-			ids = all
 		}
-		for _, id := range ids {
+		for _, id := range todo {
 			if err := release(id); err != nil {
 				return err
 			}

@@ -130,7 +130,7 @@ func (s *Store) AddReport(domain string, f *reports.Found, sender string, mail [
 	sum := sha256.Sum256([]byte(r.Org + "\x00" + r.RptID))
 	dedup := []byte("k:" + string(r.Kind) + ":" + string(sum[:]))
 	err = s.db.Update(func(tx kv.Tx) error {
-		dup = false
+		id, dup = 0, false // this may run more than once
 		if !isHostedTx(tx, dn) {
 			return fmt.Errorf("%w: %s", ErrNoSuchDomain, dn)
 		}

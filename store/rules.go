@@ -263,6 +263,7 @@ func (s *Store) VacationDue(user, sender string, window time.Duration) bool {
 	now := time.Now().UTC()
 	due := false
 	s.db.Update(func(tx kv.Tx) error {
+		due = false // a retried run must not keep the lost run's answer
 		b, err := tx.CreateBucketIfNotExists(bucketVacation)
 		if err != nil {
 			return err

@@ -8,7 +8,7 @@
 // timelines; web sessions and their revocation; the login throttle and
 // send caps; DKIM keys; aliases and mail rules; certificate storage and
 // its locks; export and import; the outbound TLS results for TLS
-// reports). It runs against the bbolt store now; a
+// reports; what only one of several simultaneous callers may win). It runs against the bbolt store now; a
 // second backend (the same *store.Store over another storage layer) runs
 // the same function.
 //
@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"TLSReportCounts", testTLSResults},
 		{"ReportsReceived", testReportsIn},
 		{"DMARCEvaluations", testDMARCEvals},
+		{"ContendedOnce", testContended},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := open(t)

@@ -37,6 +37,7 @@ type DB struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	timeout time.Duration
+	force   bool // Options.ForceRetry
 
 	// roots caches top-level buckets known to exist: the store creates
 	// them at start and never deletes them, and checking each one in
@@ -60,6 +61,12 @@ type Options struct {
 	// MaxConns caps the pool (default: pgxpool's, or pool_max_conns in
 	// the URL).
 	MaxConns int32
+	// ForceRetry is for tests only (the conformance suite's
+	// TestPostgresConformanceForcedRetry): the first attempt of every
+	// Update runs its function and then fails as a serialization failure
+	// would, so the function always runs twice and one that is not
+	// re-runnable (keeps state from the lost attempt) is caught.
+	ForceRetry bool
 }
 
 // Open connects to the database at url (any libpq URL or key=value
@@ -84,7 +91,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("PostgreSQL %s: %w", cfg.ConnConfig.Database, err)
 	}
 	bctx, cancel := context.WithCancel(context.Background())
-	return &DB{pool: pool, ctx: bctx, cancel: cancel, timeout: opts.TxTimeout}, nil
+	return &DB{pool: pool, ctx: bctx, cancel: cancel, timeout: opts.TxTimeout, force: opts.ForceRetry}, nil
 }
 
 // Pool is the connection pool, for code that needs PostgreSQL itself
@@ -102,12 +109,12 @@ func (d *DB) Close() error {
 const maxAttempts = 50
 
 func (d *DB) View(fn func(kv.Tx) error) error {
-	return d.run(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn)
+	return d.run(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, false, fn)
 }
 
 func (d *DB) Update(fn func(kv.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := d.run(pgx.TxOptions{IsoLevel: pgx.Serializable}, true, fn)
+		err := d.run(pgx.TxOptions{IsoLevel: pgx.Serializable}, true, d.force && attempt == 1, fn)
 		if err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}
@@ -132,8 +139,13 @@ func Retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-// run runs fn in one transaction and commits it if writable.
-func (d *DB) run(opts pgx.TxOptions, writable bool, fn func(kv.Tx) error) error {
+// errForcedRetry is the serialization failure ForceRetry makes up.
+var errForcedRetry = &pgconn.PgError{Code: "40001", Message: "forced retry (pgkv.Options.ForceRetry)"}
+
+// run runs fn in one transaction and commits it if writable; with lose
+// (ForceRetry's first attempt) it rolls back and fails as a serialization
+// failure instead.
+func (d *DB) run(opts pgx.TxOptions, writable, lose bool, fn func(kv.Tx) error) error {
 	ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
 	defer cancel()
 	ptx, err := d.pool.BeginTx(ctx, opts)
@@ -151,6 +163,9 @@ func (d *DB) run(opts pgx.TxOptions, writable bool, fn func(kv.Tx) error) error 
 	if t.err != nil {
 		// A failed read or write decides, whatever fn made of it.
 		err = t.err
+	}
+	if err == nil && lose {
+		err = errForcedRetry
 	}
 	if err != nil || !writable {
 		ptx.Rollback(context.WithoutCancel(ctx))
