@@ -184,3 +184,57 @@ func TestLeaseRenewedDuringLongDelivery(t *testing.T) {
 		t.Fatalf("delivered %v, want slow once", got)
 	}
 }
+
+// TestTwoNodesFileCapturedOnce: in capture mode (the demo) two nodes'
+// runners both see the captured messages unfiled; each message still
+// lands in the sender's Captured folder exactly once.
+func TestTwoNodesFileCapturedOnce(t *testing.T) {
+	e := newEnv(t)
+	rcv := mailtest.StartReceiver(t, nil)
+	const n = 40
+	var ids []string
+	for i := range n {
+		acc, err := e.st.Accept(&store.Incoming{From: "alice@a.test", Login: "alice@a.test", Captured: true,
+			Remote: []string{"bob@remote.test"}, Body: msg("alice@a.test", "bob@remote.test", fmt.Sprintf("c%d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, acc.QueueID)
+	}
+	for _, name := range []string{"node1", "node2"} {
+		r := e.runner(t, rcv.Port, func(c *Config) { c.Node, c.Hostname, c.NoDelivery = name, name+".a.test", true })
+		r.Kick()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range ids {
+		for q, _ := e.st.GetQueue(id); !q.Filed; q, _ = e.st.GetQueue(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("captured %s not filed after 30s", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a second filing would land by now
+	msgs, err := e.st.ListMessages("alice@a.test", "Captured")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range msgs {
+		body, err := e.st.Body(m.BodyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range subjects([]mailtest.Received{{Data: body}}) {
+			got[s]++
+		}
+	}
+	for i := range n {
+		if c := got[fmt.Sprintf("c%d", i)]; c != 1 {
+			t.Errorf("captured c%d filed %d times, want exactly once", i, c)
+		}
+	}
+	if len(msgs) != n {
+		t.Errorf("Captured folder holds %d messages, want %d", len(msgs), n)
+	}
+}

@@ -50,13 +50,11 @@ type Resolver interface {
 type Store interface {
 	DueQueue(now time.Time, limit int) ([]store.QueueEntry, time.Time, error)
 	GetQueue(id string) (store.QueueEntry, error)
-	UpdateQueue(id string, fn func(q *store.QueueEntry) error) error
 	RecordDeliveryDSN(id string, fn func(q *store.QueueEntry) (dsn *store.Incoming, err error)) (store.DSNDelivery, error)
 	UnfiledCaptured() ([]store.QueueEntry, error)
+	FileCaptured(id string) (bool, error)
 	Body(id uint64) ([]byte, error)
-	Accept(in *store.Incoming) (*store.Accepted, error)
 	Route(rcpt string) (store.Route, error)
-	GetUser(address string) (store.User, error)
 	OnQueued(fn func())
 	ClaimQueue(node string, ids []string, until time.Time) ([]string, error)
 	RenewQueueLeases(node string, ids []string, until time.Time) ([]string, error)
