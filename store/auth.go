@@ -42,6 +42,11 @@ type Principal struct {
 	// since is the revocation generation when the password was checked
 	// (revoke.go); 0 for a Principal that did not come from a login.
 	since uint64
+	// cred fingerprints the stored password hash that was checked, so
+	// after a gap in the feed from the other nodes the session can be
+	// checked against the database (revalidate.go); "" when not from a
+	// login.
+	cred string
 }
 
 // Login is the canonical login name: the domain, the address or "admin".
@@ -95,24 +100,16 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 	canon, kind, ok := CanonicalLogin(login)
 	var hash string
 	if ok {
+		switch kind {
+		case KindAdmin:
+			p.Kind = KindAdmin
+		case KindUser:
+			p.Kind, p.Domain, p.Address = KindUser, DomainOf(canon), canon
+		case KindDomain:
+			p.Kind, p.Domain = KindDomain, canon
+		}
 		err := s.db.View(func(tx kv.Tx) error {
-			switch kind {
-			case KindAdmin:
-				p.Kind = KindAdmin
-				hash = string(tx.Bucket(bucketMeta).Get([]byte("admin")))
-			case KindUser:
-				p.Kind, p.Domain, p.Address = KindUser, DomainOf(canon), canon
-				var u User
-				if getRecord(s.records, tx.Bucket(bucketUsers), canon, &u) {
-					hash = u.PasswordHash
-				}
-			case KindDomain:
-				p.Kind, p.Domain = KindDomain, canon
-				var dom Domain
-				if getRecord(s.records, tx.Bucket(bucketDomains), canon, &dom) {
-					hash = dom.PasswordHash
-				}
-			}
+			hash = storedHashTx(s.records, tx, p)
 			return nil
 		})
 		if err != nil {
@@ -128,6 +125,7 @@ func (s *Store) authenticate(ctx context.Context, from checkFrom, login, passwor
 	if !good || hash == "" || p.Kind == KindNone {
 		return Principal{}, ErrBadCredentials
 	}
+	p.cred = credPrint(hash)
 	return p, nil
 }
 

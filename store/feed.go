@@ -210,9 +210,11 @@ func (s *Store) publish(ctx context.Context, p []byte) {
 // were applied when published).
 func (s *Store) onFeed(p []byte) {
 	if p == nil {
-		// A gap: sessions reload their state, and cached password checks
-		// go (a password may have changed meanwhile).
+		// A gap: sessions reload their state, cached password checks go,
+		// and open sessions are checked against the database (a password
+		// may have changed meanwhile, its revocation lost).
 		s.auth.forgetAll()
+		s.revoked.markGap()
 		s.Events.loseAll()
 		return
 	}

@@ -20,9 +20,14 @@ import (
 // With several nodes on one database the same keys cross nodes (feed.go):
 // after the change is committed, revoke sends its keys to the other nodes,
 // which apply them to their own table; sessions keep asking the same
-// cheap question.
+// cheap question. A notice sent while a node was not listening is lost:
+// after such a gap the node checks its older sessions against the
+// database instead (revalidate.go).
 type revocations struct {
 	gen atomic.Uint64 // bumped by every revoke
+	// gap is the generation of the last gap in the feed from the other
+	// nodes: revocations may have been missed before it (revalidate.go).
+	gap atomic.Uint64
 
 	mu      sync.RWMutex
 	at      map[string]uint64 // key → generation of its last revocation
@@ -59,6 +64,17 @@ func (r *revocations) apply(keys []string) {
 	r.mu.Unlock()
 }
 
+// markGap records a gap in the feed: sessions whose login was checked
+// before it are checked against the database again (revalidate.go). It
+// wakes waiting sessions as a revocation does.
+func (r *revocations) markGap() {
+	r.mu.Lock()
+	r.gap.Store(r.gen.Add(1))
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
 // since reports whether any of keys was revoked after generation gen.
 func (r *revocations) since(gen uint64, keys ...string) bool {
 	if r.gen.Load() == gen {
@@ -78,13 +94,13 @@ func (r *revocations) since(gen uint64, keys ...string) bool {
 // or domain removed) after p logged in. A Principal that did not come from
 // Login (web sessions, tests) counts as logged in at the start.
 func (s *Store) Revoked(p Principal) bool {
-	return s.revoked.since(p.since, "login:"+p.Login())
+	return s.revoked.since(p.since, "login:"+p.Login()) || s.staleLogin(p, false)
 }
 
 // SMTPRevoked is Revoked for an SMTP session: also true once the domain's
 // Authenticated SMTP switch was turned off or the domain removed.
 func (s *Store) SMTPRevoked(p Principal) bool {
-	return s.revoked.since(p.since, "login:"+p.Login(), "smtp:"+p.Domain)
+	return s.revoked.since(p.since, "login:"+p.Login(), "smtp:"+p.Domain) || s.staleLogin(p, true)
 }
 
 // RevocationSignal returns a channel closed at the next revocation of any

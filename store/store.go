@@ -150,6 +150,9 @@ type Store struct {
 	auth *authCache
 	// revoked ends open sessions when their credentials change (revoke.go).
 	revoked *revocations
+	// recheck holds the answers of sessions checked after a feed gap
+	// (revalidate.go).
+	recheck revalidation
 	// records caches decoded domain and user records (recordcache.go).
 	records *recordCache
 	// mapReads counts bytes scans read through bbolt's mapping since it

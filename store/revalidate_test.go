@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
+)
+
+var roleSeq atomic.Int64
+
+// pgAdmin runs a statement as the cluster's superuser.
+func pgAdmin(t *testing.T, sql string, args ...any) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgtest.Shared(t).URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return tag.RowsAffected()
+}
+
+// TestRevocationAfterFeedGap: node A's listening connection is cut (its
+// backend terminated) and kept from coming back while node B changes a
+// password and turns a domain's SMTP switch off; those notices are lost.
+// Once A listens again, the sessions the changes revoke end on A, and a
+// session nothing changed for lives on. New mail B stored meanwhile wakes
+// A's watchers.
+func TestRevocationAfterFeedGap(t *testing.T) {
+	url := pgtest.URL(t)
+	// Node A connects as a role of its own, so its reconnection can be
+	// held off (NOLOGIN) and its listener found.
+	role := fmt.Sprintf("node_a_%d", roleSeq.Add(1))
+	pgAdmin(t, "CREATE ROLE "+role+" LOGIN SUPERUSER")
+	t.Cleanup(func() { pgAdmin(t, "ALTER ROLE "+role+" LOGIN") })
+	urlA := strings.Replace(url, "postgres://postgres@", "postgres://"+role+"@", 1)
+	if urlA == url {
+		t.Fatalf("cannot put a role into %s", url)
+	}
+	b := openPG(t, url)
+	for _, d := range []string{"gap.test", "other.test"} {
+		if _, err := b.AddDomain(d); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.SetDomainSwitch(d, "smtp", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SetDomainPassword("gap.test", "Gap-domain-pass-1x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"ann@gap.test", "bob@other.test"} {
+		if _, err := b.AddUser(u, "Gap-user-pass-1x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := openPG(t, urlA)
+	waitFor := func(what string, d time.Duration, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(d); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after %s", what, d)
+			}
+		}
+	}
+	listening := "SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND query ILIKE 'listen%'"
+	waitFor("node A listening", 10*time.Second, func() bool { return pgAdmin(t, listening, role) == 1 })
+	login := func(name string) Principal {
+		t.Helper()
+		p, err := a.Authenticate(name, map[bool]string{true: "Gap-domain-pass-1x", false: "Gap-user-pass-1x"}[!strings.Contains(name, "@")])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ann, dom, bob := login("ann@gap.test"), login("gap.test"), login("bob@other.test")
+	watch, stop := a.Events.Subscribe("ann@gap.test")
+	defer stop()
+
+	pgAdmin(t, "ALTER ROLE "+role+" NOLOGIN")
+	if n := pgAdmin(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND query ILIKE 'listen%'", role); n != 1 {
+		t.Fatalf("terminated %d listening backends of node A, want 1", n)
+	}
+	if err := b.SetUserPassword("ann@gap.test", "Gap-new-pass-2y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetDomainSwitch("gap.test", "smtp", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append("ann@gap.test", "INBOX", []byte("Subject: meanwhile\r\n\r\nx\r\n"), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the notices are gone by now
+	if a.Revoked(ann) {
+		t.Fatal("node A heard of the password change while not listening: the test does not make a gap")
+	}
+	for len(watch) > 0 {
+		<-watch
+	}
+
+	pgAdmin(t, "ALTER ROLE "+role+" LOGIN")
+	healed := time.Now()
+	waitFor("ann's session on node A ended after the password change on B", 15*time.Second, func() bool { return a.Revoked(ann) })
+	t.Logf("node A ended ann's session %s after it could listen again", time.Since(healed))
+	if !a.SMTPRevoked(dom) {
+		t.Error("the domain login's SMTP session on node A lives on after B turned its SMTP switch off")
+	}
+	if a.Revoked(dom) {
+		t.Error("the domain login's IMAP/web standing was revoked, though only its SMTP switch changed")
+	}
+	if a.Revoked(bob) || a.SMTPRevoked(bob) {
+		t.Error("bob's session on node A ended, though nothing of his changed")
+	}
+	select {
+	case <-watch:
+	case <-time.After(5 * time.Second):
+		t.Error("node A's watcher of ann's mail did not wake after the gap (the mail B stored meanwhile)")
+	}
+	// After the gap the answers are kept: no database read per question.
+	if n := len(a.recheck.ok); n != 5 {
+		t.Errorf("%d answers kept after the gap, want 5 (ann; the domain and bob, each for SMTP and not)", n)
+	}
+}
