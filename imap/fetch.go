@@ -21,9 +21,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 		return nil
 	}
 	ww := s.newWireWriter(options)
-	if len(idx) > 1 && ww == nil {
-		defer s.batch()()
-	}
+	defer s.batch()()
 	uids := sel.uidsOf(idx)
 	withBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	markSeen := false
@@ -329,16 +327,12 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *goimap.UIDSet) erro
 }
 
 // batch gathers the answers of one command into large writes; the
-// returned func ends it (and flushes) before the tagged answer.
+// returned func ends it, and what was gathered goes out with the tagged
+// answer go-imap writes next (one write for a one-message FETCH).
 func (s *session) batch() func() {
-	hc, ok := s.conn.NetConn().(*goimapfix.Conn)
-	if !ok {
+	if s.hc == nil {
 		return func() {}
 	}
-	hc.Batch(true)
-	return func() {
-		if err := hc.Batch(false); err != nil {
-			s.log.Debug("imap: writing answers", "err", err)
-		}
-	}
+	s.hc.Batch(true)
+	return s.hc.EndBatch
 }

@@ -88,7 +88,8 @@ func (ww *wireWriter) message(seq uint32, m *store.Message, o *goimap.FetchOptio
 	return true
 }
 
-// flush sends what was gathered, within go-imap's time limit for a write.
+// flush hands what was gathered to the connection (batching: it sends
+// 64 KiB at a time), within go-imap's time limit for a write.
 func (ww *wireWriter) flush() error {
 	if len(ww.buf) == 0 {
 		return nil

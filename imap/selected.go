@@ -314,7 +314,10 @@ func (sel *selected) resolve(numSet goimap.NumSet) []int {
 		}
 		return out
 	}
-	mark := make([]bool, n)
+	// Index ranges, merged: the cost follows the set and the answer, not
+	// the mailbox (a one-message FETCH of a large mailbox stays cheap).
+	type span struct{ lo, hi int } // inclusive
+	var spans []span
 	switch set := numSet.(type) {
 	case goimap.SeqSet:
 		for _, r := range set {
@@ -328,8 +331,8 @@ func (sel *selected) resolve(numSet goimap.NumSet) []int {
 			if start > stop {
 				start, stop = stop, start
 			}
-			for i := max(start, 1); i <= min(stop, n); i++ {
-				mark[i-1] = true
+			if lo, hi := max(start, 1)-1, min(stop, n)-1; lo <= hi {
+				spans = append(spans, span{lo, hi})
 			}
 		}
 	case goimap.UIDSet:
@@ -345,17 +348,21 @@ func (sel *selected) resolve(numSet goimap.NumSet) []int {
 			if start > stop {
 				start, stop = stop, start
 			}
-			i := sort.Search(n, func(i int) bool { return sel.uids[i] >= start })
-			for ; i < n && sel.uids[i] <= stop; i++ {
-				mark[i] = true
+			lo := sort.Search(n, func(i int) bool { return sel.uids[i] >= start })
+			hi := sort.Search(n, func(i int) bool { return sel.uids[i] > stop }) - 1
+			if lo <= hi {
+				spans = append(spans, span{lo, hi})
 			}
 		}
 	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo })
 	var out []int
-	for i, ok := range mark {
-		if ok {
+	next := 0 // first index not yet in out
+	for _, sp := range spans {
+		for i := max(sp.lo, next); i <= sp.hi; i++ {
 			out = append(out, i)
 		}
+		next = max(next, sp.hi+1)
 	}
 	return out
 }

@@ -127,7 +127,10 @@ func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody b
 					binary.BigEndian.PutUint64(key[:], m.BodyID)
 					if meta := metas.get(key[:]); meta != nil {
 						if cap(slab)-len(slab) < len(meta) {
-							slab = make([]byte, 0, max(64<<10, len(meta)))
+							// Room for the rest of the chunk's parses, at most
+							// 64 KiB (a one-message FETCH allocates one).
+							left := min(len(uids), fetchChunk) - n + 1
+							slab = make([]byte, 0, max(min(64<<10, left*len(meta)), len(meta)))
 						}
 						at := len(slab)
 						slab = append(slab, meta...)

@@ -31,7 +31,13 @@ type Conn struct {
 	// are gathered and sent in large chunks: go-imap flushes after every
 	// message, which would cost a TLS record and a system call each.
 	batching bool
-	buf      []byte
+	// untilTagged keeps gathering after a batch ends, up to the
+	// command's tagged answer (go-imap writes it right after the session
+	// returns), so a command's whole answer usually goes out in one
+	// write. A Read flushes whatever is gathered: nothing waits for the
+	// client while holding output.
+	untilTagged bool
+	buf         []byte
 }
 
 const batchFlushSize = 64 << 10
@@ -51,6 +57,15 @@ func NewConn(conn net.Conn, r *bufio.Reader, revoked func() bool) *Conn {
 // after the change gets BYE, not an answer. One atomic load when nothing
 // was revoked.
 func (c *Conn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	if c.untilTagged || len(c.buf) > 0 {
+		c.untilTagged = false
+		if err := c.flushLocked(); err != nil {
+			c.mu.Unlock()
+			return 0, err
+		}
+	}
+	c.mu.Unlock()
 	n, err := c.filter.Read(b)
 	if n > 0 && c.Revoked() {
 		c.Revoke()
@@ -86,7 +101,7 @@ func (c *Conn) Revoke() {
 		return
 	}
 	c.bye = true
-	c.batching = false
+	c.batching, c.untilTagged = false, false
 	c.flushLocked()
 	c.Conn.Write([]byte(RevokedBye))
 	c.Conn.Close()
@@ -104,12 +119,24 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return len(b), nil
 		}
 		c.greetingOut = true
-		if _, err := c.Conn.Write(b[i+1:]); err != nil {
+		if rest := b[i+1:]; len(rest) > 0 {
+			if _, err := c.Conn.Write(rest); err != nil {
+				return 0, err
+			}
+		}
+		return len(b), nil
+	}
+	if c.untilTagged && len(b) > 0 && b[0] != '*' {
+		// The tagged answer (untagged ones start with "*"): send it
+		// with what was gathered.
+		c.untilTagged = false
+		c.buf = append(c.buf, b...)
+		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
 		return len(b), nil
 	}
-	if c.batching {
+	if c.batching || c.untilTagged {
 		c.buf = append(c.buf, b...)
 		if len(c.buf) >= batchFlushSize {
 			if err := c.flushLocked(); err != nil {
@@ -126,10 +153,22 @@ func (c *Conn) Batch(on bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.batching = on
+	c.untilTagged = false
 	if !on {
 		return c.flushLocked()
 	}
 	return nil
+}
+
+// EndBatch ends gathering writes at the command's tagged answer (or the
+// next Read, whichever comes first), so that answer joins the batch.
+func (c *Conn) EndBatch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.batching {
+		c.batching = false
+		c.untilTagged = true
+	}
 }
 
 func (c *Conn) flushLocked() error {
