@@ -2,7 +2,6 @@ package dkim
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/store"
 )
 
@@ -25,28 +25,6 @@ func newStore(t *testing.T) *store.Store {
 	return st
 }
 
-// lookup publishes every key of the domain, as `domain dns` prints them.
-func lookup(t *testing.T, st *store.Store, domain string) func(string) ([]string, error) {
-	set, err := st.DKIMKeys(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := map[string]string{}
-	for _, k := range set.Keys {
-		txt, err := k.TXT()
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs[k.Selector+"._domainkey."+domain] = txt
-	}
-	return func(name string) ([]string, error) {
-		if v, ok := recs[name]; ok {
-			return []string{v}, nil
-		}
-		return nil, fmt.Errorf("no TXT for %s", name)
-	}
-}
-
 const body = "From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: hi\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@a.test>\r\n\r\nHello Bob.\r\n"
 
 func TestSignBothKeysVerify(t *testing.T) {
@@ -58,7 +36,7 @@ func TestSignBothKeysVerify(t *testing.T) {
 	if n := strings.Count(string(signed), "DKIM-Signature:"); n != 2 {
 		t.Fatalf("%d signatures, want 2 (ed25519 and RSA)", n)
 	}
-	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(signed), &msgdkim.VerifyOptions{LookupTXT: lookup(t, st, "a.test")})
+	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(signed), &msgdkim.VerifyOptions{LookupTXT: testutil.DKIMLookup(t, st, "a.test")})
 	if err != nil || len(vs) != 2 {
 		t.Fatalf("verify: %v, %d results", err, len(vs))
 	}
@@ -69,7 +47,7 @@ func TestSignBothKeysVerify(t *testing.T) {
 	}
 	// A changed body no longer verifies.
 	tampered := bytes.Replace(signed, []byte("Hello Bob."), []byte("Hello Eve."), 1)
-	vs, _ = msgdkim.VerifyWithOptions(bytes.NewReader(tampered), &msgdkim.VerifyOptions{LookupTXT: lookup(t, st, "a.test")})
+	vs, _ = msgdkim.VerifyWithOptions(bytes.NewReader(tampered), &msgdkim.VerifyOptions{LookupTXT: testutil.DKIMLookup(t, st, "a.test")})
 	for _, v := range vs {
 		if v.Err == nil {
 			t.Errorf("tampered message verified")
@@ -109,7 +87,7 @@ func TestRotateSignsWithNewKeysOldStayPublished(t *testing.T) {
 			t.Errorf("signed with the old selector %s", k.Selector)
 		}
 	}
-	vs, _ := msgdkim.VerifyWithOptions(bytes.NewReader(signed), &msgdkim.VerifyOptions{LookupTXT: lookup(t, st, "a.test")})
+	vs, _ := msgdkim.VerifyWithOptions(bytes.NewReader(signed), &msgdkim.VerifyOptions{LookupTXT: testutil.DKIMLookup(t, st, "a.test")})
 	if len(vs) != 2 || vs[0].Err != nil || vs[1].Err != nil {
 		t.Errorf("rotated signatures do not verify: %+v", vs)
 	}

@@ -9,8 +9,6 @@ package dmarcrpt
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -263,12 +261,4 @@ func passFail(ok bool) string {
 		return "pass"
 	}
 	return "fail"
-}
-
-func gzipFeedback(f *reports.Feedback) ([]byte, error) { return reports.GzipDMARC(f) }
-
-func randomID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

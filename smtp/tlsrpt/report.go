@@ -8,100 +8,39 @@
 package tlsrpt
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/reports"
 )
 
-// Report is the JSON report (RFC 8460 §4.4).
-type Report struct {
-	OrganizationName string         `json:"organization-name"`
-	DateRange        DateRange      `json:"date-range"`
-	ContactInfo      string         `json:"contact-info"`
-	ReportID         string         `json:"report-id"`
-	Policies         []PolicyResult `json:"policies"`
-}
-
-// DateRange is the day the report covers.
-type DateRange struct {
-	Start time.Time `json:"start-datetime"`
-	End   time.Time `json:"end-datetime"`
-}
-
-// PolicyResult counts the sessions under one policy.
-type PolicyResult struct {
-	Policy         Policy          `json:"policy"`
-	Summary        Summary         `json:"summary"`
-	FailureDetails []FailureDetail `json:"failure-details,omitempty"`
-}
-
-// Policy says which policy applied: "sts", "tlsa" or "no-policy-found".
-type Policy struct {
-	Type   string   `json:"policy-type"`
-	String []string `json:"policy-string,omitempty"`
-	Domain string   `json:"policy-domain"`
-	MXHost []string `json:"mx-host,omitempty"`
-}
-
-// Summary is the total of sessions.
-type Summary struct {
-	Successful int64 `json:"total-successful-session-count"`
-	Failed     int64 `json:"total-failure-session-count"`
-}
-
-// FailureDetail counts failed sessions of one kind to one MX address.
-type FailureDetail struct {
-	ResultType          string `json:"result-type"`
-	SendingMTAIP        string `json:"sending-mta-ip,omitempty"`
-	ReceivingMXHostname string `json:"receiving-mx-hostname,omitempty"`
-	ReceivingIP         string `json:"receiving-ip,omitempty"`
-	FailedSessionCount  int64  `json:"failed-session-count"`
-}
-
 // Build makes the report of one day of one domain, submitted by
-// organization (our host name) with contact as the contact-info.
-func Build(d store.TLSDay, organization, contact string) (Report, error) {
+// organization (our host name) with contact as the contact-info, in the
+// one set of RFC 8460 §4.4 types the received reports are read into.
+func Build(d store.TLSDay, organization, contact string) (*reports.TLSReport, error) {
 	start, err := time.Parse(time.DateOnly, d.Day)
 	if err != nil {
-		return Report{}, err
+		return nil, err
 	}
-	r := Report{
+	r := &reports.TLSReport{
 		OrganizationName: organization,
-		DateRange:        DateRange{Start: start.UTC(), End: start.Add(24*time.Hour - time.Second).UTC()},
+		DateRange:        reports.TLSRange{Start: start.UTC(), End: start.Add(24*time.Hour - time.Second).UTC()},
 		ContactInfo:      contact,
 		ReportID:         d.Day + "_" + d.Domain + "@" + organization,
 	}
 	for _, p := range d.Policies {
-		pr := PolicyResult{
-			Policy:  Policy{Type: p.Type, String: p.Strings, Domain: d.Domain, MXHost: p.MX},
-			Summary: Summary{Successful: p.Success, Failed: p.Failed()},
+		pr := reports.TLSPolicy{
+			Policy:  reports.TLSPolicyDesc{Type: p.Type, String: p.Strings, Domain: d.Domain, MXHost: p.MX},
+			Summary: reports.TLSSummary{Successful: p.Success, Failed: p.Failed()},
 		}
 		for _, f := range p.Failures {
-			pr.FailureDetails = append(pr.FailureDetails, FailureDetail{ResultType: f.Result, SendingMTAIP: f.SendingIP,
-				ReceivingMXHostname: f.MXHost, ReceivingIP: f.ReceivingIP, FailedSessionCount: f.Count})
+			pr.FailureDetails = append(pr.FailureDetails, reports.TLSFailureDetail{ResultType: f.Result, SendingMTAIP: f.SendingIP,
+				ReceivingMXHostname: f.MXHost, ReceivingIP: f.ReceivingIP, FailedSessions: f.Count})
 		}
 		r.Policies = append(r.Policies, pr)
 	}
 	return r, nil
-}
-
-// Gzip is the report as the attachment carries it.
-func (r Report) Gzip() ([]byte, error) {
-	js, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	zw.Write(js)
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
 
 // Destinations are where a domain wants its reports (rua=, RFC 8460 §3).

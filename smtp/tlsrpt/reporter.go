@@ -1,25 +1,21 @@
 package tlsrpt
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime/multipart"
 	"net"
-	"net/textproto"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/reportmail"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/reports"
 )
 
 // Store is what reporting needs of the store (*store.Store implements
@@ -198,7 +194,7 @@ func (r *Reporter) send(ctx context.Context, d store.TLSDay, from string, rua De
 	if err != nil {
 		return false, err
 	}
-	gz, err := rep.Gzip()
+	gz, err := reports.GzipTLSRPT(rep)
 	if err != nil {
 		return false, err
 	}
@@ -259,81 +255,28 @@ func (r *Reporter) reportingAddress() (string, error) {
 
 // message is the report mail (RFC 8460 §5.3): multipart/report with
 // report-type tlsrpt, a short text and the gzipped JSON, DKIM-signed.
-func (r *Reporter) message(d store.TLSDay, from string, rua []string, rep Report, gz []byte) ([]byte, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	tp, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}})
-	fmt.Fprintf(tp, "This is an aggregate TLS report (RFC 8460) from %s about mail to %s on %s.\r\n", r.cfg.Hostname, d.Domain, d.Day)
-	name := fmt.Sprintf("%s!%s!%d!%d!%s.json.gz", r.cfg.Hostname, d.Domain, rep.DateRange.Start.Unix(), rep.DateRange.End.Unix(), randomID())
-	ap, _ := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Type":              {"application/tlsrpt+gzip"},
-		"Content-Transfer-Encoding": {"base64"},
-		"Content-Disposition":       {`attachment; filename="` + name + `"`},
-	})
-	enc := base64.StdEncoding.EncodeToString(gz)
-	for len(enc) > 76 {
-		ap.Write([]byte(enc[:76] + "\r\n"))
-		enc = enc[76:]
-	}
-	ap.Write([]byte(enc + "\r\n"))
-	mw.Close()
-
-	var m bytes.Buffer
-	hdr := func(k, v string) { m.WriteString(k + ": " + v + "\r\n") }
-	hdr("From", "TLS reports <"+from+">")
-	hdr("To", strings.Join(rua, ", "))
-	hdr("Subject", fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", d.Domain, r.cfg.Hostname, rep.ReportID))
-	hdr("Date", time.Now().UTC().Format(time.RFC1123Z))
-	hdr("Message-ID", "<tlsrpt."+randomID()+"@"+r.cfg.Hostname+">")
-	hdr("TLS-Report-Domain", d.Domain)
-	hdr("TLS-Report-Submitter", r.cfg.Hostname)
-	hdr("Auto-Submitted", "auto-generated")
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", `multipart/report; report-type="tlsrpt"; boundary="`+mw.Boundary()+`"`)
-	m.WriteString("\r\n")
-	m.Write(body.Bytes())
-	return r.cfg.Signer.Sign(m.Bytes())
-}
-
-func randomID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+func (r *Reporter) message(d store.TLSDay, from string, rua []string, rep *reports.TLSReport, gz []byte) ([]byte, error) {
+	msg := reportmail.Build(reportmail.Message{
+		From: from, FromName: "TLS reports", To: rua, Host: r.cfg.Hostname,
+		Subject:    fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", d.Domain, r.cfg.Hostname, rep.ReportID),
+		Type:       `multipart/report; report-type="tlsrpt"`,
+		Header:     [][2]string{{"TLS-Report-Domain", d.Domain}, {"TLS-Report-Submitter", r.cfg.Hostname}},
+		Text:       fmt.Sprintf("This is an aggregate TLS report (RFC 8460) from %s about mail to %s on %s.", r.cfg.Hostname, d.Domain, d.Day),
+		Attachment: gz, AttachmentType: "application/tlsrpt+gzip",
+		AttachmentName: fmt.Sprintf("%s!%s!%d!%d!%s.json.gz", r.cfg.Hostname, d.Domain, rep.DateRange.Start.Unix(), rep.DateRange.End.Unix(), reportmail.RandomID()),
+	}, time.Now())
+	return r.cfg.Signer.Sign(msg)
 }
 
 // Run flushes the counts every minute and sends the reports of past days
 // shortly after each UTC midnight (and at start), until ctx ends; then it
-// flushes once more.
+// flushes once more. One node of a cluster sends them.
 func (r *Reporter) Run(ctx context.Context) {
-	flush := time.NewTicker(time.Minute)
-	defer flush.Stop()
-	lastSent := ""
-	for {
-		today := time.Now().UTC().Format(time.DateOnly)
-		if today != lastSent {
-			lastSent = today
-			// Several nodes on one database: one of them sends the day's.
-			if mine, err := r.cfg.Store.ClaimDay("tls-reports", today); err != nil {
-				r.log.Error("claiming the daily TLS reports", "err", err)
-				lastSent = ""
-			} else if !mine {
-				r.log.Info("another node sends today's TLS reports")
-			} else if n, err := r.SendDue(ctx, time.Now()); err != nil {
-				r.log.Error("sending TLS reports", "err", err)
-			} else if n > 0 {
-				r.log.Info("TLS reports queued", "count", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if err := r.Flush(); err != nil {
-				r.log.Error("saving TLS results", "err", err)
-			}
-			return
-		case <-flush.C:
-			if err := r.Flush(); err != nil {
-				r.log.Error("saving TLS results", "err", err)
-			}
+	flush := func() {
+		if err := r.Flush(); err != nil {
+			r.log.Error("saving TLS results", "err", err)
 		}
 	}
+	reportmail.Daily{Job: "tls-reports", What: "TLS reports", Claim: r.cfg.Store.ClaimDay, Send: r.SendDue,
+		Every: time.Minute, Tick: flush, Done: flush, Log: r.log}.Run(ctx)
 }

@@ -2,29 +2,22 @@ package tlsrpt_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"mime"
-	"mime/multipart"
 	"net/mail"
 	"strings"
 	"testing"
 	"time"
 
-	msgdkim "github.com/emersion/go-msgauth/dkim"
-
 	"github.com/authsmtp/authsmtp/internal/mailtest"
+	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/smtp/dane"
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
 	"github.com/authsmtp/authsmtp/smtp/queue"
 	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 	"github.com/authsmtp/authsmtp/store"
+	"github.com/authsmtp/authsmtp/store/reports"
 )
 
 // TestDailyReportDelivered sends mail to a domain with a good TLS server
@@ -35,12 +28,8 @@ import (
 // JSON and its fields, and a DKIM signature that verifies with the
 // hosted domain's published key.
 func TestDailyReportDelivered(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(t.TempDir(), store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	log := testutil.Logger(t)
+	st := testutil.Store(t)
 	if _, err := st.AddDomain("a.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +99,11 @@ func TestDailyReportDelivered(t *testing.T) {
 		return got["tls@reports.test"] != nil && got["dane-tls@reports.test"] != nil
 	})
 
-	lookup := publishedKeys(t, st, "a.test")
-	ok := checkReport(t, got["tls@reports.test"], "remote.test", lookup)
+	ok := checkReport(t, st, got["tls@reports.test"], "remote.test")
 	if len(ok.Policies) != 1 || ok.Policies[0].Policy.Type != "no-policy-found" || ok.Policies[0].Summary.Successful != 1 || ok.Policies[0].Summary.Failed != 0 {
 		t.Errorf("remote.test report policies: %+v", ok.Policies)
 	}
-	bad := checkReport(t, got["dane-tls@reports.test"], "dane.test", lookup)
+	bad := checkReport(t, st, got["dane-tls@reports.test"], "dane.test")
 	if len(bad.Policies) != 1 {
 		t.Fatalf("dane.test report policies: %+v", bad.Policies)
 	}
@@ -124,26 +112,18 @@ func TestDailyReportDelivered(t *testing.T) {
 		t.Errorf("dane.test policy: %+v", p)
 	}
 	if len(p.FailureDetails) != 1 || p.FailureDetails[0].ResultType != "validation-failure" || p.FailureDetails[0].ReceivingMXHostname != "mx.dane.test" ||
-		p.FailureDetails[0].ReceivingIP != "127.0.0.1" || p.FailureDetails[0].SendingMTAIP != "127.0.0.1" || p.FailureDetails[0].FailedSessionCount != 1 {
+		p.FailureDetails[0].ReceivingIP != "127.0.0.1" || p.FailureDetails[0].SendingMTAIP != "127.0.0.1" || p.FailureDetails[0].FailedSessions != 1 {
 		t.Errorf("dane.test failure details: %+v", p.FailureDetails)
 	}
 }
 
-// checkReport parses a report mail as a receiver would and returns its
-// JSON, checking the headers, the attachment and the DKIM signature.
-func checkReport(t *testing.T, m *mailtest.Received, domain string, lookup func(string) ([]string, error)) tlsrpt.Report {
+// checkReport reads a report mail as a receiver would (DKIM, our own
+// report reader) and checks the RFC 8460 §5.3 headers and the report's
+// fields.
+func checkReport(t *testing.T, st *store.Store, m *mailtest.Received, domain string) *reports.TLSReport {
 	t.Helper()
 	if m.From != "postmaster@a.test" || !m.TLS {
 		t.Errorf("report envelope from %q (TLS %v)", m.From, m.TLS)
-	}
-	verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(m.Data), &msgdkim.VerifyOptions{LookupTXT: lookup})
-	if err != nil || len(verifs) == 0 {
-		t.Fatalf("DKIM: %v %v", verifs, err)
-	}
-	for _, v := range verifs {
-		if v.Err != nil || v.Domain != "a.test" {
-			t.Errorf("DKIM signature of %s: %v", v.Domain, v.Err)
-		}
 	}
 	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
 	if err != nil {
@@ -154,76 +134,24 @@ func checkReport(t *testing.T, m *mailtest.Received, domain string, lookup func(
 		!strings.HasPrefix(h.Get("Subject"), "Report Domain: "+domain+" Submitter: mx.a.test Report-ID: <") {
 		t.Errorf("report headers: %v", h)
 	}
-	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil || mt != "multipart/report" || params["report-type"] != "tlsrpt" {
+	if mt, params, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "multipart/report" || params["report-type"] != "tlsrpt" {
 		t.Fatalf("Content-Type %q", h.Get("Content-Type"))
 	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if err != nil {
-			t.Fatalf("no application/tlsrpt+gzip part: %v", err)
-		}
-		if part.Header.Get("Content-Type") != "application/tlsrpt+gzip" {
-			continue
-		}
-		_, dp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
-		if f := dp["filename"]; !strings.HasPrefix(f, "mx.a.test!"+domain+"!") || !strings.HasSuffix(f, ".json.gz") {
-			t.Errorf("attachment name %q", f)
-		}
-		zr, err := gzip.NewReader(base64.NewDecoder(base64.StdEncoding, part))
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var raw map[string]any
-		if err := json.Unmarshal(js, &raw); err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range []string{"organization-name", "date-range", "contact-info", "report-id", "policies"} {
-			if _, ok := raw[k]; !ok {
-				t.Errorf("report lacks %q: %s", k, js)
-			}
-		}
-		var r tlsrpt.Report
-		if err := json.Unmarshal(js, &r); err != nil {
-			t.Fatal(err)
-		}
-		day := time.Now().UTC().Truncate(24 * time.Hour)
-		if r.OrganizationName != "mx.a.test" || r.ContactInfo != "postmaster@a.test" || !r.DateRange.Start.Equal(day) || r.DateRange.End.Sub(r.DateRange.Start) != 24*time.Hour-time.Second {
-			t.Errorf("report header fields: %+v", r)
-		}
-		for _, p := range r.Policies {
-			if p.Policy.Domain != domain {
-				t.Errorf("policy-domain %q, want %s", p.Policy.Domain, domain)
-			}
-		}
-		return r
+	f := testutil.ReportMail(t, st, "a.test", m.Data, reports.KindTLSRPT)
+	if !strings.HasPrefix(f.Name, "mx.a.test!"+domain+"!") || !strings.HasSuffix(f.Name, ".json.gz") {
+		t.Errorf("attachment name %q", f.Name)
 	}
-}
-
-func publishedKeys(t *testing.T, st *store.Store, domain string) func(string) ([]string, error) {
-	set, err := st.DKIMKeys(domain)
-	if err != nil {
-		t.Fatal(err)
+	r := f.TLS
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	if r.OrganizationName != "mx.a.test" || r.ContactInfo != "postmaster@a.test" || !r.DateRange.Start.Equal(day) || r.DateRange.End.Sub(r.DateRange.Start) != 24*time.Hour-time.Second {
+		t.Errorf("report header fields: %+v", r)
 	}
-	recs := map[string]string{}
-	for _, k := range set.Keys {
-		txt, err := k.TXT()
-		if err != nil {
-			t.Fatal(err)
+	for _, p := range r.Policies {
+		if p.Policy.Domain != domain {
+			t.Errorf("policy-domain %q, want %s", p.Policy.Domain, domain)
 		}
-		recs[k.Selector+"._domainkey."+domain] = txt
 	}
-	return func(name string) ([]string, error) {
-		if v, ok := recs[name]; ok {
-			return []string{v}, nil
-		}
-		return nil, fmt.Errorf("no TXT for %s", name)
-	}
+	return r
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"encoding/xml"
 )
 
@@ -25,9 +26,23 @@ func GzipDMARC(f *Feedback) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return gzipBytes(x)
+}
+
+// GzipTLSRPT is a TLS report's JSON, gzipped (application/tlsrpt+gzip,
+// RFC 8460 §5.3).
+func GzipTLSRPT(r *TLSReport) ([]byte, error) {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return gzipBytes(js)
+}
+
+func gzipBytes(data []byte) ([]byte, error) {
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)
-	if _, err := w.Write(x); err != nil {
+	if _, err := w.Write(data); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
