@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,10 +89,25 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("PostgreSQL %s: %w", cfg.ConnConfig.Database, err)
+		return nil, fmt.Errorf("PostgreSQL %s: %w%s", cfg.ConnConfig.Database, err, tlsHint(err))
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	return &DB{pool: pool, ctx: bctx, cancel: cancel, timeout: opts.TxTimeout, force: opts.ForceRetry}, nil
+}
+
+// tlsHint says which URL setting to change when err is a TLS mismatch
+// between the URL's sslmode and the server ("" otherwise).
+func tlsHint(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify"):
+		return " (sslmode=verify-full or verify-ca checks the server's certificate: name its CA with sslrootcert=/path/to/ca.pem in the URL, or use sslmode=require to encrypt without checking)"
+	case strings.Contains(msg, "no encryption"):
+		return " (the server takes only encrypted connections: use sslmode=require, or verify-full with sslrootcert)"
+	case strings.Contains(msg, "server refused TLS"):
+		return " (the server does not offer TLS: turn ssl on in postgresql.conf, or use sslmode=disable on a trusted network)"
+	}
+	return ""
 }
 
 // Pool is the connection pool, for code that needs PostgreSQL itself
