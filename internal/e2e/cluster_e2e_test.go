@@ -15,6 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/authsmtp/authsmtp/internal/mailtest"
+	"github.com/authsmtp/authsmtp/internal/testutil"
 	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
 )
 
@@ -274,7 +275,8 @@ func TestClusterLimits(t *testing.T) {
 
 // TestClusterQueueTakeover: the node delivering a message is killed (-9)
 // in the middle of the DATA; the other node takes the entry over once the
-// lease lapses, and the receiving MX gets the message exactly once.
+// lease lapses, and the receiving MX gets the message exactly once. (Two
+// live nodes racing for many entries: TestClusterQueueRaceExactlyOnce.)
 func TestClusterQueueTakeover(t *testing.T) {
 	rcv := mailtest.StartReceiver(t, nil)
 	inData := make(chan string, 1)
@@ -323,6 +325,10 @@ func TestClusterQueueTakeover(t *testing.T) {
 		t.Fatalf("delivered by %q, want %s", msgs[0].Helo, want)
 	}
 	t.Logf("node %d killed mid-DATA; node %d delivered %v later (lease %v)", dying+1, other+1, took, lease)
+	// The survivor looks again when the lease lapses, not at its next poll.
+	if bound := lease + testutil.Scaled(3*time.Second); took > bound {
+		t.Errorf("taken over %v after the kill, want within the lease and a moment (%v)", took, bound)
+	}
 	time.Sleep(2 * lease)
 	if n := len(rcv.Messages()); n != 1 {
 		t.Fatalf("the MX got %d copies, want exactly one", n)
