@@ -8,6 +8,7 @@ import (
 	"github.com/authsmtp/authsmtp/smtp/dkim"
 	"github.com/authsmtp/authsmtp/smtp/dmarcrpt"
 	"github.com/authsmtp/authsmtp/smtp/dnsx"
+	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 )
 
 // dmarcCommands: the DMARC aggregate reports we send (smtp/dmarcrpt).
@@ -21,20 +22,50 @@ func dmarcCommands() []Command {
 // cmdDMARCReportSend queues now the DMARC reports the server sends after
 // midnight (UTC): those of past days, with --today also today's so far.
 func cmdDMARCReportSend(e *Env) error {
+	return sendReportsNow(e, "DMARC", "it names the reporting organisation", func(res *dnsx.Resolver) (dueSender, error) {
+		if e.Cfg.DMARCReportsFrom == "" {
+			return nil, fmt.Errorf("set --dmarc-reports-from (AUTHSMTP_DMARC_REPORTS_FROM): the address at a hosted domain the reports come from")
+		}
+		return dmarcrpt.New(dmarcrpt.Config{Store: e.St, Resolver: res, Signer: dkim.New(e.St), From: e.Cfg.DMARCReportsFrom, Hostname: e.Cfg.Hostname})
+	})
+}
+
+// cmdTLSReportSend queues the TLS reports (RFC 8460) of the days before
+// today now, instead of waiting for the daily run; --today sends today's
+// results so far too (a test or a first look). Reports go through the
+// queue; in capture/demo mode nothing is sent.
+func cmdTLSReportSend(e *Env) error {
+	return sendReportsNow(e, "TLS", "it names the reports' submitter", func(res *dnsx.Resolver) (dueSender, error) {
+		if e.Live != nil {
+			if _, err := e.Live.FlushTLSResults(); err != nil {
+				return nil, fmt.Errorf("saving the TLS results: %w", err)
+			}
+		}
+		return tlsrpt.New(tlsrpt.Config{Store: e.St, Resolver: res, Signer: dkim.New(e.St), Hostname: e.Cfg.Hostname})
+	})
+}
+
+// dueSender sends the reports of the days before a time (SendDue).
+type dueSender interface {
+	SendDue(ctx context.Context, before time.Time) (int, error)
+}
+
+// sendReportsNow is what `dmarc report-send` and `tls report-send` share:
+// nothing in capture/demo mode, --hostname required (whyHostname says
+// what for), then the reporter newReporter makes sends the days before
+// today (with --today, today so far too) and the count is printed.
+func sendReportsNow(e *Env, what, whyHostname string, newReporter func(*dnsx.Resolver) (dueSender, error)) error {
 	if e.Cfg.Capture || e.Cfg.Demo {
-		return fmt.Errorf("capture/demo mode: DMARC reports are not sent")
-	}
-	if e.Cfg.DMARCReportsFrom == "" {
-		return fmt.Errorf("set --dmarc-reports-from (AUTHSMTP_DMARC_REPORTS_FROM): the address at a hosted domain the reports come from")
+		return fmt.Errorf("capture/demo mode: %s reports are not sent", what)
 	}
 	if e.Cfg.Hostname == "" {
-		return fmt.Errorf("set --hostname (AUTHSMTP_HOSTNAME): it names the reporting organisation")
+		return fmt.Errorf("set --hostname (AUTHSMTP_HOSTNAME): %s", whyHostname)
 	}
 	res, err := dnsx.New(e.Cfg.DNS)
 	if err != nil {
 		return err
 	}
-	rep, err := dmarcrpt.New(dmarcrpt.Config{Store: e.St, Resolver: res, Signer: dkim.New(e.St), From: e.Cfg.DMARCReportsFrom, Hostname: e.Cfg.Hostname})
+	rep, err := newReporter(res)
 	if err != nil {
 		return err
 	}
@@ -46,6 +77,6 @@ func cmdDMARCReportSend(e *Env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Out, "%d DMARC reports queued\n", n)
+	fmt.Fprintf(e.Out, "%d %s reports queued\n", n, what)
 	return nil
 }

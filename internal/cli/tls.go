@@ -1,15 +1,11 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/authsmtp/authsmtp/acme"
-	"github.com/authsmtp/authsmtp/smtp/dkim"
-	"github.com/authsmtp/authsmtp/smtp/dnsx"
-	"github.com/authsmtp/authsmtp/smtp/tlsrpt"
 )
 
 // tlsCommands report on certificates.
@@ -51,40 +47,4 @@ func cmdTLSStatus(e *Env) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Source, s.Issuer, exp, last)
 	}
 	return tw.Flush()
-}
-
-// cmdTLSReportSend queues the TLS reports (RFC 8460) of the days before
-// today now, instead of waiting for the daily run; --today sends today's
-// results so far too (a test or a first look). Reports go through the
-// queue; in capture/demo mode nothing is sent.
-func cmdTLSReportSend(e *Env) error {
-	if e.Cfg.Capture || e.Cfg.Demo {
-		return fmt.Errorf("capture/demo mode: TLS reports are not sent")
-	}
-	if e.Cfg.Hostname == "" {
-		return fmt.Errorf("set --hostname (AUTHSMTP_HOSTNAME): it names the reports' submitter")
-	}
-	if e.Live != nil {
-		if _, err := e.Live.FlushTLSResults(); err != nil {
-			return fmt.Errorf("saving the TLS results: %w", err)
-		}
-	}
-	res, err := dnsx.New(e.Cfg.DNS)
-	if err != nil {
-		return err
-	}
-	rep, err := tlsrpt.New(tlsrpt.Config{Store: e.St, Resolver: res, Signer: dkim.New(e.St), Hostname: e.Cfg.Hostname})
-	if err != nil {
-		return err
-	}
-	before := time.Now()
-	if _, ok := e.Flags["today"]; ok {
-		before = before.Add(24 * time.Hour)
-	}
-	n, err := rep.SendDue(context.Background(), before)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Out, "%d TLS reports queued\n", n)
-	return nil
 }
