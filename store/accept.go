@@ -50,11 +50,15 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 		return nil, errors.New("accept: no recipients")
 	}
 	now := time.Now().UTC()
+	ahead, err := s.writeAhead(in)
+	if err != nil {
+		return nil, err
+	}
 	var res *Accepted
-	err := s.commits.doSized(len(in.Body), func(tx kv.Tx) error {
+	err = s.commits.doSized(len(in.Body), func(tx kv.Tx) error {
 		// This may run more than once: only tx state and res here.
 		var err error
-		res, err = s.acceptTx(tx, in, now, true)
+		res, err = s.acceptTx(tx, in, now, true, ahead)
 		return err
 	})
 	if err != nil {
@@ -64,17 +68,9 @@ func (s *Store) Accept(in *Incoming) (*Accepted, error) {
 	return res, nil
 }
 
-// acceptTx stores in within tx: the body, the local deliveries and the
-// queue entry for the remote recipients; count adds it to the traffic
-// statistics. It has no effect outside tx.
-func (s *Store) acceptTx(tx kv.Tx, in *Incoming, now time.Time, count bool) (*Accepted, error) {
-	res := &Accepted{}
-	if count {
-		recordTrafficTx(tx, in, now)
-	}
-	if err := recordSpamStatsTx(tx, in, now); err != nil {
-		return nil, err
-	}
+// sharedRefs is how many references the shared body of in gets: each
+// local copy without a header of its own, and the queue entry.
+func sharedRefs(in *Incoming) uint32 {
 	refs := uint32(0)
 	for _, r := range in.Local {
 		if len(r.Header) == 0 {
@@ -84,16 +80,58 @@ func (s *Store) acceptTx(tx kv.Tx, in *Incoming, now time.Time, count bool) (*Ac
 	if len(in.Remote) > 0 {
 		refs++
 	}
+	return refs
+}
+
+// writeAhead writes the shared body of in to a segment before its
+// transaction (segBodies.writeAhead); nil when bodies are not in segments
+// or nothing shares the body.
+func (s *Store) writeAhead(in *Incoming) (*bodyLoc, error) {
+	if s.segs == nil || !s.segs.write || sharedRefs(in) == 0 {
+		return nil, nil
+	}
+	loc, err := s.segs.writeAhead(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &loc, nil
+}
+
+// acceptTx stores in within tx: the body (already in a segment at ahead,
+// when not nil), the local deliveries and the queue entry for the remote
+// recipients; count adds it to the traffic statistics. It has no effect
+// outside tx.
+func (s *Store) acceptTx(tx kv.Tx, in *Incoming, now time.Time, count bool, ahead *bodyLoc) (*Accepted, error) {
+	res := &Accepted{}
+	if count {
+		recordTrafficTx(tx, in, now)
+	}
+	if err := recordSpamStatsTx(tx, in, now); err != nil {
+		return nil, err
+	}
+	refs := sharedRefs(in)
 	var bodyID uint64
 	if refs > 0 {
-		bodyID = putBody(tx, in.Body, refs)
+		var err error
+		if ahead != nil {
+			bodyID, err = s.putBodyAt(tx, *ahead, refs)
+		} else {
+			bodyID, err = s.putBody(tx, in.Body, refs)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range in.Local {
 		bodyID, size := bodyID, int64(len(in.Body))
 		if len(r.Header) > 0 {
 			own := make([]byte, 0, len(r.Header)+len(in.Body))
 			own = append(append(own, r.Header...), in.Body...)
-			bodyID, size = putBody(tx, own, 1), int64(len(own))
+			var err error
+			if bodyID, err = s.putBody(tx, own, 1); err != nil {
+				return nil, err
+			}
+			size = int64(len(own))
 		}
 		addr, err := NormalizeAddress(r.Address)
 		if err != nil {

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime"
 	"testing"
 )
@@ -19,6 +21,20 @@ func BenchmarkAccept(b *testing.B)  { benchAccept(b, 1) }
 func BenchmarkAccept8(b *testing.B) { benchAccept(b, 8) }
 
 func benchAccept(b *testing.B, writers int) { benchAcceptOn(b, authTestStore(b), writers) }
+
+// BenchmarkAcceptSegments and BenchmarkAccept8Segments are the same with
+// bodies in segment files (Options.BodySegments).
+func BenchmarkAcceptSegments(b *testing.B)  { benchAcceptOn(b, segBenchStore(b), 1) }
+func BenchmarkAccept8Segments(b *testing.B) { benchAcceptOn(b, segBenchStore(b), 8) }
+
+func segBenchStore(b *testing.B) *Store {
+	st, err := Open(b.TempDir(), Options{BodySegments: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
 
 func benchAcceptOn(b *testing.B, st *Store, writers int) {
 	if _, err := st.AddDomain("doe.com"); err != nil {

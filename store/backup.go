@@ -13,12 +13,14 @@ import (
 	"github.com/authsmtp/authsmtp/store/kv/boltkv"
 )
 
-// Backups are whole copies of the database file taken inside one read
-// transaction (bbolt's Tx.WriteTo): the copy is the state of one commit,
-// consistent across every bucket, while writers go on. A read transaction
-// keeps the file from growing while it runs, so a backup is written as
-// fast as the destination takes it and never waits on the network while
-// holding the transaction longer than the copy itself.
+// Backups are one portable bbolt file holding the state of one commit,
+// consistent across every bucket, while writers go on. Bodies kept in
+// segment files (bodies.go) are put into the backup's bodies bucket, so
+// the backup needs nothing beside it: every bucket of one read
+// transaction is copied into a temporary bbolt file in the data
+// directory (the bodies read from their segments, which no compaction
+// deletes meanwhile), and that file is then streamed to the writer.
+// A store without segments is copied as it is (bbolt's Tx.WriteTo).
 
 // Backup writes a consistent copy of the database to w and returns its
 // size in bytes.
@@ -27,7 +29,58 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	if f == nil {
 		return 0, ErrNoBackup
 	}
-	n, err := f.WriteTo(w)
+	if s.segs == nil || !s.segs.write && s.noSegmentBodies() {
+		// Nothing is in segments, and nothing can be put there meanwhile.
+		return s.rawBackup(w)
+	}
+	s.segs.pin.RLock()
+	defer s.segs.pin.RUnlock()
+	tmp, err := os.CreateTemp(s.dir, ".backup-*.db")
+	if err != nil {
+		return 0, fmt.Errorf("writing backup: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	dst, err := boltkv.Open(tmp.Name(), &boltkv.Options{NoSync: true, FreelistType: boltkv.FreelistMapType})
+	if err != nil {
+		return 0, fmt.Errorf("writing backup: %w", err)
+	}
+	_, err = copyStore(s.base, dst, s.segs.files, false, true, nil)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("writing backup: %w", err)
+	}
+	in, err := os.Open(tmp.Name())
+	if err != nil {
+		return 0, fmt.Errorf("writing backup: %w", err)
+	}
+	defer in.Close()
+	n, err := io.Copy(w, in)
+	if err != nil {
+		return n, fmt.Errorf("writing backup: %w", err)
+	}
+	return n, nil
+}
+
+// noSegmentBodies reports whether no body is in a segment.
+func (s *Store) noSegmentBodies() bool {
+	empty := true
+	s.db.View(func(tx kv.Tx) error {
+		if b := tx.Bucket(bucketBodyLoc); b != nil {
+			k, _ := b.Cursor().First()
+			empty = k == nil
+		}
+		return nil
+	})
+	return empty
+}
+
+// rawBackup writes the database file as it is, from one read
+// transaction.
+func (s *Store) rawBackup(w io.Writer) (int64, error) {
+	n, err := s.file().WriteTo(w)
 	if err != nil {
 		return n, fmt.Errorf("writing backup: %w", err)
 	}
@@ -41,18 +94,23 @@ var ErrNoBackup = errors.New("backup and restore work on the bbolt store; on Pos
 // a temporary file beside it, fsynced, checked, then renamed into place,
 // so path never holds half a backup.
 func (s *Store) BackupFile(path string) (int64, error) {
-	return s.backupFile(path, true)
+	return s.backupFile(path, true, false)
 }
 
 // backupFile is BackupFile; check=false skips CheckBackup, for the
-// pre-migration copy of a file older than the schema key.
-func (s *Store) backupFile(path string, check bool) (int64, error) {
+// pre-migration copy of a file older than the schema key; raw copies the
+// file as it is (before a migration: an older file has no segments).
+func (s *Store) backupFile(path string, check, raw bool) (int64, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return 0, fmt.Errorf("creating backup file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	n, err := s.Backup(tmp)
+	backup := s.Backup
+	if raw && s.file() != nil {
+		backup = s.rawBackup
+	}
+	n, err := backup(tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -199,11 +257,24 @@ func Restore(dataDir, src string) (kept string, info BackupInfo, err error) {
 	if err != nil {
 		return "", info, fmt.Errorf("restoring: copying %s: %w", src, err)
 	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
 	if _, err := os.Stat(dst); err == nil {
-		kept = dst + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
+		kept = dst + ".before-restore-" + stamp
 		if err := os.Link(dst, kept); err != nil {
 			return "", info, fmt.Errorf("restoring: keeping the current database: %w", err)
 		}
+	}
+	// The current body segments belong to the current database: they
+	// are kept beside it (the backup holds its own bodies). A crash
+	// between here and the rename leaves the old database without its
+	// segments directory: move it back by hand (the error says where).
+	segs := filepath.Join(dataDir, segDirName)
+	if _, err := os.Stat(segs); err == nil {
+		keptSegs := segs + ".before-restore-" + stamp
+		if err := os.Rename(segs, keptSegs); err != nil {
+			return kept, info, fmt.Errorf("restoring: keeping the current body segments: %w", err)
+		}
+		syncDir(dataDir)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return kept, info, fmt.Errorf("restoring: %w", err)

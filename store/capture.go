@@ -30,14 +30,13 @@ func (s *Store) FileCaptured(id string) (filed bool, err error) {
 			return nil
 		}
 		if strings.Contains(q.Login, "@") && tx.Bucket(bucketUsers).Get([]byte(q.Login)) != nil {
-			body := tx.Bucket(bucketBodies).Get(u64(q.BodyID))
-			if body == nil {
-				return fmt.Errorf("body %d of captured %s %w", q.BodyID, id, ErrNotFound)
+			body, _, err := s.bodies.read(tx, q.BodyID, nil)
+			if err != nil {
+				return fmt.Errorf("body of captured %s: %w", id, err)
 			}
-			in = &Incoming{From: q.From, Login: q.Login, Body: append([]byte(nil), body...), Subject: q.Subject,
+			in = &Incoming{From: q.From, Login: q.Login, Body: body, Subject: q.Subject,
 				Local: []LocalRcpt{{Address: q.Login, Mailbox: "Captured"}}}
-			var err error
-			if res, err = s.acceptTx(tx, in, now, true); err != nil {
+			if res, err = s.acceptTx(tx, in, now, true, nil); err != nil {
 				return err
 			}
 		}

@@ -75,8 +75,23 @@ const (
 )
 
 // CopyStore copies every bucket of src into dst. A dst holding any key is
-// refused unless force, which deletes what dst holds first.
+// refused unless force, which deletes what dst holds first. Bodies a
+// bbolt src keeps in segment files (bodies.go) are written into dst's
+// bodies bucket: on PostgreSQL that is where they live, and a bbolt dst
+// moves them into its own segments when it is opened.
 func CopyStore(src, dst kv.DB, force bool, progress func(StoreCopyProgress)) (StoreCopyResult, error) {
+	var segs *segFiles
+	if f, ok := src.(kv.File); ok {
+		segs = newSegFiles(filepath.Join(filepath.Dir(f.Path()), segDirName))
+		defer segs.close()
+	}
+	return copyStore(src, dst, segs, force, false, progress)
+}
+
+// copyStore is CopyStore, reading the bodies of src's bodyloc from segs.
+// live says src has writers (a backup): the target is then checked
+// against what was copied, not against a second walk of src.
+func copyStore(src, dst kv.DB, segs *segFiles, force, live bool, progress func(StoreCopyProgress)) (StoreCopyResult, error) {
 	var res StoreCopyResult
 	if progress == nil {
 		progress = func(StoreCopyProgress) {}
@@ -113,6 +128,15 @@ func CopyStore(src, dst kv.DB, force bool, progress func(StoreCopyProgress)) (St
 		}
 		for _, name := range names {
 			w.progress = func(done int) { progress(StoreCopyProgress{Done: done, Total: max(total, done), Bucket: string(name)}) }
+			switch {
+			case string(name) == string(bucketSegments):
+				continue // where bodies are in this file only
+			case string(name) == string(bucketBodyLoc):
+				if err := w.segmentBodies(tx.Bucket(name), segs); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := w.bucket(tx.Bucket(name), [][]byte{name}); err != nil {
 				return err
 			}
@@ -127,7 +151,11 @@ func CopyStore(src, dst kv.DB, force bool, progress func(StoreCopyProgress)) (St
 		return res, fmt.Errorf("copying: %w (the target holds part of the store: run the copy again with --force)", err)
 	}
 	res.Keys, res.Bytes = w.keys, w.bytes
-	if res.SourceKeys, res.SourceBytes, err = countAll(src); err == nil {
+	res.SourceKeys, res.SourceBytes = res.Keys, res.Bytes
+	if !live {
+		res.SourceKeys, res.SourceBytes, err = countAll(src)
+	}
+	if err == nil {
 		res.TargetKeys, res.TargetBytes, err = countAll(dst)
 	}
 	if err != nil {
@@ -186,7 +214,34 @@ func ensureIDTx(tx kv.Tx, n uint64) error {
 	return b.Put([]byte("seq"), u64(n))
 }
 
-// countAll walks every key of db: how many, and their values' bytes.
+// segmentBodies copies the bodies locs points at into dst's bodies
+// bucket.
+func (w *copyWriter) segmentBodies(locs kv.Bucket, segs *segFiles) error {
+	if segs == nil {
+		return errors.New("the source keeps bodies in segment files, but is not a local file")
+	}
+	c := locs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("bad body key %x", k)
+		}
+		loc, err := decodeBodyLoc(v)
+		if err != nil {
+			return err
+		}
+		body, err := segs.read(binary.BigEndian.Uint64(k), loc, nil)
+		if err != nil {
+			return err
+		}
+		if err := w.add(copyOp{path: [][]byte{bucketBodies}, key: append([]byte(nil), k...), value: body}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countAll walks every key of db: how many, and their values' bytes. A
+// body in a segment counts as the bodies key a copy makes of it.
 func countAll(db kv.DB) (keys, bytes int64, err error) {
 	var walk func(b kv.Bucket)
 	walk = func(b kv.Bucket) {
@@ -206,6 +261,20 @@ func countAll(db kv.DB) (keys, bytes int64, err error) {
 		keys, bytes = 0, 0
 		c := tx.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			switch string(k) {
+			case string(bucketSegments):
+				continue
+			case string(bucketBodyLoc):
+				err := tx.Bucket(k).ForEach(func(_, v []byte) error {
+					loc, err := decodeBodyLoc(v)
+					keys, bytes = keys+1, bytes+int64(loc.len)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			keys++
 			walk(tx.Bucket(k))
 		}

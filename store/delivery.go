@@ -145,8 +145,13 @@ func (d *Delivery) Commit(m Content) (*Accepted, error) {
 	now := time.Now().UTC()
 	var res *Accepted
 	size := 0
-	for _, in := range parts {
+	aheads := make([]*bodyLoc, len(parts))
+	for i, in := range parts {
 		size += len(in.Body)
+		var err error
+		if aheads[i], err = d.s.writeAhead(in); err != nil {
+			return nil, err
+		}
 	}
 	err := d.s.commits.doSized(size, func(tx kv.Tx) error {
 		// This may run more than once: only tx state and res here.
@@ -160,7 +165,7 @@ func (d *Delivery) Commit(m Content) (*Accepted, error) {
 			}
 		}
 		for i, in := range parts {
-			r, err := d.s.acceptTx(tx, in, now, i == 0)
+			r, err := d.s.acceptTx(tx, in, now, i == 0, aheads[i])
 			if err != nil {
 				return err
 			}

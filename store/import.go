@@ -71,7 +71,10 @@ func (s *Store) AppendBatch(address, mailbox string, msgs []ImportMessage) ([]*M
 			if date.IsZero() {
 				date = time.Now()
 			}
-			id := putBody(tx, m.Body, 1)
+			id, err := s.putBody(tx, m.Body, 1)
+			if err != nil {
+				return err
+			}
 			rec, err := appendTx(tx, addr, mailbox, id, int64(len(m.Body)), m.Flags, date, quota)
 			if err != nil {
 				return err

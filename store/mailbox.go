@@ -261,12 +261,9 @@ func (s *Store) ListMessages(address, mailbox string) ([]Message, error) {
 func (s *Store) Body(id uint64) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx kv.Tx) error {
-		v := tx.Bucket(bucketBodies).Get(u64(id))
-		if v == nil {
-			return fmt.Errorf("body %d %w", id, ErrNotFound)
-		}
-		out = append([]byte(nil), v...)
-		return nil
+		var err error
+		out, _, err = s.bodies.read(tx, id, nil)
+		return err
 	})
 	return out, err
 }
@@ -292,7 +289,10 @@ func (s *Store) AppendMeta(address, mailbox string, body []byte, flags []string,
 	var m *Message
 	err = s.db.Update(func(tx kv.Tx) error {
 		quota := s.quotaTx(tx, addr)
-		id := putBody(tx, body, 1)
+		id, err := s.putBody(tx, body, 1)
+		if err != nil {
+			return err
+		}
 		if meta != nil {
 			if err := putBodyMeta(tx, id, meta); err != nil {
 				return err
@@ -321,11 +321,23 @@ func (s *Store) quotaTx(tx kv.Tx, addr string) int64 {
 }
 
 // putBody stores a body with refs references and returns its id.
-func putBody(tx kv.Tx, body []byte, refs uint32) uint64 {
+func (s *Store) putBody(tx kv.Tx, body []byte, refs uint32) (uint64, error) {
 	id := nextSeq(tx)
-	tx.Bucket(bucketBodies).Put(u64(id), body)
-	tx.Bucket(bucketBodyRefs).Put(u64(id), u32(refs))
-	return id
+	if err := s.bodies.put(tx, id, body); err != nil {
+		return 0, err
+	}
+	return id, tx.Bucket(bucketBodyRefs).Put(u64(id), u32(refs))
+}
+
+// putBodyAt records a body written ahead to a segment at loc, with refs
+// references, and returns its id; the transaction's flush syncs it.
+func (s *Store) putBodyAt(tx kv.Tx, loc bodyLoc, refs uint32) (uint64, error) {
+	s.segs.w.putInTx(loc.seg)
+	id := nextSeq(tx)
+	if err := putBodyLocTx(tx, id, loc); err != nil {
+		return 0, err
+	}
+	return id, tx.Bucket(bucketBodyRefs).Put(u64(id), u32(refs))
 }
 
 // refBody adds one reference to a body (COPY).
@@ -348,7 +360,7 @@ func unrefBody(tx kv.Tx, id uint64) error {
 		if mb := tx.Bucket(bucketBodyMeta); mb != nil {
 			mb.Delete(u64(id))
 		}
-		return tx.Bucket(bucketBodies).Delete(u64(id))
+		return deleteBodyTx(tx, id)
 	}
 	return b.Put(u64(id), u32(binary.BigEndian.Uint32(v)-1))
 }

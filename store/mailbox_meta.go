@@ -25,9 +25,8 @@ func (s *Store) SetBodyMeta(metas map[uint64][]byte) error {
 		return nil
 	}
 	return s.db.Update(func(tx kv.Tx) error {
-		bodies := tx.Bucket(bucketBodies)
 		for id, m := range metas {
-			if bodies.Get(u64(id)) == nil {
+			if !hasBodyTx(tx, id) {
 				continue
 			}
 			if err := putBodyMeta(tx, id, m); err != nil {

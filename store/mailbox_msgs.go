@@ -98,7 +98,6 @@ func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody b
 			// UIDs ascend, and body ids mostly ascend with them: read both
 			// buckets with cursors that usually just step to the next key.
 			mbk := newSeqGetter(tx.Bucket(bucketMessages).Bucket(u64(mb.ID)))
-			bodies := tx.Bucket(bucketBodies)
 			var metas *seqGetter
 			if b := tx.Bucket(bucketBodyMeta); b != nil {
 				metas = newSeqGetter(b)
@@ -139,12 +138,19 @@ func (s *Store) FetchMessages(address, mailbox string, uids []uint32, withBody b
 					}
 				}
 				if withBody {
-					it.Body = append([]byte(nil), bodies.Get(u64(m.BodyID))...)
-					bytes += len(it.Body)
+					body, mapped, err := s.bodies.read(tx, m.BodyID, nil)
+					if err != nil && !errors.Is(err, ErrNotFound) {
+						return fmt.Errorf("message %d: %w", uid, err)
+					}
+					it.Body = body
+					bytes += len(body)
+					if mapped {
+						read += len(body)
+					}
 				}
 				items = append(items, it)
 			}
-			s.mapRead(tx, read+bytes)
+			s.mapRead(tx, read)
 			return nil
 		})
 		if err != nil {
@@ -192,6 +198,7 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 	var out []uint32
 	var after uint32 // for all: resume after this UID
 	items := make([]SearchItem, 0, searchChunk)
+	var slab []byte // the chunk's bodies
 	for {
 		done := false
 		err := s.db.View(func(tx kv.Tx) error {
@@ -201,7 +208,8 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 				return err
 			}
 			mbk := tx.Bucket(bucketMessages).Bucket(u64(mb.ID))
-			bodies := tx.Bucket(bucketBodies)
+			slab = slab[:0]
+			mappedBytes := 0
 			add := func(v []byte) error {
 				h, err := decodeHead(v)
 				if err != nil {
@@ -213,7 +221,18 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 					return joinFlags(h.bits, kws)
 				}
 				if withBody {
-					it.Body = bodies.Get(u64(h.bodyID))
+					// Bodies are read into one slab per chunk; a grown
+					// slab leaves earlier items on the old array.
+					at := len(slab)
+					body, mapped, err := s.bodies.read(tx, h.bodyID, slab)
+					if err != nil && !errors.Is(err, ErrNotFound) {
+						return fmt.Errorf("message %d: %w", h.uid, err)
+					}
+					slab = body
+					it.Body = body[at:len(body):len(body)]
+					if mapped {
+						mappedBytes += len(it.Body)
+					}
 				}
 				items = append(items, it)
 				return nil
@@ -242,9 +261,9 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 			}
 			// Still inside the transaction: bodies point into the file.
 			out = append(out, matchAll(items, match)...)
-			read := 0
+			read := mappedBytes
 			for _, it := range items {
-				read += len(it.Body) + len(it.Meta) + mapFaultAround
+				read += len(it.Meta) + mapFaultAround
 			}
 			s.mapRead(tx, read)
 			return nil

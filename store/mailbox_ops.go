@@ -367,11 +367,10 @@ func (s *Store) GetMessage(address, mailbox string, uid uint32) (*Message, []byt
 		if m, err = decodeMessage(v); err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketBodies).Get(u64(m.BodyID))
-		if b == nil {
-			return fmt.Errorf("body of message %d %w", uid, ErrNotFound)
+		body, _, err = s.bodies.read(tx, m.BodyID, nil)
+		if err != nil {
+			return fmt.Errorf("body of message %d: %w", uid, err)
 		}
-		body = append([]byte(nil), b...)
 		return nil
 	})
 	return m, body, err

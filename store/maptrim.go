@@ -39,7 +39,7 @@ func (s *Store) mapRead(tx kv.Tx, n int) {
 	}
 	s.mapReads.Store(0)
 	// Inside tx: the mapping cannot move (see trimMapping).
-	if m, ok := s.db.(kv.Mapped); ok {
+	if m, ok := s.base.(kv.Mapped); ok {
 		dontNeed(m.Mapping(tx))
 	}
 }
@@ -73,7 +73,7 @@ func (s *Store) startMapTrim() {
 // lock that read transactions hold, so the address range cannot be
 // unmapped (and reused) while it is being advised.
 func (s *Store) trimMapping() {
-	m, ok := s.db.(kv.Mapped)
+	m, ok := s.base.(kv.Mapped)
 	if !ok {
 		return // no mapping (PostgreSQL)
 	}

@@ -25,6 +25,11 @@ import (
 //	   by mailbox messages and queue entries without a reference count,
 //	   and there was no sessions bucket.
 //	1  bodyrefs counts the references to each body; sessions bucket.
+//	2  on a local file, bodies may live in segment files beside it
+//	   (bodyloc, segments; bodies.go). Nothing is rewritten: bodies
+//	   still in the bodies bucket are read from there and moved into
+//	   segments in the background (bodies_move.go). An older binary
+//	   would not find them, hence the new version.
 
 // migration upgrades a file from version To-1 to To inside tx.
 type migration struct {
@@ -37,6 +42,7 @@ type migration struct {
 // changed at run time.
 var migrations = []migration{
 	{To: 1, What: "count body references", Run: migrateCountBodyRefs},
+	{To: 2, What: "bodies in segment files", Run: func(kv.Tx) error { return nil }},
 }
 
 // fileSchema reads the schema version of an open file. fresh is true for
@@ -76,7 +82,7 @@ func (s *Store) migrate() error {
 	backup := "(none: no local file)"
 	if s.file() != nil {
 		backup = fmt.Sprintf("%s.schema-%d-backup-%s", s.Path(), from, time.Now().UTC().Format("20060102T150405Z"))
-		if _, err := s.backupFile(backup, false); err != nil {
+		if _, err := s.backupFile(backup, false, true); err != nil {
 			return fmt.Errorf("backing up before upgrading the database from schema %d: %w", from, err)
 		}
 	}

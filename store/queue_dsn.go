@@ -49,7 +49,7 @@ func (s *Store) RecordDeliveryDSN(id string, fn func(q *QueueEntry) (dsn *Incomi
 					if !d.DSN || d.From != "" {
 						return errors.New("recording delivery: a DSN must be marked DSN and come from <>")
 					}
-					acc, err := s.acceptTx(tx, d, now, true)
+					acc, err := s.acceptTx(tx, d, now, true, nil)
 					if err != nil {
 						return errDSNStore{fmt.Errorf("storing DSN: %w", err)}
 					}

@@ -19,6 +19,9 @@
 //	messages    mailbox id (8 bytes BE) → nested bucket: UID (4 bytes BE) →
 //	            Message in a compact binary record (mailbox_record.go)
 //	bodies      body id (8 bytes BE) → raw RFC 5322 bytes, CRLF line endings
+//	bodyloc     body id → where the body is in a segment file (bbolt with
+//	            Options.BodySegments; segment.go, bodies.go)
+//	segments    segment number (4 bytes BE) → live bytes and records in it
 //	bodyrefs    body id → reference count (4 bytes BE): one per mailbox
 //	            message and queue entry that points at the body
 //	bodymeta    body id → the IMAP layer's cached parse of the body
@@ -63,6 +66,11 @@
 // so a SELECT or FETCH FLAGS never pages in bodies. The cost is that the
 // file never shrinks; freed pages are reused by later mail.
 //
+// With Options.BodySegments, bodies go to append-only segment files
+// instead (bodies.go): the group's bodies are written, the segment is
+// fdatasynced once, then bbolt commits the records that point at them.
+// One sync more per group, no body pages in the commit or the mapping.
+//
 // # Invariants
 //
 //   - A message is acknowledged only after the transaction that stores it
@@ -90,7 +98,7 @@ import (
 )
 
 // SchemaVersion is the layout version this binary writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DBFile is the database file's name inside the data directory.
 const DBFile = "authsmtp.db"
@@ -132,6 +140,10 @@ type Options struct {
 	// and send-cap counters then live in it (counters_shared.go), not in
 	// this process's memory.
 	Shared bool
+	// BodySegments keeps new message bodies in append-only segment
+	// files beside a bbolt database (<data>/bodies/, bodies.go) instead
+	// of in it. Segments that exist are read either way.
+	BodySegments bool
 	// Feed, when set, carries events and revocations to and from the
 	// other nodes on the database (feed.go).
 	Feed Feed
@@ -144,8 +156,18 @@ type Options struct {
 
 // Store is the one handle on the database. It is safe for concurrent use.
 type Store struct {
+	// db is the backend, with the body store's flush before each commit
+	// (flushingDB); base is the backend itself (for kv.File, kv.Mapped).
 	db   kv.DB
+	base kv.DB
 	dir  string
+	// bodies keeps message bodies (bodies.go); segs is it when bodies
+	// are in segment files (a local bbolt file), else nil.
+	bodies bodyStore
+	segs   *segBodies
+	// bg counts the background body work (moving, compacting), stopped
+	// by Close through junkDone.
+	bg   sync.WaitGroup
 	log  *slog.Logger
 	auth *authCache
 	// revoked ends open sessions when their credentials change (revoke.go).
@@ -236,14 +258,20 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Store{db: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations(), records: newRecordCache(),
+	s := &Store{db: db, base: db, dir: dir, log: opts.Logger, auth: newAuthCache(), revoked: newRevocations(), records: newRecordCache(),
 		reportCap: opts.ReportCap.orDefault()}
+	s.bodies = kvBodies{}
+	if _, local := db.(kv.File); local && dir != "" {
+		s.segs = newSegBodies(dir, opts.BodySegments, opts.NoSync)
+		s.bodies = s.segs
+		s.db = flushingDB{DB: db, bodies: s.segs}
+	}
 	// A local file pays an fsync per commit, which concurrent writers
 	// share in one transaction; a database server groups its log flushes
 	// itself, and a larger serializable transaction would only conflict
 	// (and be retried) more often.
 	_, local := db.(kv.File)
-	s.commits = newGroupCommit(db, maxGroupCalls, !local)
+	s.commits = newGroupCommit(s.db, maxGroupCalls, !local)
 	s.Events = newNotifier()
 	s.Throttle = NewThrottle(ThrottleConfig{})
 	s.Caps = newSendCaps()
@@ -256,6 +284,10 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 	s.registerReportHooks()
 	s.userRemoveHooks = append(s.userRemoveHooks, removeJunkModel)
 	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.startSegments(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -277,6 +309,7 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 	}
 	s.startMapTrim()
 	s.startTally()
+	s.startBodyMover()
 	return s, nil
 }
 
@@ -289,7 +322,11 @@ func (s *Store) init() error {
 		return err
 	}
 	return s.db.Update(func(tx kv.Tx) error {
-		for _, b := range allBuckets {
+		buckets := allBuckets
+		if s.segs != nil {
+			buckets = append(buckets[:len(buckets):len(buckets)], bucketBodyLoc, bucketSegments)
+		}
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", b, err)
 			}
@@ -317,7 +354,11 @@ func (s *Store) Close() error {
 		s.stopFeed()
 		close(s.junkDone)
 		s.stopTally()
-		err = s.db.Close()
+		s.bg.Wait()
+		err = s.bodies.close()
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }
@@ -335,7 +376,7 @@ func (s *Store) Ping() error {
 
 // file is the bbolt file under the store, or nil on another backend.
 func (s *Store) file() kv.File {
-	f, _ := s.db.(kv.File)
+	f, _ := s.base.(kv.File)
 	return f
 }
 

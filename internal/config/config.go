@@ -20,10 +20,12 @@ type Config struct {
 	Data string
 	// Store names the store backend: "" or "bbolt" is the file in Data,
 	// a postgres:// URL is PostgreSQL (shared by several nodes).
-	Store    string
-	Hostname string
-	Demo     bool
-	Capture  bool
+	Store string
+	// BodySegments: store.Options.BodySegments.
+	BodySegments bool
+	Hostname     string
+	Demo         bool
+	Capture      bool
 
 	// Listeners; "" turns one off.
 	Submission  string
@@ -158,6 +160,7 @@ func Default() Config {
 func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (holds authsmtp.db and the control socket)")
+	fs.BoolVar(&c.BodySegments, "body-segments", c.BodySegments, "keep new message bodies in append-only segment files beside the bbolt database (<data>/bodies/) instead of in it: smaller commits and no body pages mapped in memory, one more fdatasync per group commit")
 	fs.StringVar(&c.Store, "store", c.Store, "store backend: bbolt (the file in --data, the default) or a PostgreSQL URL postgres://user:pass@host/db?sslmode=… shared by several nodes")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "this server's public host name (EHLO, certificates); default: the system's")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "demo mode: high ports on 127.0.0.1, a demo domain and user, outbound mail captured")

@@ -221,7 +221,8 @@ func serve(cfg config.Config, out io.Writer, version string) error {
 		return fmt.Errorf("data directory %s: %w (choose one with --data)", cfg.Data, err)
 	}
 	st, err := store.OpenBackend(cfg.Store, cfg.Data, store.Options{Logger: logger.With("service", "store"),
-		Junk: junk.Config{MinTrained: cfg.JunkMinTrained, Threshold: cfg.JunkThreshold}})
+		BodySegments: cfg.BodySegments,
+		Junk:         junk.Config{MinTrained: cfg.JunkMinTrained, Threshold: cfg.JunkThreshold}})
 	if err != nil {
 		return err
 	}
