@@ -28,27 +28,56 @@ func dropExecutablePages() int64 {
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
 		return 0
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return 0
 	}
 	before := residentOf("/proc/self/smaps_rollup")
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || strings.Contains(f[1], "w") || f[4] != strconv.FormatUint(st.Ino, 10) {
-			continue
-		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if !ok || err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+	for _, m := range cleanExeMappings(smaps, strconv.FormatUint(st.Ino, 10)) {
+		unix.Syscall(unix.SYS_MADVISE, uintptr(m[0]), uintptr(m[1]-m[0]), unix.MADV_DONTNEED)
 	}
 	return before - residentOf("/proc/self/smaps_rollup")
+}
+
+// cleanExeMappings lists [start, end) of the binary's (inode ino) mappings
+// that are not writable and hold no private copies of pages. A mapping
+// with Anonymous pages was written before it was made read-only (a PIE
+// or dynamically linked binary's relocated RELRO data): dropping those
+// would bring back the file's unrelocated bytes, so it is skipped.
+func cleanExeMappings(smaps []byte, ino string) [][2]uint64 {
+	var out [][2]uint64
+	var cur [2]uint64
+	in := false
+	flush := func() {
+		if in {
+			out = append(out, cur)
+		}
+		in = false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
+			// start-end perms offset dev inode [path]: a new mapping
+			flush()
+			if len(f) < 6 || strings.Contains(f[1], "w") || f[4] != ino {
+				continue
+			}
+			lo, hi, _ := strings.Cut(f[0], "-")
+			start, err1 := strconv.ParseUint(lo, 16, 64)
+			end, err2 := strconv.ParseUint(hi, 16, 64)
+			if err1 != nil || err2 != nil || end <= start {
+				continue
+			}
+			cur, in = [2]uint64{start, end}, true
+			continue
+		}
+		if in && len(f) == 3 && f[0] == "Anonymous:" && f[1] != "0" {
+			in = false // holds private copies: leave it alone
+		}
+	}
+	flush()
+	return out
 }
 
 // residentOf is the Rss: line of an smaps file, in bytes.

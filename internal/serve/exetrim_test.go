@@ -56,3 +56,27 @@ func TestDropExecutablePages(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+// TestCleanExeMappingsSkipsPrivateCopies: a read-only mapping of the
+// binary that holds private copies (relocated RELRO data of a PIE build)
+// is never dropped; writable mappings and other files are not either.
+func TestCleanExeMappingsSkipsPrivateCopies(t *testing.T) {
+	smaps := []byte(`00400000-00800000 r-xp 00000000 08:01 42 /bin/authsmtp
+Rss:                4096 kB
+Anonymous:             0 kB
+00800000-00900000 r--p 00400000 08:01 42 /bin/authsmtp
+Rss:                  64 kB
+Anonymous:            64 kB
+00900000-00a00000 rw-p 00500000 08:01 42 /bin/authsmtp
+Anonymous:             4 kB
+00a00000-00b00000 r--p 00000000 08:01 43 /lib/other.so
+Anonymous:             0 kB
+00b00000-00c00000 r--p 00600000 08:01 42 /bin/authsmtp
+Anonymous:             0 kB
+`)
+	got := cleanExeMappings(smaps, "42")
+	want := [][2]uint64{{0x400000, 0x800000}, {0xb00000, 0xc00000}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("cleanExeMappings = %x, want %x", got, want)
+	}
+}
