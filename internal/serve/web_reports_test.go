@@ -2,6 +2,7 @@ package serve
 
 import (
 	"crypto/tls"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +97,21 @@ func TestReportsEndToEnd(t *testing.T) {
 	if list := webtest.Text(t, ctx, "#report-list"); strings.Count(list, "DMARC") != 2 || !strings.Contains(list, "download") {
 		t.Fatalf("report list: %q", list)
 	}
+
+	// At 800 px (and on a phone) the wide tables scroll inside their
+	// cards: the page itself is no wider than the window.
+	type widths struct{ Doc, View, Table, Box int }
+	for _, width := range []int{800, 390} {
+		webtest.Do(t, ctx, "narrow window", chromedp.EmulateViewport(int64(width), 900), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#dmarc-sources")))
+		w, err := chromedp.Run(ctx, chromedp.Evaluate[widths](`({Doc: document.documentElement.scrollWidth, View: window.innerWidth,
+			Table: document.querySelector("#dmarc-sources").scrollWidth, Box: document.querySelector("#dmarc-sources").parentElement.clientWidth})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.View != width || w.Doc > w.View || w.Box > w.View {
+			webtest.Shot(t, ctx, fmt.Sprintf("admin-reports-%d", width))
+			t.Errorf("at %d px the Reports tab is %d px wide (window %d, DMARC table %d in a box of %d)", width, w.Doc, w.View, w.Table, w.Box)
+		}
+	}
+	webtest.Do(t, ctx, "wide window", chromedp.EmulateViewport(1280, 900))
 }
