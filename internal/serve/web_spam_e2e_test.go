@@ -129,4 +129,11 @@ func TestWebSpamTabAndJunkButtons(t *testing.T) {
 	if ip := text("#own-ip"); !strings.Contains(ip, "192.0.2.10") || !strings.Contains(ip, "--outbound-ip") {
 		t.Errorf("own address line: %q", ip)
 	}
+	// The dashboard's glance line says the same, from the same real
+	// look-up (webui's TestAdminDashboardGlance feeds it stub data: webui
+	// tests may not run the MX).
+	webtest.Do(t, ctx, "dashboard", chromedp.Navigate(base+"/admin"), chromedp.WaitVisible(chromedp.CSS("#dash-own-ip")))
+	if dash := text("#dash-own-ip"); !strings.Contains(dash, "192.0.2.10") || !strings.Contains(dash, "listed on bl.test") || strings.Contains(dash, "weak.test") {
+		t.Errorf("dashboard outbound address line: %q", dash)
+	}
 }
