@@ -36,7 +36,8 @@ func pgAdmin(t *testing.T, sql string, args ...any) int64 {
 // backend terminated) and kept from coming back while node B changes a
 // password and turns a domain's SMTP switch off; those notices are lost.
 // Once A listens again, the sessions the changes revoke end on A, and a
-// session nothing changed for lives on. New mail B stored meanwhile wakes
+// session nothing changed for lives on. (A web session ends at once: it
+// is read from the database at every request.) New mail B stored meanwhile wakes
 // A's watchers.
 func TestRevocationAfterFeedGap(t *testing.T) {
 	url := pgtest.URL(t)
@@ -86,6 +87,10 @@ func TestRevocationAfterFeedGap(t *testing.T) {
 		return p
 	}
 	ann, dom, bob := login("ann@gap.test"), login("gap.test"), login("bob@other.test")
+	web, err := a.NewSession(ann, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	watch, stop := a.Events.Subscribe("ann@gap.test")
 	defer stop()
 
@@ -103,6 +108,11 @@ func TestRevocationAfterFeedGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the notices are gone by now
+	// Web sessions live in the database: B's change ended ann's on A
+	// whether or not A heard of it.
+	if _, ok := a.GetSession(web.ID); ok {
+		t.Error("ann's web session on node A lives on after B changed her password")
+	}
 	if a.Revoked(ann) {
 		t.Fatal("node A heard of the password change while not listening: the test does not make a gap")
 	}
