@@ -52,6 +52,9 @@ type feedEvent struct {
 	ModSeq  uint64    `json:"s,omitempty"`
 }
 
+// defaultRecheck is Options.RecheckEvery's default.
+const defaultRecheck = 5 * time.Minute
+
 // feedState is the store's end of the feed.
 type feedState struct {
 	feed   Feed
@@ -65,7 +68,7 @@ type feedState struct {
 
 // startFeed joins the other nodes through f: published events and
 // revocations go out, theirs come in.
-func (s *Store) startFeed(f Feed, closer func()) {
+func (s *Store) startFeed(f Feed, closer func(), recheck time.Duration) {
 	id := make([]byte, 8)
 	rand.Read(id)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,6 +86,23 @@ func (s *Store) startFeed(f Feed, closer func()) {
 	go func() {
 		defer close(listened)
 		f.Listen(ctx, s.onFeed)
+	}()
+	if recheck <= 0 {
+		recheck = defaultRecheck
+	}
+	go func() {
+		// A notice the sending node failed to publish is lost with no gap
+		// here: check the sessions now and then anyway.
+		t := time.NewTicker(recheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.revoked.markGap()
+			case <-ctx.Done():
+				return
+			}
+		}
 	}()
 	go func() {
 		s.publishEvents(ctx)

@@ -16,7 +16,10 @@ import (
 // database at its next question: is the stored password hash still the one
 // it logged in with (not changed, not removed), and for SMTP is its
 // domain's switch still on? The answer is kept per login until the next
-// gap, so this costs one read per login after a gap, none otherwise.
+// gap, so this costs one read per login after a gap, none otherwise. A
+// notice lost on the sending side (its publishing failed) leaves no gap
+// here, so the feed also marks one every Options.RecheckEvery (5 minutes):
+// that bounds how long any lost revocation can go unnoticed.
 type revalidation struct {
 	mu  sync.Mutex
 	gap uint64          // the gap the answers are for

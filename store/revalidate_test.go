@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
+	"github.com/authsmtp/authsmtp/store/kv/pgkv"
 )
 
 var roleSeq atomic.Int64
@@ -141,5 +144,58 @@ func TestRevocationAfterFeedGap(t *testing.T) {
 	// After the gap the answers are kept: no database read per question.
 	if n := len(a.recheck.ok); n != 5 {
 		t.Errorf("%d answers kept after the gap, want 5 (ann; the domain and bob, each for SMTP and not)", n)
+	}
+}
+
+// TestRevocationRecheckWithoutNotice: node B's notice never arrives (B
+// runs without a feed, as when its publishing failed), and node A's
+// listener never dropped: A still ends the revoked session at its next
+// periodic check (Options.RecheckEvery), and keeps an unchanged one.
+func TestRevocationRecheckWithoutNotice(t *testing.T) {
+	url := pgtest.URL(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := OpenBackend(url, t.TempDir(), Options{Logger: log, RecheckEvery: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	db, err := pgkv.Open(context.Background(), url, pgkv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenDB(db, t.TempDir(), Options{Logger: log, Shared: true}) // no feed: publishes nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.AddDomain("quiet.test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"ann@quiet.test", "bob@quiet.test"} {
+		if _, err := b.AddUser(u, "Quiet-user-pass-1x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ann, err := a.Authenticate("ann@quiet.test", "Quiet-user-pass-1x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := a.Authenticate("bob@quiet.test", "Quiet-user-pass-1x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetUserPassword("ann@quiet.test", "Quiet-new-pass-2y"); err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now()
+	for !a.Revoked(ann) {
+		if time.Since(changed) > 10*time.Second {
+			t.Fatal("ann's session on node A lives on 10s after B changed her password unannounced")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("ended %s after the unannounced change", time.Since(changed))
+	if a.Revoked(bob) {
+		t.Error("bob's session ended, though nothing of his changed")
 	}
 }

@@ -147,6 +147,10 @@ type Options struct {
 	// Feed, when set, carries events and revocations to and from the
 	// other nodes on the database (feed.go).
 	Feed Feed
+	// RecheckEvery is how often, with a Feed, the sessions are checked
+	// against the database as after a gap in the feed (revalidate.go), in
+	// case a notice was lost on the sending side (default 5 minutes).
+	RecheckEvery time.Duration
 	// feedCloser closes a Feed the store made itself (OpenBackend).
 	feedCloser func()
 	// ReportCap bounds the reports received per hosted domain and day
@@ -305,7 +309,7 @@ func OpenDB(db kv.DB, dir string, opts Options) (*Store, error) {
 	s.sentLearning = newSentLearning()
 	go s.junkWorker()
 	if opts.Feed != nil {
-		s.startFeed(opts.Feed, opts.feedCloser)
+		s.startFeed(opts.Feed, opts.feedCloser, opts.RecheckEvery)
 	}
 	s.startMapTrim()
 	s.startTally()
