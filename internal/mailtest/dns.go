@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -21,6 +22,7 @@ type DNS struct {
 	records map[string][]dns.RR // lower-case FQDN
 	hang    map[string]bool     // names never answered (timeouts)
 	fail    map[string]bool     // names answered SERVFAIL
+	delay   map[string]time.Duration
 	queries int
 	ad      bool // answers are "authenticated" (a validating resolver's AD bit)
 }
@@ -28,7 +30,7 @@ type DNS struct {
 // StartDNS starts a server; it stops when the test ends.
 func StartDNS(t testing.TB) *DNS {
 	t.Helper()
-	d := &DNS{records: map[string][]dns.RR{}, hang: map[string]bool{}, fail: map[string]bool{}}
+	d := &DNS{records: map[string][]dns.RR{}, hang: map[string]bool{}, fail: map[string]bool{}, delay: map[string]time.Duration{}}
 	var pc net.PacketConn
 	var ln net.Listener
 	var err error
@@ -120,6 +122,14 @@ func (d *DNS) ServFail(name string, on bool) {
 	d.mu.Unlock()
 }
 
+// Delay makes the server wait d before answering queries for name (a
+// distant or slow authoritative server).
+func (d *DNS) Delay(name string, wait time.Duration) {
+	d.mu.Lock()
+	d.delay[strings.ToLower(dns.Fqdn(name))] = wait
+	d.mu.Unlock()
+}
+
 // Queries is how many queries were answered.
 func (d *DNS) Queries() int {
 	d.mu.Lock()
@@ -165,6 +175,13 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
+	d.mu.Lock()
+	var wait time.Duration
+	for _, q := range req.Question {
+		wait = max(wait, d.delay[strings.ToLower(q.Name)])
+	}
+	d.mu.Unlock()
+	time.Sleep(wait)
 	d.mu.Lock()
 	for _, q := range req.Question {
 		if d.hang[strings.ToLower(q.Name)] {

@@ -2,6 +2,7 @@ package dnsx
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -95,8 +96,12 @@ func (c *answerCache) len() int {
 
 // cached answers key from the cache, or runs fetch (once for all callers
 // asking at the same time) and keeps its answer for the TTL it returns,
-// at most CacheTTL. A temporary failure is never kept.
-func (r *Resolver) cached(ctx context.Context, key string, fetch func(context.Context) (any, time.Duration, error)) (any, error) {
+// at most CacheTTL. A temporary failure is never kept. The shared query
+// runs on its own context (bounded by Timeout), not the first caller's:
+// a session that gives up (RSET, a closed connection) must not fail the
+// lookup for another session waiting on the same name; each caller stops
+// waiting when its own context ends.
+func (r *Resolver) cached(ctx context.Context, key, name string, fetch func(context.Context) (any, time.Duration, error)) (any, error) {
 	if r.CacheTTL <= 0 {
 		v, _, err := fetch(ctx)
 		return v, err
@@ -104,15 +109,20 @@ func (r *Resolver) cached(ctx context.Context, key string, fetch func(context.Co
 	if e, ok := r.cache.get(key, r.clock()); ok {
 		return e.val, e.err
 	}
-	v, err, _ := r.cache.flight.Do(key, func() (any, error) {
-		v, ttl, err := fetch(ctx)
+	ch := r.cache.flight.DoChan(key, func() (any, error) {
+		v, ttl, err := fetch(context.WithoutCancel(ctx))
 		if ttl = min(ttl, r.CacheTTL); ttl > 0 && (err == nil || IsNotFound(err)) {
 			now := r.clock()
 			r.cache.put(key, cacheEntry{val: v, err: err, exp: now.Add(ttl)}, now)
 		}
 		return v, err
 	})
-	return v, err
+	select {
+	case res := <-ch:
+		return res.Val, res.Err
+	case <-ctx.Done():
+		return nil, &net.DNSError{Err: ctx.Err().Error(), Name: name, IsTimeout: errors.Is(ctx.Err(), context.DeadlineExceeded), IsTemporary: true}
+	}
 }
 
 func (r *Resolver) clock() time.Time {
@@ -125,7 +135,7 @@ func (r *Resolver) clock() time.Time {
 // LookupTXT returns the TXT records of name, the strings of each record
 // joined as net.Resolver does, cached for their TTL.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	v, err := r.cached(ctx, "TXT "+strings.ToLower(name), func(ctx context.Context) (any, time.Duration, error) {
+	v, err := r.cached(ctx, "TXT "+strings.ToLower(name), name, func(ctx context.Context) (any, time.Duration, error) {
 		return r.queryTXT(ctx, name)
 	})
 	txt, _ := v.([]string)
@@ -135,7 +145,7 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 // LookupMX returns the MX records of name by preference (equal ones
 // shuffled, as net.Resolver does), cached for their TTL.
 func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	v, err := r.cached(ctx, "MX "+strings.ToLower(name), func(ctx context.Context) (any, time.Duration, error) {
+	v, err := r.cached(ctx, "MX "+strings.ToLower(name), name, func(ctx context.Context) (any, time.Duration, error) {
 		return r.queryMX(ctx, name)
 	})
 	mxs, _ := v.([]*net.MX)
@@ -144,7 +154,7 @@ func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 
 // LookupIPAddr is net.Resolver's, cached for addrTTL at most.
 func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	v, err := r.cached(ctx, "IP "+strings.ToLower(host), func(ctx context.Context) (any, time.Duration, error) {
+	v, err := r.cached(ctx, "IP "+strings.ToLower(host), host, func(ctx context.Context) (any, time.Duration, error) {
 		v, err := r.Resolver.LookupIPAddr(ctx, host)
 		return v, addrTTL, err
 	})

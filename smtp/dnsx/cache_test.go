@@ -202,3 +202,31 @@ func TestTXTBytesAsNetResolver(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedLookupOutlivesFirstCaller: a session that gives up on a
+// lookup (its context ends) does not fail it for another session waiting
+// on the same name.
+func TestSharedLookupOutlivesFirstCaller(t *testing.T) {
+	d := mailtest.StartDNS(t)
+	d.AddTXT("slow.test", "v=spf1 -all")
+	d.Delay("slow.test", 500*time.Millisecond)
+	r, _ := newTestResolver(t, d)
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, err := r.LookupTXT(ctx, "slow.test")
+		first <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	v, err := r.LookupTXT(context.Background(), "slow.test")
+	if err != nil || len(v) != 1 {
+		t.Fatalf("the second caller got %v, %v; want the record", v, err)
+	}
+	if err := <-first; err == nil || IsNotFound(err) {
+		t.Fatalf("the caller that gave up got %v; want a temporary error", err)
+	}
+	if n := d.Queries(); n != 1 {
+		t.Errorf("%d queries, want 1 shared", n)
+	}
+}
