@@ -2,12 +2,9 @@ package mx
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/authres"
@@ -52,19 +49,16 @@ func aligned(a, b string, mode dmarc.AlignmentMode) bool {
 // authenticate runs SPF on the connection and envelope, DKIM on the
 // message, and DMARC on the From: domain, all through the one resolver.
 func (s *session) authenticate(msg []byte, h *mailmsg.Header) verdict {
-	ctx, cancel := context.WithTimeout(s.s.ctx, 30*time.Second)
-	defer cancel()
 	res := s.s.res
 	helo := s.c.Hostname()
 	var v verdict
 
-	// SPF (RFC 7208) on MAIL FROM, or on the HELO name for <>.
-	spfDomain := store.DomainOf(s.from)
-	sender := s.from
-	if s.from == "" {
-		spfDomain, sender = helo, "postmaster@"+helo
+	// SPF (RFC 7208) on MAIL FROM, or on the HELO name for <>: started at
+	// MAIL (spfearly.go).
+	if s.spf == nil {
+		s.spf = s.startSPF(s.from)
 	}
-	spfRes, _ := spf.CheckHostWithSender(net.ParseIP(s.ip), helo, sender, spf.WithResolver(res), spf.WithContext(ctx))
+	spfDomain, spfRes := s.spf.domain, s.spf.wait()
 	v.results = append(v.results, &authres.SPFResult{Value: authres.ResultValue(spfRes), From: s.from, Helo: helo})
 
 	// DKIM (RFC 6376): every signature, a few at most.

@@ -384,3 +384,41 @@ func TestPerIPMessageRate(t *testing.T) {
 	}
 	r.expect("MAIL FROM:<x@sender.test>", 450)
 }
+
+// TestSPFStartsAtMail: the SPF check runs while the client sends RCPT
+// and the data, so a sender whose SPF lookups are slow does not make the
+// reply to the data wait for all of them.
+func TestSPFStartsAtMail(t *testing.T) {
+	e := newMX(t, nil)
+	e.dns.AddTXT("slowspf.test", "v=spf1 ip4:127.0.0.1 -all")
+	const slow = 2 * time.Second
+	e.dns.Delay("slowspf.test", slow)
+	c, err := gosmtp.DialStartTLS(e.addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("news@slowspf.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("alice@a.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(slow) // the client takes as long to send its data
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "From: <news@slowspf.test>\r\nTo: <alice@a.test>\r\nSubject: slow SPF\r\n\r\nhello\r\n")
+	start := time.Now()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > slow*3/4 {
+		t.Errorf("the reply to the data took %v: the SPF lookups (%v) started only then", took, slow)
+	}
+	got := e.mailbox(t, "alice@a.test", "INBOX")
+	if len(got) != 1 || !strings.Contains(got[0], "spf=pass") {
+		t.Fatalf("INBOX = %q; want one message with spf=pass", got)
+	}
+}

@@ -37,6 +37,7 @@ type session struct {
 	reports []reportRcpt    // report addresses among the recipients (reports.go)
 	unknown int
 	lists   *dnsListVerdict // looked up at the first RCPT
+	spf     *spfCheck       // started at MAIL (spfearly.go)
 	// refusedCounted: this connection's blocklist refusal is in the stats.
 	refusedCounted bool
 }
@@ -71,6 +72,8 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) (err error) {
 		s.size = opts.Size
 	}
 	s.d = s.s.st.BeginDelivery(store.Envelope{From: from, Inbound: true, Captured: s.s.cfg.Capture})
+	s.spf.stop()
+	s.spf = s.startSPF(from)
 	return nil
 }
 
@@ -185,7 +188,12 @@ func (s *session) Reset() {
 	if s.d != nil {
 		s.d.Abort()
 	}
+	s.spf.stop()
+	s.spf = nil
 	s.from, s.size, s.d, s.reports = "", 0, nil, nil
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.spf.stop()
+	return nil
+}
