@@ -110,7 +110,9 @@ func (r *Resolver) cached(ctx context.Context, key, name string, fetch func(cont
 		return e.val, e.err
 	}
 	ch := r.cache.flight.DoChan(key, func() (any, error) {
-		v, ttl, err := fetch(context.WithoutCancel(ctx))
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Timeout)
+		defer cancel()
+		v, ttl, err := fetch(fctx)
 		if ttl = min(ttl, r.CacheTTL); ttl > 0 && (err == nil || IsNotFound(err)) {
 			now := r.clock()
 			r.cache.put(key, cacheEntry{val: v, err: err, exp: now.Add(ttl)}, now)
