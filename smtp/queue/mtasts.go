@@ -108,16 +108,7 @@ func (r *Runner) fetchSTS(ctx context.Context, domain string) (*stsPolicy, error
 			if err != nil {
 				return nil, err
 			}
-			var d net.Dialer
-			var last error
-			for _, ip := range ips {
-				c, err := d.DialContext(ctx, network, net.JoinHostPort(ip, strconv.Itoa(port)))
-				if err == nil {
-					return c, nil
-				}
-				last = err
-			}
-			return nil, last
+			return dnsx.DialFirst(ctx, network, ips, strconv.Itoa(port))
 		},
 		TLSClientConfig:   &tls.Config{ServerName: host, RootCAs: r.cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives: true,

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/authsmtp/authsmtp/smtp/dnsx"
 )
 
 // HTTPS reporting (RFC 8460 §3, §5.2): a rua of the https: scheme takes
@@ -73,19 +75,16 @@ func (r *Reporter) httpClient(host string) *http.Client {
 			if err != nil {
 				return nil, err
 			}
-			var d net.Dialer
-			last := fmt.Errorf("%s has no public address", host)
+			var allowed []string
 			for _, ip := range ips {
-				if !r.cfg.PrivateHTTPS && !publicAddr(ip) {
-					continue
+				if r.cfg.PrivateHTTPS || publicAddr(ip) {
+					allowed = append(allowed, ip.String())
 				}
-				c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
-				if err == nil {
-					return c, nil
-				}
-				last = err
 			}
-			return nil, last
+			if len(allowed) == 0 {
+				return nil, fmt.Errorf("%s has no public address", host)
+			}
+			return dnsx.DialFirst(ctx, network, allowed, port)
 		},
 		TLSClientConfig:        &tls.Config{ServerName: host, RootCAs: r.cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives:      true,
