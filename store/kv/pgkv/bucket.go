@@ -45,21 +45,27 @@ func (b *bucket) Get(key []byte) []byte {
 	if t.err != nil {
 		return nil
 	}
+	c := cell{string(b.path), string(key)}
+	if v, ok := t.cachedGet(c); ok {
+		return v
+	}
 	var v []byte
+	t.stmt()
 	err := t.ptx.QueryRow(t.ctx, "SELECT value FROM kv WHERE bucket = $1 AND key = $2", b.path, key).Scan(&v)
 	if err == pgx.ErrNoRows {
+		t.noteRead(c, nil)
 		return nil
 	}
 	if err != nil {
 		t.fail(err)
 		return nil
 	}
-	if v == nil {
-		return nil // a nested bucket (NULL)
-	}
+	// A nested bucket (NULL) reads as nil, as a missing key.
+	t.noteRead(c, v)
 	return v
 }
 
+// Put queues the write (writes.go); a large value goes at once.
 func (b *bucket) Put(key, value []byte) error {
 	t := b.tx
 	if !t.writable {
@@ -68,10 +74,16 @@ func (b *bucket) Put(key, value []byte) error {
 	if t.err != nil {
 		return t.err
 	}
-	if value == nil {
-		value = []byte{} // NULL would make it a bucket
-	}
 	t.gen++
+	c := cell{string(b.path), string(key)}
+	if len(value) < directPut {
+		// Copied: the caller may reuse value before the flush.
+		t.queue(c, pendingWrite{value: append([]byte{}, value...)})
+		return nil
+	}
+	delete(t.writes, c) // this write replaces it
+	delete(t.reads, c)
+	t.stmt()
 	_, err := t.ptx.Exec(t.ctx, `INSERT INTO kv (bucket, key, value) VALUES ($1, $2, $3)
 		ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`, b.path, key, value)
 	if err != nil {
@@ -81,6 +93,8 @@ func (b *bucket) Put(key, value []byte) error {
 	return nil
 }
 
+// Delete queues the delete (writes.go). A nested bucket's row is left
+// alone, as before.
 func (b *bucket) Delete(key []byte) error {
 	t := b.tx
 	if !t.writable {
@@ -90,11 +104,7 @@ func (b *bucket) Delete(key []byte) error {
 		return t.err
 	}
 	t.gen++
-	_, err := t.ptx.Exec(t.ctx, "DELETE FROM kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL", b.path, key)
-	if err != nil {
-		t.fail(err)
-		return t.err
-	}
+	t.queue(cell{string(b.path), string(key)}, pendingWrite{delete: true})
 	return nil
 }
 
@@ -118,6 +128,10 @@ func (b *bucket) Bucket(name []byte) kv.Bucket {
 		}
 	}
 	var isBucket bool
+	if t.flush() != nil {
+		return &bucket{tx: t, path: p} // inert, as above
+	}
+	t.stmt()
 	err := t.ptx.QueryRow(t.ctx, "SELECT value IS NULL FROM kv WHERE bucket = $1 AND key = $2", b.path, name).Scan(&isBucket)
 	if err != nil && err != pgx.ErrNoRows {
 		t.fail(err)
@@ -166,6 +180,10 @@ func (b *bucket) create(name []byte, mayExist bool) (kv.Bucket, error) {
 		}
 	}
 	t.gen++
+	if t.flush() != nil {
+		return nil, t.err
+	}
+	t.stmt()
 	tag, err := t.ptx.Exec(t.ctx, "INSERT INTO kv (bucket, key, value) VALUES ($1, $2, NULL) ON CONFLICT DO NOTHING", b.path, name)
 	if err != nil {
 		t.fail(err)
@@ -191,12 +209,17 @@ func (b *bucket) DeleteBucket(name []byte) error {
 		return kv.ErrBucketNotFound
 	}
 	t.gen++
+	if t.flush() != nil {
+		return t.err
+	}
 	p := b.childPath(name)
+	t.stmt()
 	if _, err := t.ptx.Exec(t.ctx, "DELETE FROM kv WHERE bucket = $1 AND key = $2", b.path, name); err != nil {
 		t.fail(err)
 		return t.err
 	}
 	var err error
+	t.stmt()
 	if end := prefixEnd(p); end != nil {
 		_, err = t.ptx.Exec(t.ctx, "DELETE FROM kv WHERE bucket >= $1 AND bucket < $2", p, end)
 	} else {
@@ -207,6 +230,7 @@ func (b *bucket) DeleteBucket(name []byte) error {
 		return t.err
 	}
 	clear(t.buckets) // the nested buckets went too
+	clear(t.reads)
 	t.known(p, false)
 	if len(b.path) == 0 {
 		t.db.roots.Delete(string(p))
@@ -222,6 +246,10 @@ func (b *bucket) KeyN() int {
 		return 0
 	}
 	var n int
+	if t.flush() != nil {
+		return 0
+	}
+	t.stmt()
 	if err := t.ptx.QueryRow(t.ctx, "SELECT count(*) FROM kv WHERE bucket = $1", b.path).Scan(&n); err != nil {
 		t.fail(err)
 		return 0

@@ -89,6 +89,10 @@ func (c *cursor) fetch(from []byte, desc, inclusive bool) ([]byte, []byte) {
 	if from != nil {
 		args = append(args, from)
 	}
+	if t.flush() != nil {
+		return nil, nil
+	}
+	t.stmt()
 	rows, err := t.ptx.Query(t.ctx, q, args...)
 	if err != nil {
 		t.fail(err)

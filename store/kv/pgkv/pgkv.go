@@ -44,6 +44,8 @@ type DB struct {
 	// them at start and never deletes them, and checking each one in
 	// every transaction would cost a round trip each.
 	roots sync.Map // string → struct{}
+
+	stats counters
 }
 
 var (
@@ -134,6 +136,7 @@ func (d *DB) Update(fn func(kv.Tx) error) error {
 		if err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}
+		d.stats.retries.Add(1)
 		// Back off a little, growing and jittered, so the conflicting
 		// writers do not meet again at once.
 		wait := time.Duration(rand.IntN(100*min(attempt, 20))) * time.Microsecond * 10
@@ -164,6 +167,12 @@ var errForcedRetry = &pgconn.PgError{Code: "40001", Message: "forced retry (pgkv
 func (d *DB) run(opts pgx.TxOptions, writable, lose bool, fn func(kv.Tx) error) error {
 	ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
 	defer cancel()
+	d.stats.transactions.Add(1)
+	if writable {
+		d.stats.writes.Add(1)
+	}
+	d.stats.statements.Add(2) // BEGIN, and COMMIT or ROLLBACK
+	d.stats.roundTrips.Add(2)
 	ptx, err := d.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
@@ -179,6 +188,10 @@ func (d *DB) run(opts pgx.TxOptions, writable, lose bool, fn func(kv.Tx) error) 
 	if t.err != nil {
 		// A failed read or write decides, whatever fn made of it.
 		err = t.err
+	}
+	if err == nil && writable {
+		// The writes fn left pending (writes.go) go before the commit.
+		err = t.flush()
 	}
 	if err == nil && lose {
 		err = errForcedRetry
@@ -203,6 +216,10 @@ type tx struct {
 
 	// buckets caches which bucket paths exist in this transaction.
 	buckets map[string]bool
+	// reads and writes (writes.go): values read in this transaction, and
+	// writes not yet sent.
+	reads  map[cell][]byte
+	writes map[cell]pendingWrite
 }
 
 // fail records the first error of the transaction.
@@ -230,6 +247,7 @@ func (t *tx) Cursor() kv.Cursor              { return t.root().Cursor() }
 // writers do not conflict on it (a retried transaction leaves a gap).
 func (t *tx) NextID() (uint64, error) {
 	var n int64
+	t.stmt()
 	if err := t.ptx.QueryRow(t.ctx, "SELECT nextval('kv_ids')").Scan(&n); err != nil {
 		t.fail(err)
 		return 0, t.err
@@ -241,6 +259,7 @@ func (t *tx) NextID() (uint64, error) {
 func (t *tx) LastID() (uint64, error) {
 	var n int64
 	var called bool
+	t.stmt()
 	if err := t.ptx.QueryRow(t.ctx, "SELECT last_value, is_called FROM kv_ids").Scan(&n, &called); err != nil {
 		t.fail(err)
 		return 0, t.err
@@ -257,6 +276,7 @@ func (t *tx) EnsureID(n uint64) error {
 	if err != nil || n <= last {
 		return err
 	}
+	t.stmt()
 	if _, err := t.ptx.Exec(t.ctx, "SELECT setval('kv_ids', $1)", int64(n)); err != nil {
 		t.fail(err)
 		return t.err
