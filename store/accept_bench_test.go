@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"runtime"
 	"testing"
+
+	"github.com/authsmtp/authsmtp/store/kv/pgkv"
 )
 
 // The store's commit as submission uses it: Accept of a 10 KiB message to
@@ -55,6 +57,15 @@ func benchAcceptOn(b *testing.B, st *Store, writers int) {
 	// RunParallel starts parallelism × GOMAXPROCS goroutines.
 	procs := max(1, writers/runtime.GOMAXPROCS(0))
 	b.SetParallelism(procs)
+	if pg, ok := st.db.(*pgkv.DB); ok {
+		// What a message costs the database: round trips and retries.
+		before := pg.Stats()
+		defer func() {
+			after := pg.Stats()
+			b.ReportMetric(float64(after.RoundTrips-before.RoundTrips)/float64(b.N), "roundtrips/op")
+			b.ReportMetric(float64(after.Retries-before.Retries)/float64(b.N), "retries/op")
+		}()
+	}
 	b.ResetTimer()
 	if writers == 1 {
 		for i := 0; i < b.N; i++ {

@@ -9,8 +9,8 @@ import (
 	"github.com/authsmtp/authsmtp/store/kv"
 )
 
-// groupCommit shares one bbolt commit (and its fsyncs) among concurrent
-// writers without bbolt Batch's fixed timer. A lone writer commits at
+// groupCommit shares one commit (bbolt's fsyncs, or a PostgreSQL
+// transaction) among concurrent writers without bbolt Batch's fixed timer. A lone writer commits at
 // once; writers that arrive while a commit runs wait, and all of them are
 // committed together right after it (after a short linger, below). So an
 // idle server pays no added delay and a busy one gets batches as large as
@@ -22,7 +22,6 @@ import (
 // its own), so it must have no side effects outside the transaction.
 type groupCommit struct {
 	db      kv.DB
-	solo    bool // every call commits alone (a database server)
 	mu      sync.Mutex
 	pending []groupCall
 	running bool
@@ -47,8 +46,8 @@ const (
 	maxLinger    = time.Millisecond
 )
 
-func newGroupCommit(db kv.DB, max int, solo bool) *groupCommit {
-	return &groupCommit{db: db, max: max, solo: solo, arrived: make(chan struct{}, 1)}
+func newGroupCommit(db kv.DB, max int) *groupCommit {
+	return &groupCommit{db: db, max: max, arrived: make(chan struct{}, 1)}
 }
 
 type groupCall struct {
@@ -71,9 +70,6 @@ func (g *groupCommit) do(fn func(kv.Tx) error) error { return g.doSized(0, fn) }
 
 // doSized is do for a call that writes about size bytes.
 func (g *groupCommit) doSized(size int, fn func(kv.Tx) error) error {
-	if g.solo {
-		return g.db.Update(fn)
-	}
 	c := groupCall{fn: fn, size: size, err: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
@@ -170,7 +166,10 @@ func (g *groupCommit) commit(calls []groupCall) {
 	for len(calls) > 0 {
 		failed := -1
 		err := g.db.Update(func(tx kv.Tx) error {
-			failed = -1 // a retried run starts over
+			// A backend may run this more than once (PostgreSQL retries
+			// a serialization failure): only the last run's failure
+			// counts, or a call committed by it would run again alone.
+			failed = -1
 			for i, c := range calls {
 				if err := safeCall(c.fn, tx); err != nil {
 					failed = i

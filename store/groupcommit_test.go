@@ -68,3 +68,54 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("committer state after all calls: inflight %d pending %d", g.inflight, len(g.pending))
 	}
 }
+
+// retryingDB runs an Update's function a second time after a first run
+// that it rolls back, as PostgreSQL does after a serialization failure.
+type retryingDB struct {
+	kv.DB
+	retried bool
+}
+
+var errConflict = errors.New("serialization failure (simulated)")
+
+func (d *retryingDB) Update(fn func(kv.Tx) error) error {
+	if !d.retried {
+		d.retried = true
+		d.DB.Update(func(tx kv.Tx) error { fn(tx); return errConflict })
+	}
+	return d.DB.Update(fn)
+}
+
+// TestGroupCommitRetriedRun: a call that failed in a run the backend
+// threw away and retried is not run again alone when the retried run
+// committed it (it was, once: each message stored exactly once).
+func TestGroupCommitRetriedRun(t *testing.T) {
+	st := authTestStore(t)
+	db := &retryingDB{DB: st.db}
+	g := newGroupCommit(db, 8)
+	runs := 0
+	calls := []groupCall{
+		{fn: func(tx kv.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("gc-a"), []byte("x")) }, err: make(chan error, 1)},
+		{fn: func(tx kv.Tx) error {
+			runs++
+			if runs == 1 {
+				return errConflict // its statement met the conflict
+			}
+			b := tx.Bucket(bucketMeta)
+			n := len(b.Get([]byte("gc-b")))
+			return b.Put([]byte("gc-b"), make([]byte, n+1)) // one byte per committed run
+		}, err: make(chan error, 1)},
+	}
+	g.commit(calls)
+	for i, c := range calls {
+		if err := <-c.err; err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	st.db.View(func(tx kv.Tx) error {
+		if n := len(tx.Bucket(bucketMeta).Get([]byte("gc-b"))); n != 1 {
+			t.Errorf("call b committed %d times, want once", n)
+		}
+		return nil
+	})
+}
