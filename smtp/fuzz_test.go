@@ -22,7 +22,7 @@ func FuzzMailRcptArgs(f *testing.F) {
 	st := testutil.Store(f)
 	testutil.Domain(f, st, "doe.com", domPW, true)
 	testutil.User(f, st, "john@doe.com", userPW)
-	p := NewPipeline(st, st.Caps, "mail.test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := NewPipeline(st, "mail.test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	domain := store.Principal{Kind: store.KindDomain, Domain: "doe.com"}
 	for _, s := range []string{
 		"john@doe.com", "<John@DOE.com>", "\"john\"@doe.com", "@r.test:john@doe.com", "john%x@doe.com",

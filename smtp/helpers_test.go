@@ -64,7 +64,7 @@ func startEnvPipeline(t testing.TB, st *store.Store, mod func(*Config), pmod fun
 	if mod != nil {
 		mod(&cfg)
 	}
-	pipe := NewPipeline(st, st.Caps, "mail.test", cfg.Logger)
+	pipe := NewPipeline(st, "mail.test", cfg.Logger)
 	if pmod != nil {
 		pmod(pipe)
 	}

@@ -3,8 +3,9 @@
 // server on ports 587 (STARTTLS) and 465 (implicit TLS) built on go-smtp.
 //
 // The pipeline holds no policy of its own beyond ordering: the send rule is
-// store.MaySendAs, the caps are store.SendCaps, routing is store.Route and
-// the durable commit is the store's delivery contract (store.Delivery).
+// store.MaySendAs, the caps are store.SendCaps (counted by the delivery's
+// commit), routing is store.Route and the durable commit is the store's
+// delivery contract (store.Delivery).
 // It sees the store through Store, the five methods it needs. Every
 // refusal is a *gosmtp.SMTPError whose code can go straight back to an
 // SMTP client; webmail gets it as a webui.Refused (internal/serve).
@@ -56,10 +57,7 @@ type Store interface {
 // the envelope and on every From:/Sender: address, send caps, RFC 6409
 // fix-ups, optional signing, routing, and the fsynced acceptance.
 type Pipeline struct {
-	Store Store
-	// Caps counts what each login sent, for the send caps (the store's
-	// Caps: one count per process whichever service submits).
-	Caps     *store.SendCaps
+	Store    Store
 	Hostname string // for Message-ID and Received
 	Log      *slog.Logger
 	// Signer signs accepted messages that have remote recipients when set
@@ -74,12 +72,13 @@ type Pipeline struct {
 	Milters *milters.Chain
 }
 
-// NewPipeline returns a pipeline over st, counting the send caps in caps.
-func NewPipeline(st Store, caps *store.SendCaps, hostname string, log *slog.Logger) *Pipeline {
+// NewPipeline returns a pipeline over st. The send caps are counted by
+// the store's delivery (store.Content.Cap), in st's Caps.
+func NewPipeline(st Store, hostname string, log *slog.Logger) *Pipeline {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pipeline{Store: st, Caps: caps, Hostname: hostname, Log: log}
+	return &Pipeline{Store: st, Hostname: hostname, Log: log}
 }
 
 // Trace describes where a submission came from, for its Received header.
@@ -220,16 +219,6 @@ func (sub *Submission) Commit(ctx context.Context, msg *smtpd.Data) (*store.Acce
 			}
 		}
 	}
-	if err := p.Caps.Take(who.Login(), p.Store.LimitsFor(who), sub.n); err != nil {
-		sub.Abort()
-		var ce *store.CapError
-		if errors.As(err, &ce) {
-			return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "%s", ce.Error())
-		}
-		// The counters live in a shared database that did not answer.
-		p.Log.Error("counting the send caps", "login", who.Login(), "err", err)
-		return nil, smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "temporary server error: try again later")
-	}
 	msg.Prepend(p.fixups(ctx, env.header))
 	// Only mail that leaves this host is signed: a DKIM signature is for
 	// the receiving MTA, and a hosted mailbox has none to check it. The
@@ -244,7 +233,13 @@ func (sub *Submission) Commit(ctx context.Context, msg *smtpd.Data) (*store.Acce
 		msg.Prepend(sig)
 	}
 	t := traceFrom(ctx)
-	acc, err := sub.d.Commit(store.Content{Body: msg.Bytes(), Subject: env.header.Subject(), Service: t.Service, CID: t.ID})
+	// The send caps count the message as it is stored (in its own
+	// transaction when the counters are in a shared database).
+	charge := &store.CapCharge{Login: who.Login(), Limits: p.Store.LimitsFor(who), Rcpts: sub.n}
+	acc, err := sub.d.Commit(store.Content{Body: msg.Bytes(), Subject: env.header.Subject(), Service: t.Service, CID: t.ID, Cap: charge})
+	if ce := (*store.CapError)(nil); errors.As(err, &ce) {
+		return nil, smtpErr(451, gosmtp.EnhancedCode{4, 7, 1}, "%s", ce.Error())
+	}
 	if err != nil {
 		return nil, smtpd.AcceptError(p.Log.With("login", who.Login()), err,
 			smtpErr(552, gosmtp.EnhancedCode{5, 2, 2}, "a recipient's mailbox is full"))

@@ -17,7 +17,7 @@ func pipelineEnv(t *testing.T) (*store.Store, *Pipeline) {
 	testutil.Domain(t, st, "doe.com", domPW, true)
 	testutil.User(t, st, "john@doe.com", userPW)
 	testutil.User(t, st, "jane@doe.com", "Jan-pass-h3Y!p")
-	return st, NewPipeline(st, st.Caps, "mail.test", testutil.Logger(t))
+	return st, NewPipeline(st, "mail.test", testutil.Logger(t))
 }
 
 var john = store.Principal{Kind: store.KindUser, Domain: "doe.com", Address: "john@doe.com"}

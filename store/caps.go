@@ -81,7 +81,24 @@ func (c *SendCaps) Take(login string, limits SendLimits, rcpts int) error {
 }
 
 func (c *SendCaps) take(now time.Time, login string, limits SendLimits, rcpts int) error {
+	limits = c.withDefaults(limits)
+	if c.shared != nil {
+		return c.shared.takeSend(now, login, limits, rcpts)
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.sent[login]
+	if l == nil {
+		l = &sendLog{}
+		c.sent[login] = l
+	}
+	return l.take(now, login, limits, rcpts)
+}
+
+// withDefaults fills the zero fields of limits with the defaults.
+func (c *SendCaps) withDefaults(limits SendLimits) SendLimits {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if limits.PerHour == 0 {
 		limits.PerHour = c.defaults.PerHour
 	}
@@ -91,17 +108,17 @@ func (c *SendCaps) take(now time.Time, login string, limits SendLimits, rcpts in
 	if limits.RcptsPerDay == 0 {
 		limits.RcptsPerDay = c.defaults.RcptsPerDay
 	}
-	if c.shared != nil {
-		c.mu.Unlock()
-		return c.shared.takeSend(now, login, limits, rcpts)
-	}
-	defer c.mu.Unlock()
-	l := c.sent[login]
-	if l == nil {
-		l = &sendLog{}
-		c.sent[login] = l
-	}
-	return l.take(now, login, limits, rcpts)
+	return limits
+}
+
+// CapCharge is one message to count against a login's send caps as it is
+// stored (Content.Cap): with the counters in a shared database, in the
+// message's own transaction, so a message costs no transaction of its own
+// and is counted only if it is stored.
+type CapCharge struct {
+	Login  string
+	Limits SendLimits // zero fields: the defaults
+	Rcpts  int
 }
 
 // take checks one message against limits (all set) and counts it if

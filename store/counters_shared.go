@@ -53,22 +53,31 @@ func (c *sharedCounters) view(fn func(b kv.Bucket) error) error {
 
 // takeSend is SendCaps.take on the login's log in the database.
 func (c *sharedCounters) takeSend(now time.Time, login string, limits SendLimits, rcpts int) error {
-	k := []byte(sendPrefix + login)
 	var capErr error
 	err := c.update(func(b kv.Bucket) error {
-		capErr = nil
-		l := decodeSendLog(b.Get(k))
-		if err := l.take(now, login, limits, rcpts); err != nil {
-			capErr = err
-			return nil
+		capErr = takeSendIn(b, now, login, limits, rcpts)
+		if _, ok := capErr.(*CapError); ok {
+			return nil // nothing written: the refusal is the answer
 		}
-		l.compact(now)
-		return b.Put(k, encodeSendLog(l))
+		return capErr
 	})
 	if err != nil {
 		return err
 	}
 	return capErr
+}
+
+// takeSendIn counts one message in the login's log in b (the limits
+// bucket), or returns the *CapError that refuses it, having written
+// nothing. It only reads and writes b, so it may run more than once.
+func takeSendIn(b kv.Bucket, now time.Time, login string, limits SendLimits, rcpts int) error {
+	k := []byte(sendPrefix + login)
+	l := decodeSendLog(b.Get(k))
+	if err := l.take(now, login, limits, rcpts); err != nil {
+		return err
+	}
+	l.compact(now)
+	return b.Put(k, encodeSendLog(l))
 }
 
 // compact merges the buckets older than an hour into one per clock hour,

@@ -58,6 +58,9 @@ type Content struct {
 	// DedupKey, when set, is committed with the message; a later Commit
 	// with the same key within DedupWindow stores nothing (ErrDuplicate).
 	DedupKey []byte
+	// Cap, when set, counts the message against a login's send caps; a
+	// cap reached refuses it with a *CapError and stores nothing.
+	Cap *CapCharge
 }
 
 // Recipient is one accepted recipient and where its mail goes, decided
@@ -153,9 +156,27 @@ func (d *Delivery) Commit(m Content) (*Accepted, error) {
 			return nil, err
 		}
 	}
+	var limits SendLimits
+	if m.Cap != nil {
+		caps := d.s.Caps
+		limits = caps.withDefaults(m.Cap.Limits)
+		if caps.shared == nil {
+			// The counts are this process's, in memory.
+			if err := caps.take(now, m.Cap.Login, limits, m.Cap.Rcpts); err != nil {
+				return nil, err
+			}
+		}
+	}
 	err := d.s.commits.doSized(size, func(tx kv.Tx) error {
 		// This may run more than once: only tx state and res here.
 		res = &Accepted{}
+		if m.Cap != nil && d.s.Caps.shared != nil {
+			// Refused: the error rolls this message back (a group
+			// commit re-runs it alone, and it is refused again).
+			if err := takeSendIn(tx.Bucket(bucketLimits), now, m.Cap.Login, limits, m.Cap.Rcpts); err != nil {
+				return err
+			}
+		}
 		if m.DedupKey != nil {
 			if seenTx(tx, m.DedupKey, now) {
 				return ErrDuplicate

@@ -189,7 +189,7 @@ func TestAliasSendAsThroughPipeline(t *testing.T) {
 	st.SetDomainSwitch("a.test", "smtp", true)
 	st.AddUser("alice@a.test", "password-123")
 	st.AddUser("bob@a.test", "password-123")
-	p := smtp.NewPipeline(st, st.Caps, "mx.a.test", quietLogger())
+	p := smtp.NewPipeline(st, "mx.a.test", quietLogger())
 	p.Signer = dkim.New(st)
 	alice := store.Principal{Kind: store.KindUser, Domain: "a.test", Address: "alice@a.test"}
 	msg := []byte("From: Sales <sales@a.test>\r\nTo: <bob@a.test>\r\nSubject: offer\r\n\r\nhi\r\n")

@@ -15,7 +15,7 @@ import (
 // listeners and by webmail; start builds it before any service, so no
 // service depends on another having started first.
 func (srv *server) newPipeline() (*smtp.Pipeline, error) {
-	p := smtp.NewPipeline(srv.st, srv.st.Caps, srv.cfg.Hostname, srv.log.With("service", "submission"))
+	p := smtp.NewPipeline(srv.st, srv.cfg.Hostname, srv.log.With("service", "submission"))
 	p.Capture = srv.cfg.Capture
 	p.Signer = dkim.New(srv.st)
 	ms, err := milters.Parse(srv.cfg.SubmissionMilter)
