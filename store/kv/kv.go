@@ -137,3 +137,24 @@ type Mapped interface {
 	// while tx is open).
 	Mapping(tx Tx) (addr, size uintptr)
 }
+
+// Getter is implemented by the buckets of a backend that reads several
+// keys in one go faster than one by one (PostgreSQL: one round trip).
+type Getter interface {
+	// GetMany returns the value of each key (nil if absent or a nested
+	// bucket), in the order of keys.
+	GetMany(keys [][]byte) [][]byte
+}
+
+// GetMany reads keys from b, through Getter when b has it. The values
+// are valid until the transaction ends, as Get's.
+func GetMany(b Bucket, keys [][]byte) [][]byte {
+	if g, ok := b.(Getter); ok {
+		return g.GetMany(keys)
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = b.Get(k)
+	}
+	return out
+}

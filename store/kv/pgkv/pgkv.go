@@ -53,6 +53,7 @@ var (
 	_ kv.Tx     = (*tx)(nil)
 	_ kv.IDs    = (*tx)(nil)
 	_ kv.Bucket = (*bucket)(nil)
+	_ kv.Getter = (*bucket)(nil)
 	_ kv.Cursor = (*cursor)(nil)
 )
 

@@ -141,3 +141,52 @@ func (t *tx) stmt() {
 	t.db.stats.statements.Add(1)
 	t.db.stats.roundTrips.Add(1)
 }
+
+// GetMany reads the keys not known to the transaction in one query.
+func (b *bucket) GetMany(keys [][]byte) [][]byte {
+	t := b.tx
+	out := make([][]byte, len(keys))
+	if t.err != nil {
+		return out
+	}
+	var ask [][]byte
+	at := map[string][]int{} // key → its indexes in keys
+	for i, k := range keys {
+		c := cell{string(b.path), string(k)}
+		if v, ok := t.cachedGet(c); ok {
+			out[i] = v
+			continue
+		}
+		if at[c.key] == nil {
+			ask = append(ask, k)
+		}
+		at[c.key] = append(at[c.key], i)
+	}
+	if len(ask) == 0 {
+		return out
+	}
+	t.stmt()
+	rows, err := t.ptx.Query(t.ctx, "SELECT key, value FROM kv WHERE bucket = $1 AND key = ANY($2)", b.path, ask)
+	if err != nil {
+		t.fail(err)
+		return out
+	}
+	var k, v []byte
+	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+		for _, i := range at[string(k)] {
+			out[i] = v // nil for a nested bucket (NULL)
+		}
+		t.noteRead(cell{string(b.path), string(k)}, v)
+		delete(at, string(k))
+		k, v = nil, nil
+		return nil
+	})
+	if err != nil {
+		t.fail(err)
+		return make([][]byte, len(keys))
+	}
+	for key := range at {
+		t.noteRead(cell{string(b.path), key}, nil) // absent
+	}
+	return out
+}

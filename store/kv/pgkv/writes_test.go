@@ -128,3 +128,54 @@ func TestRoundTripsPerTransaction(t *testing.T) {
 		t.Errorf("committed hot=%q gone=%q keys=%d, want 19, nil, 21", hot, gone, n)
 	}
 }
+
+// TestGetMany: GetMany answers as Get does for each key (a value, a
+// queued write, a delete, a nested bucket, a missing or repeated key),
+// in one round trip for the keys the transaction had not read.
+func TestGetMany(t *testing.T) {
+	db := open(t, pgtest.URL(t))
+	err := db.Update(func(tx kv.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		if _, err := b.CreateBucket([]byte("nested")); err != nil {
+			return err
+		}
+		for i := range 10 {
+			b.Put(fmt.Appendf(nil, "k%d", i), fmt.Appendf(nil, "v%d", i))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		b.Put([]byte("k1"), []byte("queued"))
+		b.Delete([]byte("k2"))
+		keys := [][]byte{[]byte("k0"), []byte("k1"), []byte("k2"), []byte("nested"), []byte("missing"), []byte("k3"), []byte("k3")}
+		before := db.Stats().RoundTrips
+		got := kv.GetMany(b, keys)
+		if n := db.Stats().RoundTrips - before; n != 1 {
+			t.Errorf("GetMany took %d round trips, want 1", n)
+		}
+		for i, k := range keys {
+			if want := b.Get(k); string(got[i]) != string(want) || (got[i] == nil) != (want == nil) {
+				t.Errorf("GetMany %s = %q, Get = %q", k, got[i], want)
+			}
+		}
+		if string(got[0]) != "v0" || string(got[1]) != "queued" || got[2] != nil || got[3] != nil || got[4] != nil || string(got[6]) != "v3" {
+			t.Errorf("GetMany = %q", got)
+		}
+		before = db.Stats().RoundTrips
+		kv.GetMany(b, keys) // all known now
+		if n := db.Stats().RoundTrips - before; n != 0 {
+			t.Errorf("GetMany of keys read before took %d round trips, want 0", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
