@@ -104,7 +104,7 @@ func (s *Store) writeAhead(in *Incoming) (*bodyLoc, error) {
 func (s *Store) acceptTx(tx kv.Tx, in *Incoming, now time.Time, count bool, ahead *bodyLoc) (*Accepted, error) {
 	res := &Accepted{}
 	if count {
-		recordTrafficTx(tx, in, now)
+		recordTrafficTx(tx, trafficKey(s.Shared(), in), in, now)
 	}
 	if err := recordSpamStatsTx(tx, in, now); err != nil {
 		return nil, err
