@@ -336,7 +336,7 @@ func (w *segWriter) syncThroughLocked(seg uint32, end int64) error {
 			w.cond.Wait()
 			continue
 		}
-		if w.noSync || os.Getenv("SEGNOSYNC") != "" {
+		if w.noSync {
 			w.synced = w.off
 			return nil
 		}
