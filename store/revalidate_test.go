@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
 	"github.com/authsmtp/authsmtp/store/kv/pgkv"
 )
@@ -21,18 +19,7 @@ var roleSeq atomic.Int64
 // pgAdmin runs a statement as the cluster's superuser.
 func pgAdmin(t *testing.T, sql string, args ...any) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgtest.Shared(t).URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tag, err := conn.Exec(ctx, sql, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return tag.RowsAffected()
+	return pgtest.Shared(t).Exec(t, sql, args...)
 }
 
 // TestRevocationAfterFeedGap: node A's listening connection is cut (its
