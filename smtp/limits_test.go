@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +158,30 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	if n := len(e.inbox(t, "jane@doe.com")); n != 0 {
 		t.Fatalf("stored %d", n)
+	}
+}
+
+// TestServeAfterClose: a listener whose Serve starts after Close (a
+// server stopped while it was still starting) returns at once instead of
+// serving, or blocking, for ever. A test cleanup once hung 10 minutes so.
+func TestServeAfterClose(t *testing.T) {
+	e := newEnv(t, nil)
+	e.srv.Close()
+	for _, serve := range []func(net.Listener) error{e.srv.ServeSubmission, e.srv.ServeSubmissions} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- serve(ln) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Serve after Close = %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			ln.Close()
+			t.Fatal("Serve after Close did not return")
+		}
 	}
 }

@@ -42,6 +42,7 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*trackedConn]struct{}
 	servers []*gosmtp.Server
+	closed  bool // by Close or Shutdown: a server made later starts closed
 }
 
 // NewServer builds the submission server. tlsConfig must be set: AUTH and
@@ -65,6 +66,10 @@ func (s *Server) newGoSMTP(implicitTLS bool) *gosmtp.Server {
 	g.ErrorLog = slogPrintf{s.log}
 	s.mu.Lock()
 	s.servers = append(s.servers, g)
+	if s.closed {
+		// Close ran before this listener's Serve: it must not serve.
+		g.Close()
+	}
 	s.mu.Unlock()
 	return g
 }
@@ -93,7 +98,7 @@ func (s *Server) listener(ln net.Listener, name string, refusal []byte) net.List
 
 func (s *Server) serve(g *gosmtp.Server, ln net.Listener) error {
 	err := g.Serve(ln)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, gosmtp.ErrServerClosed) {
 		return fmt.Errorf("serving SMTP on %s: %w", ln.Addr(), err)
 	}
 	return nil
@@ -104,6 +109,7 @@ func (s *Server) serve(g *gosmtp.Server, ln net.Listener) error {
 // closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.closed = true
 	servers := append([]*gosmtp.Server(nil), s.servers...)
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -155,6 +161,7 @@ func (s *Server) closeIdle() {
 func (s *Server) Close() error {
 	s.cancel()
 	s.mu.Lock()
+	s.closed = true
 	servers := append([]*gosmtp.Server(nil), s.servers...)
 	s.mu.Unlock()
 	for _, g := range servers {

@@ -105,7 +105,18 @@ func NewServer(be Backend) *Server {
 
 // Serve accepts incoming connections on the Listener l.
 func (s *Server) Serve(l net.Listener) error {
+	// authsmtp patch: a Close that ran before Serve registered l would
+	// never close it, and Serve would block in Accept for ever. Close
+	// closes done before it takes the lock, so under the lock either l is
+	// registered in time for Close or done is already closed.
 	s.locker.Lock()
+	select {
+	case <-s.done:
+		s.locker.Unlock()
+		l.Close()
+		return ErrServerClosed
+	default:
+	}
 	s.listeners = append(s.listeners, l)
 	s.locker.Unlock()
 
