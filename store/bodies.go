@@ -60,6 +60,17 @@ func (kvBodies) read(tx kv.Tx, id uint64, dst []byte) ([]byte, bool, error) {
 }
 
 func (kvBodies) flush() error { return nil }
+
+// bucketBodyView is body id as the bodies bucket holds it, valid only
+// inside tx, or nil when the body is in a segment (or missing). Readers
+// that finish with a body inside the transaction (SEARCH) use it to
+// avoid copying every body they scan.
+func bucketBodyView(tx kv.Tx, id uint64) []byte {
+	if locs := tx.Bucket(bucketBodyLoc); locs != nil && locs.Get(u64(id)) != nil {
+		return nil
+	}
+	return tx.Bucket(bucketBodies).Get(u64(id))
+}
 func (kvBodies) close() error { return nil }
 
 // segBodies keeps bodies in segment files; bodies written before the

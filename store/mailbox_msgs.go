@@ -223,6 +223,14 @@ func (s *Store) SearchMessages(address, mailbox string, uids []uint32, withBody 
 				if withBody {
 					// Bodies are read into one slab per chunk; a grown
 					// slab leaves earlier items on the old array.
+					// A body in the bodies bucket is used in place
+					// (no copy of every body of the mailbox).
+					if v := bucketBodyView(tx, h.bodyID); v != nil {
+						it.Body = v
+						mappedBytes += len(v)
+						items = append(items, it)
+						return nil
+					}
 					at := len(slab)
 					body, mapped, err := s.bodies.read(tx, h.bodyID, slab)
 					if err != nil && !errors.Is(err, ErrNotFound) {
