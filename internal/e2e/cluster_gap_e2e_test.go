@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/authsmtp/authsmtp/internal/testutil/pgtest"
 )
@@ -20,18 +18,7 @@ import (
 // returns the rows it affected (or selected).
 func pgExec(t *testing.T, sql string, args ...any) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgtest.Shared(t).SocketURL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tag, err := conn.Exec(ctx, sql, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return tag.RowsAffected()
+	return pgtest.Shared(t).Exec(t, sql, args...)
 }
 
 // TestClusterRevocationAfterListenerLoss: node 1's LISTEN connection is

@@ -344,7 +344,7 @@ func (c *Cluster) Exec(t testing.TB, sql string, args ...any) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	conn, err := pgx.Connect(ctx, c.SocketURL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
